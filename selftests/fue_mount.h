@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Test helpers for fuse-uring-export: start an export, talk to it from
+ * bounded child processes, read its counters, and always tear it down.
+ *
+ * Everything here may meet a hung FUSE connection, so no helper blocks
+ * without a deadline: client I/O runs in a child that is killed on timeout,
+ * the daemon is waited for with a timeout, and a stuck connection is aborted
+ * through fusectl before anything is unmounted.
+ */
+#ifndef FUE_MOUNT_H
+#define FUE_MOUNT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Default bounds, in milliseconds. */
+#define FUE_START_TIMEOUT_MS	15000
+#define FUE_STOP_TIMEOUT_MS	10000
+#define FUE_IO_TIMEOUT_MS	10000
+/* How long one export may live before the watchdog aborts it. */
+#define FUE_WATCHDOG_S		30
+
+#define FUE_MAX_QUEUES		1024
+#define FUE_MAX_THREADS		1024
+
+struct fue_export {
+	/* private temporary directory; short enough to append file names */
+	char dir[PATH_MAX - 64];
+	char image[PATH_MAX];	/* default image path: dir/image */
+	char mnt[PATH_MAX];	/* default mountpoint: dir/mnt */
+	char pidfile[PATH_MAX];
+	char errlog[PATH_MAX];	/* the daemon's stderr */
+	char outlog[PATH_MAX];	/* the daemon's stdout */
+	char mounted_on[PATH_MAX]; /* mountpoint of the running export */
+	pid_t pid;		/* serving daemon, or 0 */
+	pid_t watchdog;		/* watchdog process, or 0 */
+	unsigned int conn;	/* fusectl connection id, valid if has_conn */
+	bool has_conn;
+	bool exited;		/* daemon has been reaped */
+	int status;		/* its wait status, valid if exited */
+	unsigned int watchdog_s; /* 0: FUE_WATCHDOG_S */
+};
+
+/* Counters from the daemon's "stats:" lines (one dump). */
+struct fue_qstat {
+	int qid;
+	int thread;
+	int cpu;
+	unsigned long long ring;
+	unsigned long long errors;
+};
+
+struct fue_tstat {
+	int thread;
+	unsigned long long legacy;
+	unsigned long long legacy_io;
+	unsigned long long errors;
+};
+
+struct fue_stats {
+	int nr_queues;
+	struct fue_qstat q[FUE_MAX_QUEUES];
+	int nr_threads;
+	struct fue_tstat t[FUE_MAX_THREADS];
+	bool have_total;
+	unsigned long long ring;
+	unsigned long long legacy;
+	unsigned long long legacy_io;
+	unsigned long long errors;
+	char transport[16];
+};
+
+/* Environment checks; each returns NULL if fine, else a reason to skip. */
+const char *fue_check_env(void);
+const char *fue_check_uring(void);
+
+/* The daemon binary: $FUE_BIN, else ../fuse-uring-export next to the test. */
+const char *fue_bin(void);
+
+/* Number of possible CPUs (= kernel FUSE queues) and the online CPU list. */
+int fue_possible_cpus(void);
+int fue_online_cpus(int *cpus, int max);
+
+/* Read or write a sysfs-style one-word file; return 0 or -errno. */
+int fue_read_word(const char *path, char *buf, size_t len);
+int fue_write_word(const char *path, const char *word);
+
+/* Set up e->dir and the default paths; returns 0 or -errno. */
+int fue_init(struct fue_export *e);
+
+/*
+ * Start the daemon with the given options (NULL-terminated), image and
+ * mountpoint, adding --daemonize and --pidfile.  Returns the launcher's exit
+ * code (0: serving), or -errno/-ETIMEDOUT if it could not be run.  On 0,
+ * e->pid is the serving daemon, reparented to the caller, which becomes a
+ * child subreaper so that the daemon's exit status can be collected.
+ */
+int fue_start(struct fue_export *e, const char *image, const char *mnt, ...)
+	__attribute__((sentinel));
+int fue_startv(struct fue_export *e, const char *image, const char *mnt,
+	       const char *const *opts);
+
+/*
+ * Run the daemon in the foreground with args (NULL-terminated, everything
+ * after the program name), stdout to e->outlog and stderr to e->errlog.
+ * Returns its exit code, 128 + signal if killed, or -ETIMEDOUT if it was
+ * still running after timeout_ms (it is then stopped).
+ */
+int fue_run(struct fue_export *e, const char *const *args, int timeout_ms);
+
+/* Reap the daemon if it exited; wait up to timeout_ms.  True if reaped. */
+bool fue_wait_exit(struct fue_export *e, int timeout_ms);
+
+/*
+ * SIGTERM the daemon, wait, abort the connection and SIGKILL it if needed.
+ * Returns its wait status, or -1 if it had to be killed or was not ours.
+ */
+int fue_stop(struct fue_export *e);
+
+/* Stop, unmount whatever is left on the mountpoints, remove e->dir. */
+void fue_teardown(struct fue_export *e);
+
+/* Abort a FUSE connection via fusectl; 0 or -errno. */
+int fue_abort_conn(unsigned int conn);
+
+/*
+ * Find the topmost mount on path in /proc/self/mountinfo (never stat()ing
+ * it).  Returns the number of mounts stacked there; *conn and *fstype (may
+ * be NULL) describe the topmost one.
+ */
+int fue_mount_info(const char *path, unsigned int *conn, char *fstype,
+		   size_t fstype_len);
+
+/* Unmount everything on path, aborting FUSE connections first if asked. */
+int fue_unmount_all(const char *path, bool abort_first);
+
+/*
+ * Run fn(arg) in a child process with a timeout.  arg should live in memory
+ * from fue_shared_alloc() when fn returns data through it.  Returns fn's
+ * return value (0..255), or -ETIMEDOUT if the child had to be killed, or
+ * -ECHILD if it died otherwise.
+ */
+int fue_in_child(int (*fn)(void *arg), void *arg, int timeout_ms);
+void *fue_shared_alloc(size_t len);
+void fue_shared_free(void *p, size_t len);
+
+/*
+ * One-shot client I/O through the mount, each in a bounded child process:
+ * open(path, flags), the call, close.  Return bytes or 0 on success, -errno
+ * on failure, -ETIMEDOUT on timeout.  With O_DIRECT in flags the transfer
+ * goes through an aligned bounce buffer.
+ */
+ssize_t fue_pread(const char *path, int flags, void *buf, size_t len,
+		  off_t off);
+ssize_t fue_pwrite(const char *path, int flags, const void *buf, size_t len,
+		   off_t off);
+/* Read the whole file into buf (up to len); returns bytes or -errno. */
+ssize_t fue_read_all(const char *path, void *buf, size_t len);
+
+/*
+ * The image pattern: byte at offset off of a pattern image.  Mixes all bits
+ * of the offset so that data read from a wrong offset is noticed.
+ */
+static inline uint8_t fue_pattern_byte(uint64_t off)
+{
+	return (uint8_t)((off * 0x9e3779b97f4a7c15ULL) >> 56);
+}
+
+void fue_fill_pattern(void *buf, size_t len, off_t off);
+/* Returns the index of the first byte differing from the pattern, or -1. */
+ssize_t fue_check_pattern(const void *buf, size_t len, off_t off);
+/* Returns the index of the first non-zero byte, or -1. */
+ssize_t fue_check_zero(const void *buf, size_t len);
+
+/* Create path with size bytes of pattern; 0 or -errno. */
+int fue_make_image(const char *path, off_t size);
+/* Create a sparse file of size bytes with pattern only in [off, off+len). */
+int fue_make_sparse_image(const char *path, off_t size, off_t off, off_t len);
+
+/* Direct access to an image file, bypassing the export. */
+off_t fue_file_size(const char *path);
+ssize_t fue_file_pread(const char *path, void *buf, size_t len, off_t off);
+/* FNV-1a over [off, off+len), len < 0 meaning to EOF; 0 or -errno. */
+int fue_file_checksum(const char *path, off_t off, off_t len, uint64_t *sum);
+
+/* Read a whole small file into a NUL-terminated malloc()ed string. */
+char *fue_slurp(const char *path);
+/* Count the lines of a file's contents; returns -1 on error. */
+int fue_count_lines(const char *text);
+
+/*
+ * Parse the last complete stats dump (ending with "stats: total") in text.
+ * Returns 0, or -ENOENT if there is none, or -EINVAL on a malformed line.
+ */
+int fue_parse_stats(const char *text, struct fue_stats *s);
+/* SIGUSR1 the daemon and parse the dump it prints; 0 or -errno. */
+int fue_request_stats(struct fue_export *e, struct fue_stats *s);
+
+#endif /* FUE_MOUNT_H */
