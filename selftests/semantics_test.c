@@ -1,0 +1,797 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Filesystem semantics of one exported image file, on real mounts, on both
+ * transports: every case runs once over /dev/fuse and once over the ring.
+ *
+ * Each test starts its own export with the options it needs; the image is
+ * read and checked directly, bypassing the export, so that a test proves
+ * where the bytes really landed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+
+#include "kselftest_harness.h"
+#include "fue_mount.h"
+
+#define KiB		1024LL
+#define MiB		(1024 * KiB)
+#define GiB		(1024 * MiB)
+
+/* Mount, run, tear down; generous next to the helpers' own bounds. */
+#define TIMEOUT_S	90
+
+FIXTURE(sem) {
+	struct fue_export e;
+	const char *skip;
+};
+
+FIXTURE_VARIANT(sem) {
+	const char *transport;
+	bool ring;
+};
+
+FIXTURE_VARIANT_ADD(sem, dev) {
+	.transport = "--io-uring=off",
+	.ring = false,
+};
+
+FIXTURE_VARIANT_ADD(sem, ring) {
+	.transport = "--io-uring=on",
+	.ring = true,
+};
+
+FIXTURE_SETUP(sem)
+{
+	/*
+	 * Only note the reason here: harnesses before 6.10 go on to run the
+	 * test body after a SKIP() in setup, so each body skips itself.
+	 */
+	self->skip = fue_check_env();
+	if (!self->skip && variant->ring)
+		self->skip = fue_check_uring();
+	if (!self->skip)
+		ASSERT_EQ(0, fue_init(&self->e));
+}
+
+FIXTURE_TEARDOWN(sem)
+{
+	fue_teardown(&self->e);
+}
+
+#define READY() do { \
+	if (self->skip) \
+		SKIP(return, "%s", self->skip); \
+} while (0)
+
+/* Print the daemon's stderr as TAP comments, to explain a failed start. */
+static void dump_errlog(const struct fue_export *e)
+{
+	char *text = fue_slurp(e->errlog), *line, *save = NULL;
+
+	if (!text)
+		return;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "# daemon: %s\n", line);
+	free(text);
+}
+
+/* Start an export with the variant's transport plus the given options. */
+static int start(FIXTURE_DATA(sem) *self, const FIXTURE_VARIANT(sem) *variant,
+		 const char *image, const char *mnt, ...)
+{
+	const char *opts[16];
+	va_list ap;
+	int n = 0, ret;
+
+	opts[n++] = variant->transport;
+	va_start(ap, mnt);
+	while (n < 15 && (opts[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	opts[n] = NULL;
+	ret = fue_startv(&self->e, image, mnt, opts);
+	if (ret) {
+		fprintf(stderr, "# start failed: %d\n", ret);
+		dump_errlog(&self->e);
+	}
+	return ret;
+}
+
+#define START(...) \
+	ASSERT_EQ(0, start(self, variant, self->e.image, self->e.mnt, \
+			   ##__VA_ARGS__, NULL))
+
+/* An empty regular file to mount on. */
+static int make_mountpoint(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* Image of the given size with the pattern, plus an empty mountpoint. */
+#define SETUP_IMAGE(size) do { \
+	ASSERT_EQ(0, fue_make_image(self->e.image, (size))); \
+	ASSERT_EQ(0, make_mountpoint(self->e.mnt)); \
+} while (0)
+
+static bool ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+TEST_F_TIMEOUT(sem, stat_read_only, TIMEOUT_S)
+{
+	struct stat st, img;
+
+	READY();
+	SETUP_IMAGE(1 * MiB + 123);
+	START();
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	ASSERT_EQ(0, stat(self->e.image, &img));
+	EXPECT_TRUE(S_ISREG(st.st_mode));
+	EXPECT_EQ(0400U, st.st_mode & 07777);
+	EXPECT_EQ(geteuid(), st.st_uid);
+	EXPECT_EQ(getegid(), st.st_gid);
+	EXPECT_EQ(1UL, st.st_nlink);
+	EXPECT_EQ(1 * MiB + 123, st.st_size);
+	EXPECT_EQ(img.st_blocks, st.st_blocks);
+}
+
+TEST_F_TIMEOUT(sem, stat_writable, TIMEOUT_S)
+{
+	struct stat st;
+
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	START("--writable");
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_TRUE(S_ISREG(st.st_mode));
+	EXPECT_EQ(0600U, st.st_mode & 07777);
+	EXPECT_EQ(1UL, st.st_nlink);
+	EXPECT_EQ(64 * KiB, st.st_size);
+}
+
+TEST_F_TIMEOUT(sem, stat_blocks_sparse, TIMEOUT_S)
+{
+	struct stat st, img;
+
+	READY();
+	ASSERT_EQ(0, fue_make_sparse_image(self->e.image, 8 * MiB, 1 * MiB,
+					   64 * KiB));
+	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	START();
+	ASSERT_EQ(0, stat(self->e.image, &img));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	/* The export reports the image's allocation, not its size. */
+	EXPECT_EQ(img.st_blocks, st.st_blocks);
+	EXPECT_LT(st.st_blocks, 8 * MiB / 512);
+	EXPECT_EQ(8 * MiB, st.st_size);
+}
+
+TEST_F_TIMEOUT(sem, mtime_moves_after_write, TIMEOUT_S)
+{
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	char buf[4096];
+	struct stat before, after;
+
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	START("--writable");
+	ASSERT_EQ(0, stat(self->e.mnt, &before));
+	/* Let the coarse filesystem clock tick past the first stamp. */
+	nanosleep(&pause, NULL);
+	fue_fill_pattern(buf, sizeof(buf), 1 * MiB);
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_pwrite(self->e.mnt, O_WRONLY, buf,
+					  sizeof(buf), 0));
+	ASSERT_EQ(0, stat(self->e.mnt, &after));
+	EXPECT_TRUE(ts_after(&after.st_mtim, &before.st_mtim));
+	EXPECT_TRUE(ts_after(&after.st_ctim, &before.st_ctim));
+}
+
+TEST_F_TIMEOUT(sem, read_whole_image, TIMEOUT_S)
+{
+	const off_t size = 3 * MiB + 777;
+	char *buf = malloc(size + 4096);
+
+	READY();
+	ASSERT_NE(NULL, buf);
+	SETUP_IMAGE(size);
+	START();
+	/* Larger than --max-io, so the kernel splits it into many READs. */
+	ASSERT_EQ(size, fue_read_all(self->e.mnt, buf, size + 4096));
+	EXPECT_EQ(-1, fue_check_pattern(buf, size, 0));
+	free(buf);
+}
+
+TEST_F_TIMEOUT(sem, read_crossing_eof, TIMEOUT_S)
+{
+	const off_t size = 8192 + 100;
+	char buf[4096];
+
+	READY();
+	SETUP_IMAGE(size);
+	START();
+	ASSERT_EQ(100, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf),
+				 size - 100));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 100, size - 100));
+	EXPECT_EQ(0, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf), size));
+	EXPECT_EQ(0, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf),
+			       size + 4096));
+	EXPECT_EQ(0, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf),
+			       1 * GiB));
+}
+
+TEST_F_TIMEOUT(sem, read_only_rejects_writes, TIMEOUT_S)
+{
+	uint64_t sum_before, sum_after;
+	char buf[512] = { 1 };
+
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
+	START();
+	EXPECT_EQ(-EROFS, fue_pwrite(self->e.mnt, O_WRONLY, buf, sizeof(buf),
+				     0));
+	EXPECT_EQ(-EROFS, fue_pwrite(self->e.mnt, O_RDWR, buf, sizeof(buf),
+				     0));
+	EXPECT_EQ(-1, chmod(self->e.mnt, 0600));
+	EXPECT_EQ(EROFS, errno);
+	EXPECT_EQ(-1, truncate(self->e.mnt, 0));
+	EXPECT_EQ(EROFS, errno);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_after));
+	EXPECT_EQ(sum_before, sum_after);
+	EXPECT_EQ(64 * KiB, fue_file_size(self->e.image));
+}
+
+TEST_F_TIMEOUT(sem, write_lands_in_image, TIMEOUT_S)
+{
+	const off_t size = 1 * MiB, off = 12345, len = 64 * KiB;
+	uint64_t head_before, tail_before, head_after, tail_after;
+	char *buf = malloc(len), *back = malloc(len);
+
+	READY();
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, back);
+	SETUP_IMAGE(size);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, off, &head_before));
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, off + len, -1,
+				       &tail_before));
+	START("--writable");
+	/* Pattern of another offset, so it differs from what is there. */
+	fue_fill_pattern(buf, len, 7 * MiB);
+	ASSERT_EQ(len, fue_pwrite(self->e.mnt, O_WRONLY, buf, len, off));
+	ASSERT_EQ(len, fue_file_pread(self->e.image, back, len, off));
+	EXPECT_EQ(0, memcmp(buf, back, len));
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, off, &head_after));
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, off + len, -1,
+				       &tail_after));
+	EXPECT_EQ(head_before, head_after);
+	EXPECT_EQ(tail_before, tail_after);
+	EXPECT_EQ(size, fue_file_size(self->e.image));
+	/* And the export reads back what was written. */
+	memset(back, 0, len);
+	ASSERT_EQ(len, fue_pread(self->e.mnt, O_RDONLY, back, len, off));
+	EXPECT_EQ(0, memcmp(buf, back, len));
+	free(buf);
+	free(back);
+}
+
+TEST_F_TIMEOUT(sem, write_crossing_eof_is_cut, TIMEOUT_S)
+{
+	const off_t size = 64 * KiB;
+	char buf[8192], back[8192];
+	struct stat st;
+	ssize_t n;
+
+	READY();
+	SETUP_IMAGE(size);
+	START("--writable");
+	fue_fill_pattern(buf, sizeof(buf), 5 * MiB);
+	n = fue_pwrite(self->e.mnt, O_WRONLY, buf, sizeof(buf), size - 4096);
+	EXPECT_EQ(4096, n);
+	EXPECT_EQ(size, fue_file_size(self->e.image));
+	ASSERT_EQ(4096, fue_file_pread(self->e.image, back, sizeof(back),
+				       size - 4096));
+	EXPECT_EQ(0, memcmp(buf, back, 4096));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(size, st.st_size);
+}
+
+TEST_F_TIMEOUT(sem, write_at_eof_writes_nothing, TIMEOUT_S)
+{
+	const off_t size = 64 * KiB;
+	const off_t offs[] = { size, size + 4096, 1 * GiB };
+	char buf[4096] = { 0x5a };
+	uint64_t sum_before, sum_after;
+	struct stat st;
+	unsigned int i;
+	ssize_t n;
+
+	READY();
+	SETUP_IMAGE(size);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
+	START("--writable");
+	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		n = fue_pwrite(self->e.mnt, O_WRONLY, buf, sizeof(buf),
+			       offs[i]);
+		/* The kernel turns "0 written" into 0 or -ENOSPC. */
+		if (n != 0 && n != -ENOSPC)
+			TH_LOG("pwrite at %lld returned %zd",
+			       (long long)offs[i], n);
+		EXPECT_TRUE(n == 0 || n == -ENOSPC);
+		EXPECT_EQ(size, fue_file_size(self->e.image));
+	}
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(size, st.st_size);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_after));
+	EXPECT_EQ(sum_before, sum_after);
+}
+
+TEST_F_TIMEOUT(sem, truncate_keeps_size, TIMEOUT_S)
+{
+	const off_t size = 64 * KiB;
+	uint64_t sum_before, sum_after;
+	struct stat st;
+	int fd, ret;
+
+	READY();
+	SETUP_IMAGE(size);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
+	START("--writable");
+	/* Whether these report an error is open; the size must not move. */
+	ret = truncate(self->e.mnt, size / 2);
+	TH_LOG("truncate(size / 2) = %d (%s)", ret, ret ? strerror(errno) : "ok");
+	EXPECT_EQ(size, fue_file_size(self->e.image));
+	ret = truncate(self->e.mnt, size * 2);
+	TH_LOG("truncate(size * 2) = %d (%s)", ret, ret ? strerror(errno) : "ok");
+	EXPECT_EQ(size, fue_file_size(self->e.image));
+	fd = open(self->e.mnt, O_WRONLY | O_TRUNC);
+	TH_LOG("open(O_TRUNC) = %d (%s)", fd, fd < 0 ? strerror(errno) : "ok");
+	if (fd >= 0)
+		close(fd);
+	EXPECT_EQ(size, fue_file_size(self->e.image));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(size, st.st_size);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_after));
+	EXPECT_EQ(sum_before, sum_after);
+}
+
+TEST_F_TIMEOUT(sem, growable_write_extends, TIMEOUT_S)
+{
+	const off_t size = 64 * KiB, off = 1 * MiB;
+	char buf[4096], back[4096];
+	char *gap = malloc(off - size);
+	struct stat st;
+
+	READY();
+	ASSERT_NE(NULL, gap);
+	SETUP_IMAGE(size);
+	START("--writable", "--growable");
+	fue_fill_pattern(buf, sizeof(buf), 9 * MiB);
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_pwrite(self->e.mnt, O_WRONLY, buf,
+					  sizeof(buf), off));
+	EXPECT_EQ(off + 4096, fue_file_size(self->e.image));
+	ASSERT_EQ(4096, fue_file_pread(self->e.image, back, sizeof(back), off));
+	EXPECT_EQ(0, memcmp(buf, back, sizeof(buf)));
+	ASSERT_EQ(off - size, fue_file_pread(self->e.image, gap, off - size,
+					     size));
+	EXPECT_EQ(-1, fue_check_zero(gap, off - size));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(off + 4096, st.st_size);
+	/* A write crossing the new end grows it too. */
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_pwrite(self->e.mnt, O_WRONLY, buf,
+					  sizeof(buf), off + 2048));
+	EXPECT_EQ(off + 2048 + 4096, fue_file_size(self->e.image));
+	free(gap);
+}
+
+TEST_F_TIMEOUT(sem, growable_truncate, TIMEOUT_S)
+{
+	const off_t size = 64 * KiB;
+	char buf[256 * 1024];
+	struct stat st;
+
+	READY();
+	SETUP_IMAGE(size);
+	START("--writable", "--growable");
+	ASSERT_EQ(0, truncate(self->e.mnt, 32 * KiB));
+	EXPECT_EQ(32 * KiB, fue_file_size(self->e.image));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(32 * KiB, st.st_size);
+	ASSERT_EQ(0, truncate(self->e.mnt, 256 * KiB));
+	EXPECT_EQ(256 * KiB, fue_file_size(self->e.image));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(256 * KiB, st.st_size);
+	ASSERT_EQ(256 * KiB, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf),
+				       0));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 32 * KiB, 0));
+	EXPECT_EQ(-1, fue_check_zero(buf + 32 * KiB, 224 * KiB));
+}
+
+TEST_F_TIMEOUT(sem, chmod_chown_without_allow_other, TIMEOUT_S)
+{
+	struct stat st;
+
+	READY();
+	SETUP_IMAGE(4096);
+	START("--writable", "--allow-other=off");
+	/* Others cannot reach the file, so granting them bits is refused. */
+	EXPECT_EQ(-1, chmod(self->e.mnt, 0640));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, chmod(self->e.mnt, 0604));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, chown(self->e.mnt, 1, 1));
+	EXPECT_EQ(EPERM, errno);
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(0600U, st.st_mode & 07777);
+	EXPECT_EQ(geteuid(), st.st_uid);
+	EXPECT_EQ(getegid(), st.st_gid);
+}
+
+TEST_F_TIMEOUT(sem, chmod_chown_with_allow_other, TIMEOUT_S)
+{
+	struct stat st;
+
+	READY();
+	SETUP_IMAGE(4096);
+	START("--writable", "--allow-other=on");
+	EXPECT_EQ(0, chmod(self->e.mnt, 0640));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(0640U, st.st_mode & 07777);
+	EXPECT_TRUE(S_ISREG(st.st_mode));
+	EXPECT_EQ(0, chown(self->e.mnt, 1, 1));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(1U, st.st_uid);
+	EXPECT_EQ(1U, st.st_gid);
+}
+
+TEST_F_TIMEOUT(sem, fallocate_grows_growable, TIMEOUT_S)
+{
+	const off_t size = 64 * KiB;
+	struct stat st;
+	int fd;
+
+	READY();
+	SETUP_IMAGE(size);
+	START("--writable", "--growable");
+	fd = open(self->e.mnt, O_RDWR);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, fallocate(fd, 0, size + 4096, 64 * KiB));
+	EXPECT_EQ(size + 4096 + 64 * KiB, fue_file_size(self->e.image));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(size + 4096 + 64 * KiB, st.st_size);
+	close(fd);
+}
+
+TEST_F_TIMEOUT(sem, punch_hole_needs_keep_size, TIMEOUT_S)
+{
+	uint64_t sum_before, sum_after;
+	int fd, ret;
+
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
+	START("--writable");
+	fd = open(self->e.mnt, O_RDWR);
+	ASSERT_LE(0, fd);
+	ret = fallocate(fd, FALLOC_FL_PUNCH_HOLE, 4096, 8192);
+	EXPECT_EQ(-1, ret);
+	/*
+	 * The VFS turns this down with EOPNOTSUPP before the daemon sees it;
+	 * a daemon asked directly answers EINVAL.  Either way nothing moves.
+	 */
+	EXPECT_TRUE(errno == EOPNOTSUPP || errno == EINVAL);
+	close(fd);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_after));
+	EXPECT_EQ(sum_before, sum_after);
+	EXPECT_EQ(64 * KiB, fue_file_size(self->e.image));
+}
+
+/* Zero [4K, 12K) of a 64K pattern image with mode; check both views. */
+static void check_zeroed(struct __test_metadata *_metadata,
+			 const struct fue_export *e, int mode)
+{
+	char buf[64 * 1024];
+	int fd;
+
+	fd = open(e->mnt, O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fallocate(fd, mode, 4096, 8192));
+	close(fd);
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_pread(e->mnt, O_RDONLY, buf, sizeof(buf),
+					 0));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 4096, 0));
+	EXPECT_EQ(-1, fue_check_zero(buf + 4096, 8192));
+	EXPECT_EQ(-1, fue_check_pattern(buf + 12288, sizeof(buf) - 12288,
+					12288));
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_file_pread(e->image, buf, sizeof(buf), 0));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 4096, 0));
+	EXPECT_EQ(-1, fue_check_zero(buf + 4096, 8192));
+	EXPECT_EQ(-1, fue_check_pattern(buf + 12288, sizeof(buf) - 12288,
+					12288));
+	EXPECT_EQ(64 * 1024, fue_file_size(e->image));
+}
+
+TEST_F_TIMEOUT(sem, punch_hole_reads_zero, TIMEOUT_S)
+{
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	START("--writable");
+	check_zeroed(_metadata, &self->e,
+		     FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+}
+
+TEST_F_TIMEOUT(sem, zero_range_reads_zero, TIMEOUT_S)
+{
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	START("--writable");
+	check_zeroed(_metadata, &self->e, FALLOC_FL_ZERO_RANGE);
+}
+
+TEST_F_TIMEOUT(sem, zero_range_extends_growable, TIMEOUT_S)
+{
+	const off_t size = 64 * KiB;
+	char buf[16384];
+	int fd;
+
+	READY();
+	SETUP_IMAGE(size);
+	START("--writable", "--growable");
+	fd = open(self->e.mnt, O_RDWR);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, fallocate(fd, FALLOC_FL_ZERO_RANGE, size - 4096, 16384));
+	EXPECT_EQ(size + 12288, fue_file_size(self->e.image));
+	/* With KEEP_SIZE the end stays where it is. */
+	EXPECT_EQ(0, fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+			       size + 12288, 16384));
+	EXPECT_EQ(size + 12288, fue_file_size(self->e.image));
+	close(fd);
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_file_pread(self->e.image, buf, sizeof(buf),
+					      size - 4096));
+	EXPECT_EQ(-1, fue_check_zero(buf, sizeof(buf)));
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_pread(self->e.mnt, O_RDONLY, buf,
+					 sizeof(buf), size - 4096));
+	EXPECT_EQ(-1, fue_check_zero(buf, sizeof(buf)));
+}
+
+TEST_F_TIMEOUT(sem, fsync_and_fdatasync, TIMEOUT_S)
+{
+	char buf[4096];
+	int fd;
+
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	START("--writable");
+	fd = open(self->e.mnt, O_RDWR);
+	ASSERT_LE(0, fd);
+	fue_fill_pattern(buf, sizeof(buf), 3 * MiB);
+	ASSERT_EQ((ssize_t)sizeof(buf), pwrite(fd, buf, sizeof(buf), 8192));
+	EXPECT_EQ(0, fsync(fd));
+	EXPECT_EQ(0, fdatasync(fd));
+	close(fd);
+	fd = open(self->e.mnt, O_RDONLY);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, fsync(fd));
+	EXPECT_EQ(0, fdatasync(fd));
+	close(fd);
+}
+
+/* lseek(whence) on fd: the offset, or -errno. */
+static off_t seek(int fd, off_t off, int whence)
+{
+	off_t ret = lseek(fd, off, whence);
+
+	return ret < 0 ? -errno : ret;
+}
+
+TEST_F_TIMEOUT(sem, seek_data_hole, TIMEOUT_S)
+{
+	const off_t size = 4 * MiB;
+	const off_t offs[] = {
+		0, 4096, 1 * MiB - 1, 1 * MiB, 1 * MiB + 4096,
+		1 * MiB + 64 * KiB, 2 * MiB, 3 * MiB, 3 * MiB + 4095,
+		3 * MiB + 4096, size - 1,
+	};
+	char buf[4096];
+	unsigned int i;
+	int fd, img;
+
+	READY();
+	ASSERT_EQ(0, fue_make_sparse_image(self->e.image, size, 1 * MiB,
+					   64 * KiB));
+	/* A second extent, so there is data after a hole after data. */
+	img = open(self->e.image, O_RDWR);
+	ASSERT_LE(0, img);
+	fue_fill_pattern(buf, sizeof(buf), 3 * MiB);
+	ASSERT_EQ((ssize_t)sizeof(buf), pwrite(img, buf, sizeof(buf), 3 * MiB));
+	ASSERT_EQ(0, fsync(img));
+	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	START();
+	fd = open(self->e.mnt, O_RDONLY);
+	ASSERT_LE(0, fd);
+	/* The export must answer as the image does, offset by offset. */
+	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		off_t want_data = seek(img, offs[i], SEEK_DATA);
+		off_t want_hole = seek(img, offs[i], SEEK_HOLE);
+
+		EXPECT_EQ(want_data, seek(fd, offs[i], SEEK_DATA))
+			TH_LOG("SEEK_DATA from %lld", (long long)offs[i]);
+		EXPECT_EQ(want_hole, seek(fd, offs[i], SEEK_HOLE))
+			TH_LOG("SEEK_HOLE from %lld", (long long)offs[i]);
+	}
+	/* Spelled out for the layout made above. */
+	EXPECT_EQ(1 * MiB, seek(fd, 0, SEEK_DATA));
+	EXPECT_EQ(1 * MiB + 64 * KiB, seek(fd, 1 * MiB, SEEK_HOLE));
+	EXPECT_EQ(3 * MiB, seek(fd, 2 * MiB, SEEK_DATA));
+	EXPECT_EQ(-ENXIO, seek(fd, 3 * MiB + 4096, SEEK_DATA));
+	EXPECT_EQ(-ENXIO, seek(fd, size, SEEK_DATA));
+	EXPECT_EQ(-ENXIO, seek(fd, size, SEEK_HOLE));
+	EXPECT_EQ(-ENXIO, seek(fd, size + 4096, SEEK_DATA));
+	EXPECT_EQ(-ENXIO, seek(fd, size + 4096, SEEK_HOLE));
+	close(fd);
+	close(img);
+}
+
+TEST_F_TIMEOUT(sem, statfs_works, TIMEOUT_S)
+{
+	struct statfs sfs;
+
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	START();
+	ASSERT_EQ(0, statfs(self->e.mnt, &sfs));
+	EXPECT_GT(sfs.f_bsize, 0);
+}
+
+TEST_F_TIMEOUT(sem, empty_image, TIMEOUT_S)
+{
+	char buf[4096];
+	struct stat st;
+	ssize_t n;
+
+	READY();
+	SETUP_IMAGE(0);
+	START("--writable");
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(0, st.st_size);
+	EXPECT_EQ(0, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf), 0));
+	n = fue_pwrite(self->e.mnt, O_WRONLY, buf, sizeof(buf), 0);
+	EXPECT_TRUE(n == 0 || n == -ENOSPC);
+	EXPECT_EQ(0, fue_file_size(self->e.image));
+}
+
+TEST_F_TIMEOUT(sem, odd_size_image, TIMEOUT_S)
+{
+	char buf[8192];
+	struct stat st;
+
+	READY();
+	SETUP_IMAGE(4097);
+	START();
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(4097, st.st_size);
+	ASSERT_EQ(4097, fue_read_all(self->e.mnt, buf, sizeof(buf)));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 4097, 0));
+	ASSERT_EQ(1, fue_pread(self->e.mnt, O_RDONLY, buf, 100, 4096));
+	EXPECT_EQ(fue_pattern_byte(4096), (uint8_t)buf[0]);
+	ASSERT_EQ(97, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf), 4000));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 97, 4000));
+}
+
+TEST_F_TIMEOUT(sem, mountpoint_is_image, TIMEOUT_S)
+{
+	const off_t size = 256 * KiB;
+	uint64_t sum_before, sum_after;
+	char *buf = malloc(size);
+	struct stat st;
+	int status;
+
+	READY();
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, fue_make_image(self->e.image, size));
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
+	ASSERT_EQ(0, start(self, variant, self->e.image, self->e.image, NULL));
+	ASSERT_EQ(1, fue_mount_info(self->e.image, NULL, NULL, 0));
+	ASSERT_EQ(0, stat(self->e.image, &st));
+	EXPECT_EQ(size, st.st_size);
+	EXPECT_EQ(0400U, st.st_mode & 07777);
+	ASSERT_EQ(size, fue_read_all(self->e.image, buf, size));
+	EXPECT_EQ(-1, fue_check_pattern(buf, size, 0));
+	/* Once the export ends, the file underneath is intact. */
+	status = fue_stop(&self->e);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(0, fue_mount_info(self->e.image, NULL, NULL, 0));
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_after));
+	EXPECT_EQ(sum_before, sum_after);
+	free(buf);
+}
+
+TEST_F_TIMEOUT(sem, null_image, TIMEOUT_S)
+{
+	const off_t offs[] = { 0, 512 * MiB + 4096, 1 * GiB - 4096 };
+	char buf[4096];
+	struct stat st;
+	unsigned int i;
+	int flags = O_DIRECT;
+	ssize_t n;
+
+	READY();
+	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	ASSERT_EQ(0, start(self, variant, "null:1G", self->e.mnt, "--writable",
+			   NULL));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(1 * GiB, st.st_size);
+	/* O_DIRECT keeps the client's page cache from answering for it. */
+	n = fue_pread(self->e.mnt, O_RDONLY | flags, buf, sizeof(buf), 0);
+	if (n == -EINVAL) {
+		TH_LOG("O_DIRECT refused on the export; using buffered I/O");
+		flags = 0;
+	}
+	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		memset(buf, 0xff, sizeof(buf));
+		ASSERT_EQ((ssize_t)sizeof(buf), fue_pread(self->e.mnt, O_RDONLY | flags,
+						 buf, sizeof(buf), offs[i]));
+		EXPECT_EQ(-1, fue_check_zero(buf, sizeof(buf)));
+		fue_fill_pattern(buf, sizeof(buf), offs[i]);
+		ASSERT_EQ((ssize_t)sizeof(buf), fue_pwrite(self->e.mnt, O_WRONLY | flags,
+						  buf, sizeof(buf), offs[i]));
+		if (!flags) {
+			/* Drop the written pages so the read asks again. */
+			int fd = open(self->e.mnt, O_RDONLY);
+
+			ASSERT_LE(0, fd);
+			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+			close(fd);
+		}
+		ASSERT_EQ((ssize_t)sizeof(buf), fue_pread(self->e.mnt, O_RDONLY | flags,
+						 buf, sizeof(buf), offs[i]));
+		EXPECT_EQ(-1, fue_check_zero(buf, sizeof(buf)));
+	}
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(1 * GiB, st.st_size);
+}
+
+TEST_F_TIMEOUT(sem, direct_unaligned_io, TIMEOUT_S)
+{
+	const off_t size = 1 * MiB;
+	char buf[8192], back[8192];
+
+	READY();
+	SETUP_IMAGE(size);
+	START("--writable", "--direct");
+	/* The client may ask for any offset and length, --direct or not. */
+	ASSERT_EQ(100, fue_pread(self->e.mnt, O_RDONLY, buf, 100, 4001));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 100, 4001));
+	fue_fill_pattern(buf, 3, 11 * MiB);
+	ASSERT_EQ(3, fue_pwrite(self->e.mnt, O_WRONLY, buf, 3, 1));
+	ASSERT_EQ(8192, fue_file_pread(self->e.image, back, 8192, 0));
+	EXPECT_EQ(fue_pattern_byte(0), (uint8_t)back[0]);
+	EXPECT_EQ(0, memcmp(buf, back + 1, 3));
+	EXPECT_EQ(-1, fue_check_pattern(back + 4, 8192 - 4, 4));
+	fue_fill_pattern(buf, sizeof(buf), 13 * MiB);
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_pwrite(self->e.mnt, O_WRONLY, buf,
+					  sizeof(buf), 65536 + 17));
+	ASSERT_EQ((ssize_t)sizeof(back), fue_file_pread(self->e.image, back,
+					       sizeof(back), 65536 + 17));
+	EXPECT_EQ(0, memcmp(buf, back, sizeof(buf)));
+}
+
+TEST_HARNESS_MAIN
