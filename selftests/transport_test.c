@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Transport tests: prove from the daemon's own counters that requests came
+ * over the ring (a failed REGISTER silently falls back to /dev/fuse), that
+ * every CPU's queue is served, that a shallow queue still completes deep
+ * concurrent I/O, and that both transports end cleanly on an unmount.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "fue_mount.h"
+
+#define TIMEOUT_S	90
+#define URING_PARAM	"/sys/module/fuse/parameters/enable_uring"
+#define MAX_CPUS	1024
+#define IMAGE_SIZE	(8 << 20)
+
+/* Print the daemon's stderr as TAP comments. */
+static void dump_errlog(const struct fue_export *e)
+{
+	char *text = fue_slurp(e->errlog), *line, *save = NULL;
+
+	if (!text)
+		return;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "# daemon: %s\n", line);
+	free(text);
+}
+
+static int make_mountpoint(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* Image and mountpoint, then the export with opts; 0 or the failure. */
+static int start(struct fue_export *e, const char *const *opts)
+{
+	int ret;
+
+	ret = fue_make_image(e->image, IMAGE_SIZE);
+	if (!ret)
+		ret = make_mountpoint(e->mnt);
+	if (!ret)
+		ret = fue_startv(e, e->image, e->mnt, opts);
+	if (ret) {
+		fprintf(stderr, "# start failed: %d\n", ret);
+		dump_errlog(e);
+	}
+	return ret;
+}
+
+/*
+ * Client work, run in a child: reads (and with write set, writes first)
+ * nr_blocks 4K blocks from block first, checking the data, on one CPU if
+ * cpu >= 0.  O_DIRECT makes every block a request of its own instead of a
+ * page cache hit.
+ */
+struct client {
+	const char *path;
+	int cpu;
+	int threads;
+	int nr_blocks;
+	int first_block;
+	bool write;
+	/* results */
+	int done;
+	int bad;
+	int err;
+	bool buffered;
+};
+
+struct worker {
+	struct client *c;
+	int idx;
+	int done;
+	int bad;
+	int err;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct client *c = w->c;
+	int per = c->nr_blocks / c->threads;
+	int first = c->first_block + w->idx * per;
+	int flags = c->buffered ? 0 : O_DIRECT;
+	void *buf;
+	int fd, i;
+
+	if (posix_memalign(&buf, 4096, 4096)) {
+		w->err = ENOMEM;
+		return NULL;
+	}
+	fd = open(c->path, (c->write ? O_RDWR : O_RDONLY) | flags);
+	if (fd < 0) {
+		w->err = errno;
+		free(buf);
+		return NULL;
+	}
+	for (i = 0; i < per; i++) {
+		off_t off = (off_t)(first + i) * 4096;
+
+		/* Write another offset's pattern, so a stale read shows. */
+		if (c->write) {
+			fue_fill_pattern(buf, 4096, off + IMAGE_SIZE);
+			if (pwrite(fd, buf, 4096, off) != 4096) {
+				w->err = errno ? errno : EIO;
+				break;
+			}
+		}
+		memset(buf, 0, 4096);
+		if (pread(fd, buf, 4096, off) != 4096) {
+			w->err = errno ? errno : EIO;
+			break;
+		}
+		if (fue_check_pattern(buf, 4096,
+				      c->write ? off + IMAGE_SIZE : off) >= 0)
+			w->bad++;
+		w->done++;
+	}
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int client_main(void *arg)
+{
+	struct client *c = arg;
+	struct worker w[64];
+	pthread_t tid[64];
+	int i, fd;
+
+	if (c->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(c->cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set)) {
+			c->err = errno;
+			return 1;
+		}
+	}
+	/* Fall back to buffered I/O if the export refuses O_DIRECT. */
+	fd = open(c->path, O_RDONLY | O_DIRECT);
+	if (fd < 0 && errno == EINVAL)
+		c->buffered = true;
+	else if (fd >= 0)
+		close(fd);
+
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < c->threads; i++) {
+		w[i].c = c;
+		w[i].idx = i;
+		/* Threads inherit the affinity set above. */
+		if (pthread_create(&tid[i], NULL, worker_main, &w[i])) {
+			c->err = EAGAIN;
+			c->threads = i;
+			break;
+		}
+	}
+	for (i = 0; i < c->threads; i++) {
+		pthread_join(tid[i], NULL);
+		c->done += w[i].done;
+		c->bad += w[i].bad;
+		if (w[i].err && !c->err)
+			c->err = w[i].err;
+	}
+	return 0;
+}
+
+/* Run a client in a bounded child; returns the shared result block. */
+static struct client *run_client(const char *path, int cpu, int threads,
+				 int first_block, int nr_blocks, bool write)
+{
+	struct client *c = fue_shared_alloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->path = path;
+	c->cpu = cpu;
+	c->threads = threads > 64 ? 64 : threads;
+	c->first_block = first_block;
+	c->nr_blocks = nr_blocks;
+	c->write = write;
+	if (fue_in_child(client_main, c, FUE_IO_TIMEOUT_MS * 3) < 0)
+		c->err = ETIMEDOUT;
+	return c;
+}
+
+#define CHECK_CLIENT(c, want) do { \
+	ASSERT_NE(NULL, (c)); \
+	EXPECT_EQ(0, (c)->err) \
+		TH_LOG("client error: %s", strerror((c)->err)); \
+	EXPECT_EQ((want), (c)->done); \
+	EXPECT_EQ(0, (c)->bad); \
+	if ((c)->buffered) \
+		TH_LOG("O_DIRECT refused by the export; used buffered I/O"); \
+} while (0)
+
+static const struct fue_qstat *find_qid(const struct fue_stats *s, int qid)
+{
+	int i;
+
+	for (i = 0; i < s->nr_queues; i++)
+		if (s->q[i].qid == qid)
+			return &s->q[i];
+	return NULL;
+}
+
+/* Every kernel queue 0..possible-1 has exactly one stats line. */
+static void check_all_qids(struct __test_metadata *_metadata,
+			   const struct fue_stats *s)
+{
+	int nr = fue_possible_cpus(), qid, i, seen;
+
+	ASSERT_LT(0, nr);
+	EXPECT_EQ(nr, s->nr_queues);
+	for (qid = 0; qid < nr; qid++) {
+		for (seen = 0, i = 0; i < s->nr_queues; i++)
+			seen += s->q[i].qid == qid;
+		EXPECT_EQ(1, seen) TH_LOG("stats lines for qid %d", qid);
+	}
+}
+
+static void expect_clean_exit(struct __test_metadata *_metadata,
+			      struct fue_export *e)
+{
+	int status = fue_stop(e);
+
+	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+		TH_LOG("daemon wait status %#x", status);
+}
+
+/* Both transports. */
+
+FIXTURE(xport) {
+	struct fue_export e;
+	const char *skip;
+};
+
+FIXTURE_VARIANT(xport) {
+	const char *transport;
+	bool ring;
+};
+
+FIXTURE_VARIANT_ADD(xport, dev) {
+	.transport = "--io-uring=off",
+	.ring = false,
+};
+
+FIXTURE_VARIANT_ADD(xport, ring) {
+	.transport = "--io-uring=on",
+	.ring = true,
+};
+
+FIXTURE_SETUP(xport)
+{
+	/* Bodies skip themselves: older harnesses run them after SKIP(). */
+	self->skip = fue_check_env();
+	if (!self->skip && variant->ring)
+		self->skip = fue_check_uring();
+	if (!self->skip)
+		ASSERT_EQ(0, fue_init(&self->e));
+}
+
+FIXTURE_TEARDOWN(xport)
+{
+	fue_teardown(&self->e);
+}
+
+#define READY() do { \
+	if (self->skip) \
+		SKIP(return, "%s", self->skip); \
+} while (0)
+
+TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
+{
+	const char *opts[] = { variant->transport, "--stats", NULL };
+	struct fue_stats *s = malloc(sizeof(*s));
+	struct client *c;
+	char *text;
+
+	READY();
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, start(&self->e, opts));
+	c = run_client(self->e.mnt, -1, 1, 0, 64, false);
+	CHECK_CLIENT(c, 64);
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	ASSERT_TRUE(s->have_total);
+	EXPECT_LE(1, s->nr_threads);
+	EXPECT_EQ(0, s->errors);
+	if (variant->ring) {
+		EXPECT_STREQ("ring", s->transport);
+		EXPECT_LT(0, s->ring);
+		EXPECT_EQ(0, s->legacy_io);
+		check_all_qids(_metadata, s);
+	} else {
+		EXPECT_STREQ("dev", s->transport);
+		EXPECT_EQ(0, s->ring);
+		EXPECT_LE(64, s->legacy_io);
+		EXPECT_EQ(0, s->nr_queues);
+	}
+	/* And a last dump at exit. */
+	expect_clean_exit(_metadata, &self->e);
+	text = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, text);
+	memset(s, 0, sizeof(*s));
+	EXPECT_EQ(0, fue_parse_stats(text, s));
+	EXPECT_STREQ(variant->ring ? "ring" : "dev", s->transport);
+	free(text);
+	free(s);
+}
+
+TEST_F_TIMEOUT(xport, external_umount_exits_zero, TIMEOUT_S)
+{
+	const char *opts[] = { variant->transport, NULL };
+	struct client *c;
+	int status;
+
+	READY();
+	ASSERT_EQ(0, start(&self->e, opts));
+	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
+	CHECK_CLIENT(c, 32);
+	/* What umount(8) does: a plain, non-lazy unmount. */
+	ASSERT_EQ(0, umount2(self->e.mnt, 0));
+	ASSERT_TRUE(fue_wait_exit(&self->e, 5000))
+		TH_LOG("daemon still running 5s after the unmount");
+	status = self->e.status;
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("daemon wait status %#x", status);
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+}
+
+/* Ring only. */
+
+FIXTURE(ring) {
+	struct fue_export e;
+	const char *skip;
+	struct fue_stats before, after;
+};
+
+FIXTURE_SETUP(ring)
+{
+	self->skip = fue_check_env();
+	if (!self->skip)
+		self->skip = fue_check_uring();
+	if (!self->skip)
+		ASSERT_EQ(0, fue_init(&self->e));
+}
+
+FIXTURE_TEARDOWN(ring)
+{
+	fue_teardown(&self->e);
+}
+
+static unsigned long long qid_ring(const struct fue_stats *s, int qid)
+{
+	const struct fue_qstat *q = find_qid(s, qid);
+
+	return q ? q->ring : 0;
+}
+
+/* Pin a client to each online CPU; its requests must use that queue. */
+static void per_cpu_traffic(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(ring) *self)
+{
+	int cpus[MAX_CPUS], nr, i;
+	struct client *c;
+
+	nr = fue_online_cpus(cpus, MAX_CPUS);
+	ASSERT_LT(0, nr);
+	for (i = 0; i < nr; i++) {
+		ASSERT_EQ(0, fue_request_stats(&self->e, &self->before));
+		c = run_client(self->e.mnt, cpus[i], 1, 16 * (i % 64), 16,
+			       false);
+		CHECK_CLIENT(c, 16);
+		ASSERT_EQ(0, fue_request_stats(&self->e, &self->after));
+		TH_LOG("cpu %d: qid %d ring %llu -> %llu", cpus[i], cpus[i],
+		       qid_ring(&self->before, cpus[i]),
+		       qid_ring(&self->after, cpus[i]));
+		EXPECT_LT(qid_ring(&self->before, cpus[i]),
+			  qid_ring(&self->after, cpus[i]))
+			TH_LOG("no ring traffic on qid %d from cpu %d",
+			       cpus[i], cpus[i]);
+		EXPECT_EQ(self->before.legacy_io, self->after.legacy_io);
+	}
+}
+
+TEST_F_TIMEOUT(ring, each_cpu_uses_its_queue, TIMEOUT_S)
+{
+	const char *opts[] = { "--io-uring=on", "--stats", NULL };
+
+	READY();
+	ASSERT_EQ(0, start(&self->e, opts));
+	per_cpu_traffic(_metadata, self);
+	expect_clean_exit(_metadata, &self->e);
+}
+
+TEST_F_TIMEOUT(ring, one_thread_serves_all_queues, TIMEOUT_S)
+{
+	const char *opts[] = { "--io-uring=on", "--stats", "--queues=1", NULL };
+	int i;
+
+	READY();
+	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_request_stats(&self->e, &self->before));
+	check_all_qids(_metadata, &self->before);
+	for (i = 0; i < self->before.nr_queues; i++)
+		EXPECT_EQ(0, self->before.q[i].thread)
+			TH_LOG("qid %d served by thread %d",
+			       self->before.q[i].qid,
+			       self->before.q[i].thread);
+	EXPECT_EQ(1, self->before.nr_threads);
+	per_cpu_traffic(_metadata, self);
+	expect_clean_exit(_metadata, &self->e);
+}
+
+TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
+{
+	const char *opts[] = {
+		"--io-uring=on", "--stats", "--queue-depth=1", "--writable",
+		NULL
+	};
+	struct client *c;
+
+	READY();
+	ASSERT_EQ(0, start(&self->e, opts));
+	/* 8 threads on one CPU: 8 requests for one ring entry. */
+	c = run_client(self->e.mnt, 0, 8, 0, 8 * 32, false);
+	CHECK_CLIENT(c, 8 * 32);
+	/* And spread over the CPUs, writing then reading back. */
+	c = run_client(self->e.mnt, -1, 8, 512, 8 * 32, true);
+	CHECK_CLIENT(c, 8 * 32);
+	ASSERT_EQ(0, fue_request_stats(&self->e, &self->after));
+	EXPECT_STREQ("ring", self->after.transport);
+	EXPECT_LE(8 * 32 * 3, self->after.ring);
+	EXPECT_EQ(0, self->after.errors);
+	expect_clean_exit(_metadata, &self->e);
+}
+
+/* enable_uring=N: the kernel no longer offers the ring. */
+
+FIXTURE(no_uring) {
+	struct fue_export e;
+	const char *skip;
+	char saved[8];
+};
+
+FIXTURE_SETUP(no_uring)
+{
+	self->skip = fue_check_env();
+	if (!self->skip && fue_read_word(URING_PARAM, self->saved,
+					 sizeof(self->saved)))
+		self->skip = URING_PARAM " is absent";
+	if (!self->skip)
+		ASSERT_EQ(0, fue_init(&self->e));
+}
+
+FIXTURE_TEARDOWN(no_uring)
+{
+	fue_teardown(&self->e);
+	/* Put the parameter back whatever happened in the test. */
+	if (self->saved[0] && fue_write_word(URING_PARAM, self->saved))
+		fprintf(stderr, "# could not restore %s to %s\n", URING_PARAM,
+			self->saved);
+}
+
+TEST_F_TIMEOUT(no_uring, io_uring_on_fails, TIMEOUT_S)
+{
+	const char *opts[] = { "--io-uring=on", NULL };
+	char *text;
+	int ret;
+
+	READY();
+	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
+	ret = start(&self->e, opts);
+	EXPECT_LT(0, ret) TH_LOG("--io-uring=on started without enable_uring");
+	text = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(NULL, strstr(text, "enable_uring"))
+		TH_LOG("message does not name enable_uring: %s", text);
+	EXPECT_EQ(0, strncmp(text, "fuse-uring-export: ", 19));
+	EXPECT_EQ(1, fue_count_lines(text));
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+	free(text);
+}
+
+TEST_F_TIMEOUT(no_uring, auto_falls_back_to_dev, TIMEOUT_S)
+{
+	const char *opts[] = { "--io-uring=auto", "--stats", NULL };
+	struct fue_stats *s = malloc(sizeof(*s));
+	struct client *c;
+
+	READY();
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
+	ASSERT_EQ(0, start(&self->e, opts));
+	c = run_client(self->e.mnt, -1, 1, 0, 16, false);
+	CHECK_CLIENT(c, 16);
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	EXPECT_STREQ("dev", s->transport);
+	EXPECT_EQ(0, s->ring);
+	EXPECT_LE(16, s->legacy_io);
+	expect_clean_exit(_metadata, &self->e);
+	free(s);
+}
+
+TEST_HARNESS_MAIN
