@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Command line tests: every bad input is refused with one line on stderr
+ * and a non-zero exit, without touching the image and without leaving a
+ * mount behind; --help and --version answer on stdout.
+ *
+ * The daemon runs in the foreground here, so a bad input that is wrongly
+ * accepted shows up as a run that does not end; it is then stopped after
+ * RUN_TIMEOUT_MS and the test fails.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <linux/loop.h>
+
+#include "kselftest_harness.h"
+#include "fue_mount.h"
+
+#define TIMEOUT_S	60
+#define RUN_TIMEOUT_MS	5000
+#define IMAGE_SIZE	(1 << 20)
+#define PREFIX		"fuse-uring-export: "
+
+/* Placeholders in argument lists, replaced by the fixture's paths. */
+#define P_IMG		"@IMG"
+#define P_MNT		"@MNT"
+#define P_DIR		"@DIR"
+#define P_NOENT		"@NOENT"
+
+FIXTURE(cli) {
+	struct fue_export e;
+	const char *skip;
+	uint64_t sum;
+	char noent[PATH_MAX];
+	char image2[PATH_MAX];
+	int loop_fd;
+	char loop_dev[64];
+	bool immutable;
+};
+
+static int make_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* Set or clear FS_IMMUTABLE_FL; 0 or -errno (e.g. -ENOTTY if unsupported). */
+static int set_immutable(const char *path, bool on)
+{
+	int fd, flags, ret = 0;
+
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
+		ret = -errno;
+out:
+	close(fd);
+	return ret;
+}
+
+/* Back a free loop device with file; returns its open fd or -errno. */
+static int loop_attach(const char *file, char *dev, size_t len)
+{
+	int ctl, lfd, ffd, n, tries;
+
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		return -errno;
+	ffd = open(file, O_RDWR | O_CLOEXEC);
+	if (ffd < 0) {
+		close(ctl);
+		return -errno;
+	}
+	/* Another process may grab the free device first; try again. */
+	for (tries = 0; tries < 8; tries++) {
+		n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0)
+			break;
+		snprintf(dev, len, "/dev/loop%d", n);
+		lfd = open(dev, O_RDWR | O_CLOEXEC);
+		if (lfd < 0)
+			break;
+		if (!ioctl(lfd, LOOP_SET_FD, ffd)) {
+			close(ffd);
+			close(ctl);
+			return lfd;
+		}
+		close(lfd);
+		if (errno != EBUSY)
+			break;
+	}
+	n = -errno;
+	close(ffd);
+	close(ctl);
+	return n ? n : -EBUSY;
+}
+
+FIXTURE_SETUP(cli)
+{
+	self->loop_fd = -1;
+	self->skip = fue_check_env();
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
+	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
+	ASSERT_EQ(0, make_file(self->e.mnt));
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &self->sum));
+	snprintf(self->noent, sizeof(self->noent), "%s/missing", self->e.dir);
+	snprintf(self->image2, sizeof(self->image2), "%s/image2", self->e.dir);
+}
+
+FIXTURE_TEARDOWN(cli)
+{
+	fue_teardown(&self->e);
+	if (self->immutable)
+		set_immutable(self->e.image, false);
+	if (self->loop_fd >= 0) {
+		ioctl(self->loop_fd, LOOP_CLR_FD, 0);
+		close(self->loop_fd);
+	}
+}
+
+#define READY() do { \
+	if (self->skip) \
+		SKIP(return, "%s", self->skip); \
+} while (0)
+
+/* Run the daemon with tmpl, placeholders replaced; returns its exit code. */
+static int run(FIXTURE_DATA(cli) *self, const char *const *tmpl)
+{
+	const char *args[32];
+	int i;
+
+	for (i = 0; tmpl[i] && i < 31; i++) {
+		if (!strcmp(tmpl[i], P_IMG))
+			args[i] = self->e.image;
+		else if (!strcmp(tmpl[i], P_MNT))
+			args[i] = self->e.mnt;
+		else if (!strcmp(tmpl[i], P_DIR))
+			args[i] = self->e.dir;
+		else if (!strcmp(tmpl[i], P_NOENT))
+			args[i] = self->noent;
+		else
+			args[i] = tmpl[i];
+	}
+	args[i] = NULL;
+	return fue_run(&self->e, args, RUN_TIMEOUT_MS);
+}
+
+/* Mounts under the test's directory, found without touching them. */
+static int mounts_under(const char *dir)
+{
+	char *text = fue_slurp("/proc/self/mountinfo"), *line, *save = NULL;
+	size_t len = strlen(dir);
+	int n = 0;
+
+	if (!text)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char mp[PATH_MAX];
+
+		if (sscanf(line, "%*u %*u %*s %*s %4095s", mp) == 1 &&
+		    !strncmp(mp, dir, len) && (mp[len] == '/' || !mp[len]))
+			n++;
+	}
+	free(text);
+	return n;
+}
+
+/*
+ * The refusal every bad input must give: exit code want (any non-zero if
+ * want is 0), exactly one line on stderr with our prefix, no new mount
+ * and the image unchanged.
+ */
+static void check_refused(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(cli) *self, int code, int want,
+			  int mounts_allowed)
+{
+	char *err = fue_slurp(self->e.errlog);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, err);
+	if (want) {
+		EXPECT_EQ(want, code);
+	} else {
+		EXPECT_NE(0, code);
+	}
+	EXPECT_NE(-ETIMEDOUT, code) TH_LOG("the bad input was accepted");
+	EXPECT_EQ(1, fue_count_lines(err)) TH_LOG("stderr: %s", err);
+	EXPECT_EQ(0, strncmp(err, PREFIX, strlen(PREFIX)))
+		TH_LOG("stderr: %s", err);
+	if (fue_count_lines(err) == 1)
+		TH_LOG("message: %.*s", (int)strcspn(err, "\n"), err);
+	EXPECT_EQ(mounts_allowed, mounts_under(self->e.dir));
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum));
+	EXPECT_EQ(self->sum, sum);
+	EXPECT_EQ(IMAGE_SIZE, fue_file_size(self->e.image));
+	free(err);
+}
+
+TEST_F_TIMEOUT(cli, missing_image, TIMEOUT_S)
+{
+	const char *args[] = { P_NOENT, P_MNT, NULL };
+
+	READY();
+	check_refused(_metadata, self, run(self, args), 0, 0);
+}
+
+TEST_F_TIMEOUT(cli, image_is_directory, TIMEOUT_S)
+{
+	const char *args[] = { "--writable", P_DIR, P_MNT, NULL };
+
+	READY();
+	check_refused(_metadata, self, run(self, args), 0, 0);
+}
+
+TEST_F_TIMEOUT(cli, missing_mountpoint, TIMEOUT_S)
+{
+	const char *args[] = { "--writable", P_IMG, P_NOENT, NULL };
+
+	READY();
+	check_refused(_metadata, self, run(self, args), 0, 0);
+	EXPECT_NE(0, access(self->noent, F_OK));
+}
+
+TEST_F_TIMEOUT(cli, mountpoint_is_directory, TIMEOUT_S)
+{
+	const char *args[] = { "--writable", P_IMG, P_DIR, NULL };
+
+	READY();
+	check_refused(_metadata, self, run(self, args), 0, 0);
+}
+
+TEST_F_TIMEOUT(cli, mountpoint_already_exported, TIMEOUT_S)
+{
+	const char *args[] = { "--writable", NULL, P_MNT, NULL };
+	uint64_t sum2, sum2_after;
+	char buf[4096];
+
+	READY();
+	ASSERT_EQ(0, fue_make_image(self->image2, IMAGE_SIZE / 2));
+	ASSERT_EQ(0, fue_file_checksum(self->image2, 0, -1, &sum2));
+	ASSERT_EQ(0, fue_start(&self->e, self->e.image, self->e.mnt, NULL));
+	args[1] = self->image2;
+	/* fue_start's log is the same file; start the second one afresh. */
+	check_refused(_metadata, self, run(self, args), 0, 1);
+	EXPECT_EQ(1, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+	ASSERT_EQ(0, fue_file_checksum(self->image2, 0, -1, &sum2_after));
+	EXPECT_EQ(sum2, sum2_after);
+	/* The first export still serves its own image. */
+	ASSERT_EQ(sizeof(buf), (size_t)fue_pread(self->e.mnt, O_RDONLY, buf,
+						 sizeof(buf), 8192));
+	EXPECT_EQ(-1, fue_check_pattern(buf, sizeof(buf), 8192));
+}
+
+TEST_F_TIMEOUT(cli, growable_block_device, TIMEOUT_S)
+{
+	const char *args[] = { "--writable", "--growable", NULL, P_MNT, NULL };
+
+	READY();
+	self->loop_fd = loop_attach(self->e.image, self->loop_dev,
+				    sizeof(self->loop_dev));
+	if (self->loop_fd < 0)
+		SKIP(return, "no loop device: %s", strerror(-self->loop_fd));
+	args[2] = self->loop_dev;
+	check_refused(_metadata, self, run(self, args), 0, 0);
+}
+
+TEST_F_TIMEOUT(cli, writable_on_immutable_image, TIMEOUT_S)
+{
+	const char *args[] = { "--writable", P_IMG, P_MNT, NULL };
+	int ret;
+
+	READY();
+	/* Root opens a mode 0444 file for writing anyway; +i stops even root. */
+	ret = set_immutable(self->e.image, true);
+	if (ret)
+		SKIP(return, "cannot make the image immutable: %s",
+		     strerror(-ret));
+	self->immutable = true;
+	check_refused(_metadata, self, run(self, args), 0, 0);
+}
+
+/* Usage errors: exit 2, one line, nothing mounted. */
+
+FIXTURE(usage) {
+	FIXTURE_DATA(cli) cli;
+};
+
+FIXTURE_VARIANT(usage) {
+	const char *args[6];
+};
+
+#define BAD(name, ...) \
+	FIXTURE_VARIANT_ADD(usage, name) { .args = { __VA_ARGS__, NULL } }
+
+BAD(queues_zero, "--queues=0", P_IMG, P_MNT);
+BAD(queues_abc, "--queues=abc", P_IMG, P_MNT);
+BAD(queues_too_many, "--queues=1025", P_IMG, P_MNT);
+BAD(queues_negative, "-q", "-1", P_IMG, P_MNT);
+BAD(queue_depth_zero, "--queue-depth=0", P_IMG, P_MNT);
+BAD(queue_depth_huge, "--queue-depth=100000", P_IMG, P_MNT);
+BAD(max_io_one, "--max-io=1", P_IMG, P_MNT);
+BAD(max_io_3g, "--max-io=3G", P_IMG, P_MNT);
+BAD(max_io_suffix, "--max-io=1X", P_IMG, P_MNT);
+BAD(unknown_long_option, "--bogus", P_IMG, P_MNT);
+BAD(unknown_short_option, "-Z", P_IMG, P_MNT);
+BAD(io_uring_bogus, "--io-uring=bogus", P_IMG, P_MNT);
+BAD(allow_other_bogus, "--allow-other=maybe", P_IMG, P_MNT);
+BAD(no_arguments, "--writable");
+BAD(one_argument, P_IMG);
+BAD(three_arguments, P_IMG, P_MNT, P_MNT);
+
+FIXTURE_SETUP(usage)
+{
+	FIXTURE_DATA(cli) *cli = &self->cli;
+
+	cli->loop_fd = -1;
+	cli->skip = fue_check_env();
+	if (cli->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&cli->e));
+	ASSERT_EQ(0, fue_make_image(cli->e.image, IMAGE_SIZE));
+	ASSERT_EQ(0, make_file(cli->e.mnt));
+	ASSERT_EQ(0, fue_file_checksum(cli->e.image, 0, -1, &cli->sum));
+}
+
+FIXTURE_TEARDOWN(usage)
+{
+	fue_teardown(&self->cli.e);
+}
+
+TEST_F_TIMEOUT(usage, exits_2, TIMEOUT_S)
+{
+	if (self->cli.skip)
+		SKIP(return, "%s", self->cli.skip);
+	check_refused(_metadata, &self->cli, run(&self->cli, variant->args),
+		      2, 0);
+}
+
+/* --help and --version. */
+
+FIXTURE(info) {
+	FIXTURE_DATA(cli) cli;
+};
+
+FIXTURE_VARIANT(info) {
+	const char *arg;
+	bool help;
+};
+
+FIXTURE_VARIANT_ADD(info, h) { .arg = "-h", .help = true };
+FIXTURE_VARIANT_ADD(info, help) { .arg = "--help", .help = true };
+FIXTURE_VARIANT_ADD(info, V) { .arg = "-V", .help = false };
+FIXTURE_VARIANT_ADD(info, version) { .arg = "--version", .help = false };
+
+FIXTURE_SETUP(info)
+{
+	FIXTURE_DATA(cli) *cli = &self->cli;
+
+	cli->loop_fd = -1;
+	cli->skip = fue_check_env();
+	if (!cli->skip)
+		ASSERT_EQ(0, fue_init(&cli->e));
+}
+
+FIXTURE_TEARDOWN(info)
+{
+	fue_teardown(&self->cli.e);
+}
+
+TEST_F_TIMEOUT(info, answers_on_stdout, TIMEOUT_S)
+{
+	static const char *const options[] = {
+		"-w,", "--writable", "-g,", "--growable", "--allow-other=",
+		"--io-uring=", "-q,", "--queues=", "--queue-depth=",
+		"--max-io=", "--direct", "--stats", "--daemonize",
+		"--pidfile=", "-v,", "--verbose", "-h,", "--help", "-V,",
+		"--version",
+	};
+	const char *args[] = { variant->arg, NULL };
+	char *out, *err;
+	unsigned int i;
+	int code;
+
+	if (self->cli.skip)
+		SKIP(return, "%s", self->cli.skip);
+	code = run(&self->cli, args);
+	EXPECT_EQ(0, code);
+	out = fue_slurp(self->cli.e.outlog);
+	err = fue_slurp(self->cli.e.errlog);
+	ASSERT_NE(NULL, out);
+	ASSERT_NE(NULL, err);
+	EXPECT_STREQ("", err);
+	if (variant->help) {
+		for (i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+			bool found = strstr(out, options[i]);
+
+			EXPECT_TRUE(found) TH_LOG("--help does not mention %s",
+						  options[i]);
+		}
+		EXPECT_NE(NULL, strstr(out, "IMAGE"));
+		EXPECT_NE(NULL, strstr(out, "MOUNTPOINT"));
+	} else {
+		EXPECT_EQ(1, fue_count_lines(out)) TH_LOG("stdout: %s", out);
+		EXPECT_NE(NULL, strstr(out, "fuse-uring-export"));
+		EXPECT_NE(NULL, strpbrk(out, "0123456789"));
+	}
+	free(out);
+	free(err);
+}
+
+TEST_HARNESS_MAIN
