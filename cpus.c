@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * CPU lists and the deal of kernel queues over queue threads.
+ *
+ * The kernel creates one FUSE queue per possible CPU and routes a request
+ * to the queue of the CPU its caller runs on, so the queue count comes
+ * from /sys/devices/system/cpu/possible, not from the online count.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cpus.h"
+
+static int parse_cpu(const char **pos, unsigned long *cpu)
+{
+	char *end;
+
+	if (**pos < '0' || **pos > '9')
+		return -EINVAL;
+	errno = 0;
+	*cpu = strtoul(*pos, &end, 10);
+	if (errno || *cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	*pos = end;
+	return 0;
+}
+
+/*
+ * Parse a kernel CPU list such as "0-3,8-11\n" into @set.
+ * Returns the number of CPUs in the list or -EINVAL.
+ */
+int cpulist_parse(const char *list, cpu_set_t *set)
+{
+	const char *pos = list;
+	unsigned long first, last, cpu;
+
+	CPU_ZERO(set);
+	while (*pos && *pos != '\n') {
+		if (parse_cpu(&pos, &first))
+			return -EINVAL;
+		last = first;
+		if (*pos == '-') {
+			pos++;
+			if (parse_cpu(&pos, &last) || last < first)
+				return -EINVAL;
+		}
+		for (cpu = first; cpu <= last; cpu++)
+			CPU_SET(cpu, set);
+		if (*pos == ',')
+			pos++;
+		else if (*pos && *pos != '\n')
+			return -EINVAL;
+	}
+	if (pos[0] == '\n' && pos[1])
+		return -EINVAL;
+	return CPU_COUNT(set) ? CPU_COUNT(set) : -EINVAL;
+}
+
+int cpulist_read(const char *path, cpu_set_t *set)
+{
+	char buf[4096];
+	ssize_t len;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return len < 0 ? -errno : -EINVAL;
+	buf[len] = '\0';
+	return cpulist_parse(buf, set);
+}
+
+/* Kernel queues are dealt round-robin: qid q is served by thread q % n. */
+unsigned int qid_owner(unsigned int qid, unsigned int nr_threads)
+{
+	return qid % nr_threads;
+}
+
+unsigned int thread_qid_count(unsigned int thread, unsigned int nr_queues,
+			      unsigned int nr_threads)
+{
+	if (thread >= nr_queues)
+		return 0;
+	return (nr_queues - thread + nr_threads - 1) / nr_threads;
+}
