@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The shared state of one export: its options, its backing store and the
+ * request slot every transport hands to the opcode handlers.
+ */
+#ifndef FUE_EXPORT_H
+#define FUE_EXPORT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "fuse_abi.h"
+
+#define PROGRAM_NAME "fuse-uring-export"
+#define PROGRAM_VERSION "0.1.0"
+
+enum tristate { TRI_AUTO, TRI_OFF, TRI_ON };
+
+struct export_options {
+	const char *image;
+	/* IMAGE was null:SIZE. */
+	bool null_image;
+	uint64_t null_size;
+	const char *mountpoint;
+	bool writable;
+	bool growable;
+	bool direct;
+	bool stats;
+	bool verbose;
+	bool daemonize;
+	const char *pidfile;
+	enum tristate allow_other;
+	enum tristate io_uring;
+	unsigned int queues;
+	unsigned int queue_depth;
+	uint32_t max_io;
+};
+
+struct backing {
+	int fd;
+	bool is_null;
+	bool is_blockdev;
+	bool writable;
+	bool growable;
+	bool direct;
+	/* Logical block size: the alignment O_DIRECT needs. */
+	uint32_t block_size;
+	/* Current size; changes only under @lock. */
+	uint64_t size;
+	/* Set by every write so that shutdown knows to fdatasync. */
+	bool dirty;
+	pthread_mutex_t lock;
+	/* Attributes the export owns rather than the image file. */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	bool allow_other;
+	/* Timestamps of a null: image, which has no inode of its own. */
+	struct timespec null_mtime;
+	struct timespec null_ctime;
+};
+
+struct fuse_request;
+struct queue_thread;
+
+/* Completion of one submission on a queue thread's ring. */
+struct ring_op {
+	void (*done)(struct ring_op *op, int res);
+};
+
+/* How a transport answers a request the opcode handlers have served. */
+struct transport {
+	const char *name;
+	/* Send @len bytes of reply data (at req->reply) with @error. */
+	void (*reply)(struct fuse_request *req, int error, uint32_t len);
+	/* Finish a request the protocol does not answer (FORGET). */
+	void (*drop)(struct fuse_request *req);
+};
+
+/*
+ * One request in flight.  Ring entries and /dev/fuse slots embed one
+ * each; it lives as long as its slot and is reused for every request.
+ */
+struct fuse_request {
+	struct ring_op op;
+	const struct transport *transport;
+	struct queue_thread *thread;
+	/* The decoded request; points into the transport's buffers. */
+	const struct fuse_in_header *in;
+	const void *arg;
+	uint32_t arg_len;
+	const void *data;
+	uint32_t data_len;
+	/* Where reply data goes: page-aligned, @reply_cap bytes. */
+	void *reply;
+	uint32_t reply_cap;
+	/* Backing I/O progress of a READ/WRITE/FSYNC/FALLOCATE. */
+	uint64_t io_offset;
+	uint32_t io_len;
+	uint32_t io_done;
+	uint8_t io_opcode;
+	/* FALLOCATE mode. */
+	uint32_t io_mode;
+	/* Called when the backing I/O has finished, short I/O resubmitted. */
+	void (*io_complete)(struct fuse_request *req, int res);
+	int qid;
+};
+
+struct qid_stats;
+struct init_result;
+
+/* Everything one export shares between main and its queue threads. */
+struct export {
+	struct export_options opt;
+	struct backing backing;
+	const struct init_result *init;
+	/* The /dev/fuse fd the mount was made with. */
+	int dev_fd;
+	/* Kernel queues: one per possible CPU. */
+	unsigned int nr_queues;
+	unsigned int nr_threads;
+	bool uring;
+	/* Ring entry payload and /dev/fuse read buffer sizes. */
+	uint32_t payload_size;
+	uint32_t dev_read_size;
+	struct queue_thread *threads;
+	struct qid_stats *qid_stats;
+	pthread_t main_thread;
+	/* Queue threads still running; main is told when one ends. */
+	unsigned int running;
+	/* Queue threads whose entries and reads have been submitted. */
+	unsigned int armed;
+	/* First fatal error a queue thread hit, 0 if none. */
+	int fatal;
+	/* Set once main has decided to stop; threads stop re-arming. */
+	bool stopping;
+	/* Set when a queue saw the connection aborted rather than unmounted. */
+	bool aborted;
+};
+
+static inline void request_reply(struct fuse_request *req, int error,
+				 uint32_t len)
+{
+	req->transport->reply(req, error, len);
+}
+
+#endif /* FUE_EXPORT_H */
