@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The backing store: a regular file, a block device or null:SIZE, and its
+ * I/O, queued as SQEs on the ring of the queue thread serving the request
+ * so that a thread never blocks on the image.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "blockdev.h"
+#include "log.h"
+#include "ring.h"
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Reported as st_blksize: large enough that cp and dd do not dawdle. */
+#define PREFERRED_IO_SIZE (64 * 1024)
+
+static int open_image(struct backing *b, const struct export_options *opt)
+{
+	int flags = O_CLOEXEC | (opt->writable ? O_RDWR : O_RDONLY);
+	struct stat st;
+
+	if (opt->direct)
+		flags |= O_DIRECT;
+	b->fd = open(opt->image, flags);
+	if (b->fd < 0) {
+		int err = errno;
+
+		if (opt->writable && (err == EROFS || err == EACCES ||
+				      err == EPERM) &&
+		    access(opt->image, R_OK) == 0)
+			log_error("%s: cannot open for writing: %s (export it without --writable)",
+				  opt->image, strerror(err));
+		else if (err == EISDIR)
+			log_error("%s: is a directory, not an image", opt->image);
+		else
+			log_error("%s: %s", opt->image, strerror(err));
+		return -err;
+	}
+	if (fstat(b->fd, &st) < 0) {
+		log_error("%s: %s", opt->image, strerror(errno));
+		return -errno;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		log_error("%s: is a directory, not an image", opt->image);
+		return -EISDIR;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		uint64_t size;
+		int lbs;
+
+		b->is_blockdev = true;
+		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0 ||
+		    ioctl(b->fd, BLKSSZGET, &lbs) < 0) {
+			log_error("%s: cannot read the device size: %s",
+				  opt->image, strerror(errno));
+			return -errno;
+		}
+		b->size = size;
+		b->block_size = lbs;
+		if (opt->growable) {
+			log_error("%s: a block device cannot grow (drop --growable)",
+				  opt->image);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_error("%s: not a regular file or block device", opt->image);
+		return -EINVAL;
+	}
+	b->size = st.st_size;
+	/* O_DIRECT on a file wants the alignment of the device under it. */
+	b->block_size = 512;
+	return 0;
+}
+
+int backing_open(struct backing *b, const struct export_options *opt)
+{
+	struct timespec now;
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	b->writable = opt->writable;
+	b->growable = opt->growable;
+	b->direct = opt->direct;
+	b->uid = getuid();
+	b->gid = getgid();
+	b->mode = opt->writable ? 0600 : 0400;
+	pthread_mutex_init(&b->lock, NULL);
+
+	if (opt->null_image) {
+		b->is_null = true;
+		b->size = opt->null_size;
+		b->block_size = 512;
+		b->direct = false;
+		clock_gettime(CLOCK_REALTIME, &now);
+		b->null_mtime = now;
+		b->null_ctime = now;
+		return 0;
+	}
+	ret = open_image(b, opt);
+	if (ret < 0 && b->fd >= 0) {
+		close(b->fd);
+		b->fd = -1;
+	}
+	return ret;
+}
+
+void backing_close(struct backing *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	pthread_mutex_destroy(&b->lock);
+}
+
+static uint32_t timespec_nsec(const struct timespec *ts)
+{
+	return (uint32_t)ts->tv_nsec;
+}
+
+void backing_fill_attr(struct backing *b, struct fuse_attr *attr)
+{
+	struct timespec atime, mtime, ctime;
+	struct stat st;
+	uint64_t size = backing_size(b);
+
+	memset(attr, 0, sizeof(*attr));
+	attr->blocks = (size + 511) / 512;
+	attr->blksize = PREFERRED_IO_SIZE;
+	if (!b->is_null && fstat(b->fd, &st) == 0) {
+		atime = st.st_atim;
+		mtime = st.st_mtim;
+		ctime = st.st_ctim;
+		/* A file's allocation tells a sparse image from a full one. */
+		if (!b->is_blockdev)
+			attr->blocks = st.st_blocks;
+	} else {
+		pthread_mutex_lock(&b->lock);
+		mtime = b->null_mtime;
+		ctime = b->null_ctime;
+		pthread_mutex_unlock(&b->lock);
+		atime = mtime;
+	}
+	attr->ino = FUSE_ROOT_ID;
+	attr->size = size;
+	attr->atime = atime.tv_sec;
+	attr->mtime = mtime.tv_sec;
+	attr->ctime = ctime.tv_sec;
+	attr->atimensec = timespec_nsec(&atime);
+	attr->mtimensec = timespec_nsec(&mtime);
+	attr->ctimensec = timespec_nsec(&ctime);
+	pthread_mutex_lock(&b->lock);
+	attr->mode = S_IFREG | b->mode;
+	attr->uid = b->uid;
+	attr->gid = b->gid;
+	pthread_mutex_unlock(&b->lock);
+	attr->nlink = 1;
+}
+
+/*
+ * A file or device has its own mtime, which the kernel moves on every
+ * write; a null: image keeps one for it.
+ */
+void backing_touch(struct backing *b)
+{
+	struct timespec now;
+
+	/* Test first: a store per write would bounce the line between CPUs. */
+	if (!__atomic_load_n(&b->dirty, __ATOMIC_RELAXED))
+		__atomic_store_n(&b->dirty, true, __ATOMIC_RELAXED);
+	if (!b->is_null)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&b->lock);
+	b->null_mtime = now;
+	b->null_ctime = now;
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Resize under the lock so that concurrent growth never shrinks. */
+static int resize_locked(struct backing *b, uint64_t size)
+{
+	if (size > INT64_MAX)
+		return -EFBIG;
+	if (!b->is_null && ftruncate(b->fd, (off_t)size) < 0)
+		return -errno;
+	__atomic_store_n(&b->size, size, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int backing_resize(struct backing *b, uint64_t size)
+{
+	int ret;
+
+	pthread_mutex_lock(&b->lock);
+	ret = resize_locked(b, size);
+	pthread_mutex_unlock(&b->lock);
+	if (!ret)
+		backing_touch(b);
+	return ret;
+}
+
+int backing_grow_to(struct backing *b, uint64_t end)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (end > backing_size(b))
+		ret = resize_locked(b, end);
+	pthread_mutex_unlock(&b->lock);
+	return ret;
+}
+
+int backing_seek(struct backing *b, uint64_t offset, int whence,
+		 uint64_t *result)
+{
+	off_t pos;
+
+	if (offset >= backing_size(b))
+		return -ENXIO;
+	if (b->is_null) {
+		/* null: reads as data everywhere, with one hole at the end. */
+		*result = whence == SEEK_DATA ? offset : backing_size(b);
+		return 0;
+	}
+	pos = lseek(b->fd, (off_t)offset, whence);
+	if (pos < 0) {
+		/* Devices know no holes: all of it is data. */
+		if (errno == EINVAL && b->is_blockdev) {
+			*result = whence == SEEK_DATA ? offset :
+							backing_size(b);
+			return 0;
+		}
+		return -errno;
+	}
+	*result = (uint64_t)pos;
+	return 0;
+}
+
+int backing_statfs(struct backing *b, struct fuse_kstatfs *st)
+{
+	struct statvfs vfs;
+	uint64_t size = backing_size(b);
+
+	memset(st, 0, sizeof(*st));
+	st->bsize = 512;
+	st->frsize = 512;
+	st->blocks = (size + 511) / 512;
+	st->files = 1;
+	st->namelen = 255;
+	/* A growable file image has as much room as its file system. */
+	if (b->growable && !b->is_null && fstatvfs(b->fd, &vfs) == 0) {
+		st->bfree = vfs.f_bfree * vfs.f_frsize / 512;
+		st->bavail = vfs.f_bavail * vfs.f_frsize / 512;
+	}
+	return 0;
+}
+
+/* True when writes happened since the last sync, which is now owed. */
+bool backing_take_dirty(struct backing *b)
+{
+	if (b->is_null || !b->writable)
+		return false;
+	if (!__atomic_load_n(&b->dirty, __ATOMIC_RELAXED))
+		return false;
+	return __atomic_exchange_n(&b->dirty, false, __ATOMIC_ACQ_REL);
+}
+
+int backing_sync(struct backing *b)
+{
+	if (!backing_take_dirty(b))
+		return 0;
+	return fdatasync(b->fd) < 0 ? -errno : 0;
+}
+
+static void submit_io(struct fuse_request *req);
+
+static void backing_io_done(struct ring_op *op, int res)
+{
+	struct fuse_request *req = container_of(op, struct fuse_request, op);
+	bool data_op = req->io_opcode == IORING_OP_READ ||
+		       req->io_opcode == IORING_OP_WRITE;
+
+	if (data_op && res > 0) {
+		req->io_done += res;
+		/* A short transfer is not an error: carry on from there. */
+		if (req->io_done < req->io_len) {
+			submit_io(req);
+			return;
+		}
+		res = req->io_done;
+	} else if (data_op && res == 0) {
+		/* EOF moved under us (the image shrank): report what we got. */
+		if (req->io_opcode == IORING_OP_WRITE && !req->io_done)
+			res = -EIO;
+		else
+			res = req->io_done;
+	}
+	req->io_complete(req, res);
+}
+
+static void submit_io(struct fuse_request *req)
+{
+	struct backing *b = &req->thread->exp->backing;
+	struct io_uring_sqe *sqe = ring_sqe(req->thread, &req->op);
+	uint64_t offset = req->io_offset + req->io_done;
+	uint32_t left = req->io_len - req->io_done;
+
+	req->op.done = backing_io_done;
+	switch (req->io_opcode) {
+	case IORING_OP_READ:
+		io_uring_prep_read(sqe, b->fd, (char *)req->reply +
+				   req->io_done, left, offset);
+		break;
+	case IORING_OP_WRITE:
+		io_uring_prep_write(sqe, b->fd, (const char *)req->data +
+				    req->io_done, left, offset);
+		break;
+	case IORING_OP_FSYNC:
+		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+		break;
+	case IORING_OP_FALLOCATE:
+		io_uring_prep_fallocate(sqe, b->fd, (int)req->io_mode,
+					req->io_offset, req->io_len);
+		break;
+	}
+}
+
+/* null: completes at once, without a trip through the ring. */
+static int null_io(struct fuse_request *req)
+{
+	switch (req->io_opcode) {
+	case IORING_OP_READ:
+		memset(req->reply, 0, req->io_len);
+		return (int)req->io_len;
+	case IORING_OP_WRITE:
+		return (int)req->io_len;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Run req->io_opcode over [io_offset, io_offset + io_len): a READ lands in
+ * req->reply, a WRITE comes from req->data, both with no copy.
+ */
+void backing_submit(struct fuse_request *req,
+		    void (*complete)(struct fuse_request *req, int res))
+{
+	struct backing *b = &req->thread->exp->backing;
+
+	req->io_complete = complete;
+	if (req->io_opcode == IORING_OP_WRITE ||
+	    req->io_opcode == IORING_OP_FALLOCATE)
+		backing_touch(b);
+	if (b->is_null) {
+		complete(req, null_io(req));
+		return;
+	}
+	req->io_done = 0;
+	submit_io(req);
+}
