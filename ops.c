@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The opcode handlers of a one-file file system, shared by both
+ * transports: a handler sees a decoded request and answers through
+ * request_reply(), at once or when its backing I/O completes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blockdev.h"
+#include "init.h"
+#include "ops.h"
+#include "queue.h"
+
+/* How long the kernel may cache attributes: only this daemon changes them. */
+#define ATTR_VALID_SEC 1
+
+/*
+ * Size of each opcode's fixed argument struct: what a ring entry carries
+ * in op_in and what precedes variable data on /dev/fuse.
+ */
+uint32_t ops_arg_size(uint32_t opcode)
+{
+	switch (opcode) {
+	case FUSE_GETATTR:
+		return sizeof(struct fuse_getattr_in);
+	case FUSE_SETATTR:
+		return sizeof(struct fuse_setattr_in);
+	case FUSE_OPEN:
+		return sizeof(struct fuse_open_in);
+	case FUSE_READ:
+		return sizeof(struct fuse_read_in);
+	case FUSE_WRITE:
+		return sizeof(struct fuse_write_in);
+	case FUSE_RELEASE:
+		return sizeof(struct fuse_release_in);
+	case FUSE_FSYNC:
+		return sizeof(struct fuse_fsync_in);
+	case FUSE_FLUSH:
+		return sizeof(struct fuse_flush_in);
+	case FUSE_FALLOCATE:
+		return sizeof(struct fuse_fallocate_in);
+	case FUSE_LSEEK:
+		return sizeof(struct fuse_lseek_in);
+	case FUSE_FORGET:
+		return sizeof(struct fuse_forget_in);
+	case FUSE_BATCH_FORGET:
+		return sizeof(struct fuse_batch_forget_in);
+	case FUSE_INTERRUPT:
+		return sizeof(struct fuse_interrupt_in);
+	case FUSE_INIT:
+		return 16;
+	default:
+		return 0;
+	}
+}
+
+bool ops_is_io(uint32_t opcode)
+{
+	return opcode == FUSE_READ || opcode == FUSE_WRITE;
+}
+
+static struct backing *req_backing(struct fuse_request *req)
+{
+	return &req->thread->exp->backing;
+}
+
+static void reply_error(struct fuse_request *req, int error)
+{
+	request_reply(req, error, 0);
+}
+
+static void reply_struct(struct fuse_request *req, const void *out,
+			 uint32_t len)
+{
+	if (len > req->reply_cap) {
+		reply_error(req, -EIO);
+		return;
+	}
+	memcpy(req->reply, out, len);
+	request_reply(req, 0, len);
+}
+
+static void reply_attr(struct fuse_request *req)
+{
+	struct fuse_attr_out out = {
+		.attr_valid = ATTR_VALID_SEC,
+	};
+
+	backing_fill_attr(req_backing(req), &out.attr);
+	reply_struct(req, &out, sizeof(out));
+}
+
+/*
+ * Only the owner bits are the export's to give; group and other bits,
+ * and ownership, mean something only when other users can reach it.
+ */
+static int setattr_mode_owner(struct backing *b,
+			      const struct fuse_setattr_in *in)
+{
+	mode_t mode;
+
+	if (in->valid & FATTR_MODE) {
+		mode = in->mode & 07777;
+		if ((mode & 0222) && !b->writable)
+			return -EROFS;
+		if ((mode & 077) && !b->allow_other)
+			return -EPERM;
+		if (mode & ~0777)
+			return -EPERM;
+	}
+	if ((in->valid & (FATTR_UID | FATTR_GID)) && !b->allow_other)
+		return -EPERM;
+
+	pthread_mutex_lock(&b->lock);
+	if (in->valid & FATTR_MODE)
+		b->mode = in->mode & 0777;
+	if (in->valid & FATTR_UID)
+		b->uid = in->uid;
+	if (in->valid & FATTR_GID)
+		b->gid = in->gid;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static void op_setattr(struct fuse_request *req)
+{
+	const struct fuse_setattr_in *in = req->arg;
+	struct backing *b = req_backing(req);
+	uint32_t handled = FATTR_MODE | FATTR_UID | FATTR_GID | FATTR_SIZE |
+			   FATTR_FH | FATTR_LOCKOWNER | FATTR_KILL_SUIDGID;
+	int ret;
+
+	/* Timestamps follow the image: setting them is not supported. */
+	if (in->valid & ~handled) {
+		reply_error(req, -ENOTSUP);
+		return;
+	}
+	if ((in->valid & FATTR_SIZE) && !b->writable) {
+		reply_error(req, -EROFS);
+		return;
+	}
+	ret = setattr_mode_owner(b, in);
+	if (ret) {
+		reply_error(req, ret);
+		return;
+	}
+	/*
+	 * A fixed-size export keeps its size: O_TRUNC and truncate() succeed
+	 * and the reply tells the kernel the size is unchanged.
+	 */
+	if ((in->valid & FATTR_SIZE) && b->growable &&
+	    in->size != backing_size(b)) {
+		ret = backing_resize(b, in->size);
+		if (ret) {
+			reply_error(req, ret);
+			return;
+		}
+	}
+	reply_attr(req);
+}
+
+static void op_open(struct fuse_request *req)
+{
+	const struct fuse_open_in *in = req->arg;
+	struct fuse_open_out out = {
+		.open_flags = FOPEN_DIRECT_IO,
+	};
+
+	if ((in->flags & O_ACCMODE) != O_RDONLY &&
+	    !req_backing(req)->writable) {
+		reply_error(req, -EROFS);
+		return;
+	}
+	if (req->thread->exp->init->minor >= 36)
+		out.open_flags |= FOPEN_PARALLEL_DIRECT_WRITES;
+	reply_struct(req, &out, sizeof(out));
+}
+
+static void read_done(struct fuse_request *req, int res)
+{
+	if (res < 0)
+		reply_error(req, res);
+	else
+		request_reply(req, 0, (uint32_t)res);
+}
+
+static uint32_t max_io_size(struct fuse_request *req)
+{
+	return req->thread->exp->init->max_write;
+}
+
+static uint32_t max_read_size(struct fuse_request *req)
+{
+	const struct init_result *init = req->thread->exp->init;
+	uint32_t max = init->max_pages * (uint32_t)getpagesize();
+
+	return max > init->max_write ? max : init->max_write;
+}
+
+static void op_read(struct fuse_request *req)
+{
+	const struct fuse_read_in *in = req->arg;
+	uint64_t size = backing_size(req_backing(req));
+	uint32_t len = in->size;
+
+	if (len > max_read_size(req) || len > req->reply_cap) {
+		reply_error(req, -EINVAL);
+		return;
+	}
+	if (in->offset >= size) {
+		request_reply(req, 0, 0);
+		return;
+	}
+	if (len > size - in->offset)
+		len = (uint32_t)(size - in->offset);
+	req->io_opcode = IORING_OP_READ;
+	req->io_offset = in->offset;
+	req->io_len = len;
+	backing_submit(req, read_done);
+}
+
+static void write_done(struct fuse_request *req, int res)
+{
+	struct fuse_write_out out = { 0 };
+
+	if (res < 0) {
+		reply_error(req, res);
+		return;
+	}
+	out.size = (uint32_t)res;
+	reply_struct(req, &out, sizeof(out));
+}
+
+static void op_write(struct fuse_request *req)
+{
+	const struct fuse_write_in *in = req->arg;
+	struct backing *b = req_backing(req);
+	uint64_t size, end;
+	uint32_t len = in->size;
+	int ret;
+
+	if (!b->writable) {
+		reply_error(req, -EACCES);
+		return;
+	}
+	if (len != req->data_len || len > max_io_size(req) ||
+	    in->offset > INT64_MAX || len > INT64_MAX - in->offset) {
+		reply_error(req, -EINVAL);
+		return;
+	}
+	end = in->offset + len;
+	size = backing_size(b);
+	if (end > size && b->growable) {
+		ret = backing_grow_to(b, end);
+		if (ret) {
+			reply_error(req, ret);
+			return;
+		}
+		size = backing_size(b);
+	}
+	/* A fixed-size export takes what fits: 0 bytes is ENOSPC to dd. */
+	if (in->offset >= size) {
+		write_done(req, 0);
+		return;
+	}
+	if (end > size)
+		len = (uint32_t)(size - in->offset);
+	req->io_opcode = IORING_OP_WRITE;
+	req->io_offset = in->offset;
+	req->io_len = len;
+	backing_submit(req, write_done);
+}
+
+static void sync_done(struct fuse_request *req, int res)
+{
+	reply_error(req, res < 0 ? res : 0);
+}
+
+static void op_fsync(struct fuse_request *req)
+{
+	struct backing *b = req_backing(req);
+
+	if (b->is_null || !b->writable) {
+		reply_error(req, 0);
+		return;
+	}
+	req->io_opcode = IORING_OP_FSYNC;
+	backing_submit(req, sync_done);
+}
+
+static void fallocate_done(struct fuse_request *req, int res)
+{
+	if (res == -EOPNOTSUPP || res == -ENOTSUP || res == -EINVAL)
+		res = req->io_mode ? -EOPNOTSUPP : res;
+	reply_error(req, res < 0 ? res : 0);
+}
+
+static int fallocate_prepare(struct backing *b,
+			     const struct fuse_fallocate_in *in,
+			     uint64_t *end)
+{
+	uint32_t mode = in->mode;
+	uint32_t known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+			 FALLOC_FL_ZERO_RANGE;
+	uint64_t size = backing_size(b);
+
+	if (!b->writable)
+		return -EROFS;
+	if (mode & ~known)
+		return -EOPNOTSUPP;
+	if (in->offset > INT64_MAX || in->length > INT64_MAX - in->offset ||
+	    !in->length)
+		return -EINVAL;
+	*end = in->offset + in->length;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+		return -EINVAL;
+	if (mode == 0 && in->offset < size && *end <= size)
+		return 0;
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && *end > size) {
+		if (!b->growable)
+			return -ENOSPC;
+		return backing_grow_to(b, *end);
+	}
+	return 0;
+}
+
+static void op_fallocate(struct fuse_request *req)
+{
+	const struct fuse_fallocate_in *in = req->arg;
+	struct backing *b = req_backing(req);
+	uint64_t end, size;
+	int ret;
+
+	ret = fallocate_prepare(b, in, &end);
+	if (ret) {
+		reply_error(req, ret);
+		return;
+	}
+	size = backing_size(b);
+	if (in->offset >= size) {
+		reply_error(req, 0);
+		return;
+	}
+	if (end > size)
+		end = size;
+	/* Block devices cannot preallocate, and null: has nothing to do. */
+	if (b->is_null || (b->is_blockdev && in->mode == 0)) {
+		reply_error(req, 0);
+		return;
+	}
+	req->io_opcode = IORING_OP_FALLOCATE;
+	req->io_mode = in->mode | FALLOC_FL_KEEP_SIZE;
+	if (in->mode == 0)
+		req->io_mode = 0;
+	req->io_offset = in->offset;
+	req->io_len = (uint32_t)(end - in->offset);
+	if (end - in->offset > UINT32_MAX) {
+		/* fallocate takes a 64-bit length; io_len is the SQE's. */
+		ret = fallocate(b->fd, (int)req->io_mode, (off_t)in->offset,
+				(off_t)(end - in->offset));
+		reply_error(req, ret < 0 ? -errno : 0);
+		return;
+	}
+	backing_submit(req, fallocate_done);
+}
+
+static void op_lseek(struct fuse_request *req)
+{
+	const struct fuse_lseek_in *in = req->arg;
+	struct fuse_lseek_out out;
+	uint64_t pos;
+	int ret;
+
+	if (in->whence != SEEK_DATA && in->whence != SEEK_HOLE) {
+		reply_error(req, -EINVAL);
+		return;
+	}
+	ret = backing_seek(req_backing(req), in->offset, (int)in->whence,
+			   &pos);
+	if (ret) {
+		reply_error(req, ret);
+		return;
+	}
+	out.offset = pos;
+	reply_struct(req, &out, sizeof(out));
+}
+
+static void op_statfs(struct fuse_request *req)
+{
+	struct fuse_statfs_out out;
+
+	backing_statfs(req_backing(req), &out.st);
+	reply_struct(req, &out, sizeof(out));
+}
+
+/* A close after writes should find them on stable storage. */
+static void op_flush(struct fuse_request *req)
+{
+	if (!backing_take_dirty(req_backing(req))) {
+		reply_error(req, 0);
+		return;
+	}
+	req->io_opcode = IORING_OP_FSYNC;
+	backing_submit(req, sync_done);
+}
+
+void ops_dispatch(struct fuse_request *req)
+{
+	switch (req->in->opcode) {
+	case FUSE_READ:
+		op_read(req);
+		break;
+	case FUSE_WRITE:
+		op_write(req);
+		break;
+	case FUSE_GETATTR:
+		reply_attr(req);
+		break;
+	case FUSE_SETATTR:
+		op_setattr(req);
+		break;
+	case FUSE_OPEN:
+		op_open(req);
+		break;
+	case FUSE_LOOKUP:
+		reply_error(req, -ENOENT);
+		break;
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_INTERRUPT:
+		/* No reply: a one-file export keeps no state to forget. */
+		req->transport->drop(req);
+		break;
+	case FUSE_RELEASE:
+	case FUSE_DESTROY:
+		reply_error(req, 0);
+		break;
+	case FUSE_FLUSH:
+		op_flush(req);
+		break;
+	case FUSE_FSYNC:
+		op_fsync(req);
+		break;
+	case FUSE_FALLOCATE:
+		op_fallocate(req);
+		break;
+	case FUSE_LSEEK:
+		op_lseek(req);
+		break;
+	case FUSE_STATFS:
+		op_statfs(req);
+		break;
+	default:
+		reply_error(req, -ENOSYS);
+		break;
+	}
+}
