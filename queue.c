@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Queue threads: each owns one io_uring (created inside the thread, as
+ * SINGLE_ISSUER wants), the ring entries of the kernel queues dealt to it,
+ * and a cloned /dev/fuse fd with its readers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "cpus.h"
+#include "fuse_dev.h"
+#include "fuse_uring.h"
+#include "log.h"
+#include "queue.h"
+#include "ring.h"
+
+/* In ring mode /dev/fuse carries little: one reader per thread will do. */
+#define SIDE_CHANNEL_SLOTS 1
+
+static void notify_main(struct export *exp)
+{
+	pthread_kill(exp->main_thread, SIGUSR2);
+}
+
+/* Record the first fatal error; main then takes the whole export down. */
+bool export_fail(struct export *exp, int err)
+{
+	int none = 0;
+	bool first;
+
+	first = __atomic_compare_exchange_n(&exp->fatal, &none, err, false,
+					    __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+	notify_main(exp);
+	return first;
+}
+
+/* A fatal error on one queue ends the whole export, never just the queue. */
+void queue_fail(struct queue_thread *t, int err)
+{
+	t->stopping = true;
+	if (export_fail(t->exp, err))
+		log_error("queue thread %u failed: %s", t->index,
+			  strerror(-err));
+}
+
+void queue_conn_gone(struct queue_thread *t, int err)
+{
+	if (err == -ECONNABORTED)
+		__atomic_store_n(&t->exp->aborted, true, __ATOMIC_RELEASE);
+	t->stopping = true;
+}
+
+static void pin_thread(struct queue_thread *t)
+{
+	int ret;
+
+	if (!CPU_COUNT(&t->cpus))
+		return;
+	ret = pthread_setaffinity_np(pthread_self(), sizeof(t->cpus),
+				     &t->cpus);
+	if (ret)
+		log_debug("thread %u: cannot pin: %s", t->index, strerror(ret));
+}
+
+static void *queue_main(void *arg)
+{
+	struct queue_thread *t = arg;
+	struct export *exp = t->exp;
+	unsigned int depth = t->nr_entries + t->nr_slots;
+	int ret;
+
+	pin_thread(t);
+	ret = ring_setup(t, depth < 8 ? 8 : depth);
+	if (ret) {
+		log_error("io_uring setup failed on thread %u: %s", t->index,
+			  strerror(-ret));
+		queue_fail(t, ret);
+		goto out;
+	}
+	if (exp->uring)
+		uring_entries_register(t);
+	dev_slots_arm(t);
+	/*
+	 * A REGISTER that fails does so while it is submitted; reap those
+	 * results before telling main that this queue is armed.
+	 */
+	ret = io_uring_submit(&t->ring);
+	if (ret < 0)
+		queue_fail(t, ret);
+	else
+		ring_reap(t);
+	__atomic_fetch_add(&exp->armed, 1, __ATOMIC_ACQ_REL);
+	notify_main(exp);
+	ring_run(t);
+out:
+	ring_teardown(t);
+	__atomic_fetch_sub(&exp->running, 1, __ATOMIC_ACQ_REL);
+	notify_main(exp);
+	return NULL;
+}
+
+static int clone_dev_fd(int master)
+{
+	uint32_t master_fd = (uint32_t)master;
+	int fd;
+
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, FUSE_DEV_IOC_CLONE, &master_fd) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void pick_cpus(struct export *exp, struct queue_thread *t,
+		      const cpu_set_t *online)
+{
+	unsigned int qid;
+
+	CPU_ZERO(&t->cpus);
+	if (!exp->uring)
+		return;
+	/* A request lands on the queue of the CPU its caller runs on. */
+	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads)
+		if (CPU_ISSET(qid, online))
+			CPU_SET(qid, &t->cpus);
+}
+
+static int prepare_thread(struct export *exp, struct queue_thread *t,
+			  const cpu_set_t *online)
+{
+	unsigned int slots = exp->uring ? SIDE_CHANNEL_SLOTS :
+					  exp->opt.queue_depth;
+	int ret;
+
+	t->dev_fd = clone_dev_fd(exp->dev_fd);
+	if (t->dev_fd < 0) {
+		log_error("cannot clone /dev/fuse for thread %u: %s",
+			  t->index, strerror(-t->dev_fd));
+		return t->dev_fd;
+	}
+	pick_cpus(exp, t, online);
+	if (exp->uring) {
+		ret = uring_entries_alloc(t);
+		if (ret) {
+			log_error("cannot allocate ring entries: %s",
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	ret = dev_slots_alloc(t, slots);
+	if (ret)
+		log_error("cannot allocate /dev/fuse buffers: %s",
+			  strerror(-ret));
+	return ret;
+}
+
+int queues_start(struct export *exp)
+{
+	cpu_set_t online;
+	unsigned int i;
+	int ret;
+
+	if (cpulist_read("/sys/devices/system/cpu/online", &online) < 0)
+		CPU_ZERO(&online);
+	exp->threads = calloc(exp->nr_threads, sizeof(*exp->threads));
+	if (!exp->threads)
+		return -ENOMEM;
+	for (i = 0; i < exp->nr_threads; i++) {
+		exp->threads[i].exp = exp;
+		exp->threads[i].index = i;
+		exp->threads[i].dev_fd = -1;
+	}
+	for (i = 0; i < exp->nr_threads; i++) {
+		ret = prepare_thread(exp, &exp->threads[i], &online);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < exp->nr_threads; i++) {
+		struct queue_thread *t = &exp->threads[i];
+
+		__atomic_fetch_add(&exp->running, 1, __ATOMIC_ACQ_REL);
+		ret = pthread_create(&t->tid, NULL, queue_main, t);
+		if (ret) {
+			__atomic_fetch_sub(&exp->running, 1, __ATOMIC_ACQ_REL);
+			log_error("cannot start queue thread %u: %s", i,
+				  strerror(ret));
+			return -ret;
+		}
+		t->started = true;
+	}
+	return 0;
+}
+
+/* Called once the connection is gone: every thread's loop ends then. */
+void queues_join(struct export *exp)
+{
+	unsigned int i;
+
+	for (i = 0; exp->threads && i < exp->nr_threads; i++) {
+		struct queue_thread *t = &exp->threads[i];
+
+		if (t->started)
+			pthread_join(t->tid, NULL);
+		t->started = false;
+	}
+}
+
+/* Buffers go only after each ring is torn down: the kernel may write them. */
+void queues_free(struct export *exp)
+{
+	unsigned int i;
+
+	queues_join(exp);
+	for (i = 0; exp->threads && i < exp->nr_threads; i++) {
+		struct queue_thread *t = &exp->threads[i];
+
+		uring_entries_free(t);
+		dev_slots_free(t);
+		if (t->dev_fd >= 0)
+			close(t->dev_fd);
+		t->dev_fd = -1;
+	}
+	free(exp->threads);
+	exp->threads = NULL;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A queue thread: one io_uring, the ring entries of the kernel queues it
+ * was dealt, and its /dev/fuse readers.
+ */
+#ifndef FUE_QUEUE_H
+#define FUE_QUEUE_H
+
+#include <liburing.h>
+#include <sched.h>
+
+#include "export.h"
+#include "stats.h"
+
+struct uring_entry;
+struct dev_slot;
+
+struct queue_thread {
+	unsigned int index;
+	pthread_t tid;
+	bool started;
+	struct export *exp;
+	struct io_uring ring;
+	bool ring_ready;
+	/* Submissions whose completion has not been reaped yet. */
+	unsigned int inflight;
+	/* No new receive is armed once set; the loop ends at inflight 0. */
+	bool stopping;
+	/* A cloned /dev/fuse fd, so that reads spread over threads. */
+	int dev_fd;
+	cpu_set_t cpus;
+	struct uring_entry *entries;
+	unsigned int nr_entries;
+	struct dev_slot *slots;
+	unsigned int nr_slots;
+	struct thread_stats stats;
+};
+
+int queues_start(struct export *exp);
+void queues_join(struct export *exp);
+void queues_free(struct export *exp);
+bool export_fail(struct export *exp, int err);
+void queue_fail(struct queue_thread *t, int err);
+void queue_conn_gone(struct queue_thread *t, int err);
+
+#endif /* FUE_QUEUE_H */

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The per-thread io_uring and its poll-free loop: submit, wait, and hand
+ * every completion to the ring_op carried in its user_data.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "ring.h"
+
+/* SQEs are always 128 bytes: FUSE ring commands need the big cmd area. */
+#define SQE_BYTES 128
+
+int ring_setup(struct queue_thread *t, unsigned int depth)
+{
+	static const unsigned int flag_sets[] = {
+		/* Task work runs only when the loop enters the kernel. */
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN,
+		0,
+	};
+	struct io_uring_params p;
+	unsigned int i;
+	int ret = -EINVAL;
+
+	for (i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE |
+			  flag_sets[i];
+		/* Every slot can have one op in flight, so CQ never overflows. */
+		p.cq_entries = depth * 2;
+		ret = io_uring_queue_init_params(depth, &t->ring, &p);
+		if (ret != -EINVAL)
+			break;
+	}
+	if (ret == 0)
+		t->ring_ready = true;
+	return ret;
+}
+
+/*
+ * A zeroed 128-byte SQE whose completion goes to @op.  liburing 2.3 hands
+ * out SQEs with the previous user's bytes still in them, and the FUSE
+ * command area lies beyond the 64 bytes its prep helpers touch.
+ */
+struct io_uring_sqe *ring_sqe(struct queue_thread *t, struct ring_op *op)
+{
+	struct io_uring_sqe *sqe;
+
+	sqe = io_uring_get_sqe(&t->ring);
+	while (!sqe) {
+		io_uring_submit(&t->ring);
+		sqe = io_uring_get_sqe(&t->ring);
+	}
+	memset(sqe, 0, SQE_BYTES);
+	io_uring_sqe_set_data(sqe, op);
+	t->inflight++;
+	return sqe;
+}
+
+/* Hand every completion already posted to its op; returns how many. */
+unsigned int ring_reap(struct queue_thread *t)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, seen = 0;
+
+	io_uring_for_each_cqe(&t->ring, head, cqe) {
+		struct ring_op *op = io_uring_cqe_get_data(cqe);
+
+		seen++;
+		t->inflight--;
+		op->done(op, cqe->res);
+	}
+	io_uring_cq_advance(&t->ring, seen);
+	return seen;
+}
+
+int ring_run(struct queue_thread *t)
+{
+	int ret;
+
+	while (!t->stopping || t->inflight) {
+		if (!t->inflight) {
+			/* Nothing can ever complete: do not wait forever. */
+			queue_fail(t, -EPIPE);
+			break;
+		}
+		ret = io_uring_submit_and_wait(&t->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
+		    ret != -EBUSY) {
+			queue_fail(t, ret);
+			return ret;
+		}
+		ring_reap(t);
+	}
+	return 0;
+}
+
+/*
+ * Exiting the ring cancels whatever is still registered with the kernel,
+ * so the buffers the kernel could write into may be freed only after it.
+ */
+void ring_teardown(struct queue_thread *t)
+{
+	if (t->ring_ready)
+		io_uring_queue_exit(&t->ring);
+	t->ring_ready = false;
+}
