@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef FUE_FUSE_DEV_H
+#define FUE_FUSE_DEV_H
+
+#include "queue.h"
+
+int dev_slots_alloc(struct queue_thread *t, unsigned int nr_slots);
+void dev_slots_arm(struct queue_thread *t);
+void dev_slots_free(struct queue_thread *t);
+uint32_t dev_read_size(uint32_t max_write);
+
+#endif /* FUE_FUSE_DEV_H */
