@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The FUSE-over-io_uring transport: ring entries registered with the
+ * kernel through FUSE_IO_URING_CMD_REGISTER, each then living in a loop of
+ * "request arrives as a CQE, answer with COMMIT_AND_FETCH".
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fuse_uring.h"
+#include "init.h"
+#include "log.h"
+#include "ops.h"
+#include "ring.h"
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+enum entry_state {
+	ENTRY_REGISTERING,
+	ENTRY_COMMITTING,
+};
+
+struct uring_entry {
+	struct fuse_request req;
+	struct fuse_uring_req_header *header;
+	void *payload;
+	/* REGISTER hands the kernel this pair: header, then payload. */
+	struct iovec iov[2];
+	uint64_t commit_id;
+	uint16_t qid;
+	enum entry_state state;
+	/* The region this entry's buffers live in, for unmapping. */
+	void *map;
+	size_t map_len;
+};
+
+static void uring_reply(struct fuse_request *req, int error, uint32_t len);
+static void uring_drop(struct fuse_request *req);
+
+static const struct transport uring_transport = {
+	.name = "ring",
+	.reply = uring_reply,
+	.drop = uring_drop,
+};
+
+static void entry_done(struct ring_op *op, int res);
+
+static struct io_uring_sqe *uring_cmd_sqe(struct uring_entry *ent,
+					  uint32_t cmd_op)
+{
+	struct queue_thread *t = ent->req.thread;
+	struct io_uring_sqe *sqe = ring_sqe(t, &ent->req.op);
+	struct fuse_uring_cmd_req *cmd = (struct fuse_uring_cmd_req *)sqe->cmd;
+
+	/* Backing I/O borrowed the op; the next CQE is the entry's again. */
+	ent->req.op.done = entry_done;
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = t->dev_fd;
+	sqe->cmd_op = cmd_op;
+	cmd->qid = ent->qid;
+	return sqe;
+}
+
+static void submit_register(struct uring_entry *ent)
+{
+	struct io_uring_sqe *sqe;
+
+	ent->state = ENTRY_REGISTERING;
+	sqe = uring_cmd_sqe(ent, FUSE_IO_URING_CMD_REGISTER);
+	sqe->addr = (uintptr_t)ent->iov;
+	sqe->len = 2;
+}
+
+static void submit_commit(struct uring_entry *ent)
+{
+	struct io_uring_sqe *sqe;
+	struct fuse_uring_cmd_req *cmd;
+
+	ent->state = ENTRY_COMMITTING;
+	sqe = uring_cmd_sqe(ent, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+	cmd = (struct fuse_uring_cmd_req *)sqe->cmd;
+	cmd->commit_id = ent->commit_id;
+}
+
+static void uring_reply(struct fuse_request *req, int error, uint32_t len)
+{
+	struct uring_entry *ent = container_of(req, struct uring_entry, req);
+	struct fuse_out_header *out = (struct fuse_out_header *)
+				      ent->header->in_out;
+	struct qid_stats *st = &req->thread->exp->qid_stats[ent->qid];
+	uint64_t unique = req->in->unique;
+
+	/* The kernel rejects errors outside (-512, 0]. */
+	if (error > 0 || error <= -512)
+		error = -EIO;
+	if (error) {
+		len = 0;
+		stat_inc(&st->errors);
+	}
+	stat_inc(&st->ring);
+	out->len = sizeof(*out) + len;
+	out->error = error;
+	out->unique = unique;
+	ent->header->ring_ent_in_out.payload_sz = len;
+	submit_commit(ent);
+}
+
+/*
+ * FORGET and INTERRUPT never come over the ring, but an entry that is not
+ * committed is lost to its queue, so answer whatever does.
+ */
+static void uring_drop(struct fuse_request *req)
+{
+	uring_reply(req, -ENOSYS, 0);
+}
+
+static void serve_entry(struct uring_entry *ent)
+{
+	struct fuse_request *req = &ent->req;
+	struct fuse_uring_req_header *h = ent->header;
+	const struct fuse_in_header *in = (const void *)h->in_out;
+	uint32_t payload_sz = h->ring_ent_in_out.payload_sz;
+	uint32_t arg_len = ops_arg_size(in->opcode);
+
+	ent->commit_id = h->ring_ent_in_out.commit_id;
+	req->in = in;
+	req->arg = h->op_in;
+	req->arg_len = arg_len;
+	req->data = ent->payload;
+	req->data_len = payload_sz;
+	req->reply = ent->payload;
+	req->reply_cap = req->thread->exp->payload_size;
+	/* Never trust a size to stay inside the buffers it describes. */
+	if (payload_sz > req->reply_cap || arg_len > FUSE_URING_OP_IN_OUT_SZ) {
+		uring_reply(req, -EINVAL, 0);
+		return;
+	}
+	ops_dispatch(req);
+}
+
+static bool conn_gone(int res)
+{
+	return res == -ENOTCONN || res == -ECANCELED ||
+	       res == -ECONNABORTED || res == -ENODEV;
+}
+
+static void entry_done(struct ring_op *op, int res)
+{
+	struct fuse_request *req = container_of(op, struct fuse_request, op);
+	struct uring_entry *ent = container_of(req, struct uring_entry, req);
+	struct queue_thread *t = req->thread;
+
+	if (res == 0) {
+		serve_entry(ent);
+		return;
+	}
+	if (conn_gone(res)) {
+		queue_conn_gone(t, res);
+		return;
+	}
+	if (ent->state == ENTRY_REGISTERING) {
+		/* The INIT reply may still be on its way into the kernel. */
+		if ((res == -EAGAIN || res == -EINTR) && !t->stopping) {
+			submit_register(ent);
+			return;
+		}
+		log_error("FUSE_IO_URING_CMD_REGISTER failed on qid %u: %s",
+			  ent->qid, strerror(-res));
+		stat_inc(&t->exp->qid_stats[ent->qid].errors);
+		if (t->exp->opt.io_uring == TRI_ON)
+			queue_fail(t, res);
+		return;
+	}
+	/*
+	 * A commit the kernel no longer wanted (its request was interrupted)
+	 * loses the entry with it; register it again to keep the queue full.
+	 */
+	stat_inc(&t->exp->qid_stats[ent->qid].errors);
+	log_debug("COMMIT_AND_FETCH on qid %u failed: %s; registering again",
+		  ent->qid, strerror(-res));
+	if (!t->stopping)
+		submit_register(ent);
+}
+
+int uring_entries_alloc(struct queue_thread *t)
+{
+	struct export *exp = t->exp;
+	size_t page = (size_t)getpagesize();
+	size_t header_len = (sizeof(struct fuse_uring_req_header) + page - 1) /
+			    page * page;
+	size_t per_entry = header_len + exp->payload_size;
+	unsigned int depth = exp->opt.queue_depth;
+	unsigned int qid, i, n = 0;
+	size_t map_len;
+	char *map;
+
+	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads)
+		n += depth;
+	if (!n)
+		return 0;
+	t->entries = calloc(n, sizeof(*t->entries));
+	if (!t->entries)
+		return -ENOMEM;
+	map_len = per_entry * n;
+	/* Untouched payload pages cost nothing until a request fills them. */
+	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED) {
+		free(t->entries);
+		t->entries = NULL;
+		return -errno;
+	}
+	t->nr_entries = n;
+	i = 0;
+	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads) {
+		unsigned int d;
+
+		for (d = 0; d < depth; d++, i++) {
+			struct uring_entry *ent = &t->entries[i];
+			char *base = map + per_entry * i;
+
+			ent->req.thread = t;
+			ent->req.transport = &uring_transport;
+			ent->req.qid = (int)qid;
+			ent->req.op.done = entry_done;
+			ent->qid = (uint16_t)qid;
+			ent->header = (struct fuse_uring_req_header *)base;
+			ent->payload = base + header_len;
+			ent->iov[0].iov_base = ent->header;
+			ent->iov[0].iov_len = sizeof(*ent->header);
+			ent->iov[1].iov_base = ent->payload;
+			ent->iov[1].iov_len = exp->payload_size;
+		}
+	}
+	t->entries[0].map = map;
+	t->entries[0].map_len = map_len;
+	return 0;
+}
+
+void uring_entries_register(struct queue_thread *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->nr_entries; i++)
+		submit_register(&t->entries[i]);
+}
+
+/* Only after the thread's ring is gone: the kernel may write until then. */
+void uring_entries_free(struct queue_thread *t)
+{
+	if (!t->entries)
+		return;
+	munmap(t->entries[0].map, t->entries[0].map_len);
+	free(t->entries);
+	t->entries = NULL;
+	t->nr_entries = 0;
+}

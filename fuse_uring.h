@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef FUE_FUSE_URING_H
+#define FUE_FUSE_URING_H
+
+#include "queue.h"
+
+int uring_entries_alloc(struct queue_thread *t);
+void uring_entries_register(struct queue_thread *t);
+void uring_entries_free(struct queue_thread *t);
+
+#endif /* FUE_FUSE_URING_H */
