@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: GPL-2.0
+# fuse-uring-export: plain make, one file per concern.
+
+PROG := fuse-uring-export
+SRCS := main.c cli.c init.c cpus.c ring.c queue.c fuse_uring.c fuse_dev.c \
+	ops.c blockdev.c mount.c daemon.c stats.c report.c log.c
+OBJS := $(SRCS:.c=.o)
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
+LDLIBS += -luring -pthread
+
+# make SANITIZE=1: AddressSanitizer and UBSan for the daemon and the tests.
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: all clean deps smoke check install
+
+all: $(PROG)
+
+$(PROG): $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+%.o: %.c $(wildcard *.h)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Installs only the Debian packages that are missing.
+deps:
+	@scripts/install-deps
+
+# The kernel feature smoke test: one verdict line, exit 0/1/4.
+smoke: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/smoke
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/enable-uring
+	@$(MAKE) --no-print-directory -C selftests run_tests
+
+install: $(PROG)
+	install -D -m 0755 $(PROG) $(DESTDIR)$(PREFIX)/sbin/$(PROG)
+
+clean:
+	rm -f $(PROG) $(OBJS)
+	-@$(MAKE) --no-print-directory -C selftests clean

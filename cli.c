@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The command line: every misuse is one line naming the option and the
+ * reason, and exit status 2, before anything is opened or mounted.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+
+enum {
+	OPT_ALLOW_OTHER = 256,
+	OPT_IO_URING,
+	OPT_QUEUE_DEPTH,
+	OPT_MAX_IO,
+	OPT_DIRECT,
+	OPT_STATS,
+	OPT_DAEMONIZE,
+	OPT_PIDFILE,
+};
+
+static const char usage_text[] =
+"Usage: " PROGRAM_NAME " [OPTION]... IMAGE MOUNTPOINT\n"
+"Export the raw image IMAGE as the one regular file MOUNTPOINT through FUSE,\n"
+"served over FUSE-over-io_uring when the kernel offers it, else /dev/fuse.\n"
+"\n"
+"  -w, --writable               allow writes (default: read-only, mounted ro)\n"
+"  -g, --growable               writes past the end grow IMAGE (needs\n"
+"                               --writable; regular files and null: only)\n"
+"      --allow-other=on|off|auto  let other users reach the file\n"
+"                               (default auto: on when permitted)\n"
+"      --io-uring=on|off|auto   transport: on fails unless the kernel offers\n"
+"                               FUSE-over-io_uring, off uses /dev/fuse only,\n"
+"                               auto (default) uses the ring when offered\n"
+"  -q, --queues=N               queue threads (default: online CPUs); kernel\n"
+"                               queues are dealt round-robin over them\n"
+"      --queue-depth=N          ring entries per kernel queue, and /dev/fuse\n"
+"                               reads per thread without the ring\n"
+"                               (default 16, at most 4096)\n"
+"      --max-io=SIZE            largest READ/WRITE in bytes, K/M suffixes\n"
+"                               (default 1M, from 4K to 16M; the kernel's\n"
+"                               max_pages_limit caps it further)\n"
+"      --direct                 open IMAGE with O_DIRECT\n"
+"      --stats                  print per-queue counters at exit; SIGUSR1\n"
+"                               prints them at any time\n"
+"      --daemonize              detach once the export is serving; exit\n"
+"                               non-zero with the reason if it cannot\n"
+"      --pidfile=FILE           write the serving daemon's pid to FILE\n"
+"  -v, --verbose                report the INIT negotiation and the setup\n"
+"  -h, --help                   show this help and exit\n"
+"  -V, --version                show the version and exit\n"
+"\n"
+"IMAGE is a regular file, a block device, or null:SIZE (reads return\n"
+"zeroes, writes are discarded). MOUNTPOINT is an existing regular file,\n"
+"which may be IMAGE itself. The export ends on SIGINT or SIGTERM, or when\n"
+"MOUNTPOINT is unmounted.\n"
+"\n"
+"Exit status: 0 after a clean shutdown, 1 on a runtime error or an aborted\n"
+"connection, 2 on a usage error.\n";
+
+static const struct option long_options[] = {
+	{ "writable", no_argument, NULL, 'w' },
+	{ "growable", no_argument, NULL, 'g' },
+	{ "allow-other", required_argument, NULL, OPT_ALLOW_OTHER },
+	{ "io-uring", required_argument, NULL, OPT_IO_URING },
+	{ "queues", required_argument, NULL, 'q' },
+	{ "queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH },
+	{ "max-io", required_argument, NULL, OPT_MAX_IO },
+	{ "direct", no_argument, NULL, OPT_DIRECT },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "daemonize", no_argument, NULL, OPT_DAEMONIZE },
+	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Parse "512", "4K", "1M", "2G" (powers of 1024) into bytes. */
+int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long value;
+	unsigned int shift = 0;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	value = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	case 't': case 'T':
+		shift = 40;
+		break;
+	case '\0':
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && *++end)
+		return -EINVAL;
+	if (value > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)value << shift;
+	return 0;
+}
+
+static int parse_uint(const char *name, const char *s, unsigned int min,
+		      unsigned int max, unsigned int *out)
+{
+	unsigned long value;
+	char *end;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		goto bad;
+	value = strtoul(s, &end, 10);
+	if (errno || *end)
+		goto bad;
+	if (value < min || value > max) {
+		log_error("%s=%s: must be between %u and %u", name, s, min,
+			  max);
+		return -ERANGE;
+	}
+	*out = (unsigned int)value;
+	return 0;
+bad:
+	log_error("%s=%s: not a number", name, s);
+	return -EINVAL;
+}
+
+static int parse_tristate(const char *name, const char *s,
+			  enum tristate *out)
+{
+	if (!strcmp(s, "on")) {
+		*out = TRI_ON;
+	} else if (!strcmp(s, "off")) {
+		*out = TRI_OFF;
+	} else if (!strcmp(s, "auto")) {
+		*out = TRI_AUTO;
+	} else {
+		log_error("%s=%s: must be on, off or auto", name, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_max_io(const char *s, uint32_t *out)
+{
+	uint64_t size;
+
+	if (parse_size(s, &size)) {
+		log_error("--max-io=%s: not a size (e.g. 128K, 1M)", s);
+		return -EINVAL;
+	}
+	if (size < MAX_IO_MIN || size > MAX_IO_MAX || size % 4096) {
+		log_error("--max-io=%s: must be a multiple of 4K from 4K to 16M",
+			  s);
+		return -ERANGE;
+	}
+	*out = (uint32_t)size;
+	return 0;
+}
+
+static int parse_image(struct export_options *opt, const char *image)
+{
+	opt->image = image;
+	if (strncmp(image, "null:", 5))
+		return 0;
+	opt->null_image = true;
+	if (parse_size(image + 5, &opt->null_size) ||
+	    opt->null_size > INT64_MAX) {
+		log_error("%s: not a size (e.g. null:4G)", image);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static unsigned int online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned int)n : 1;
+}
+
+static int parse_option(int c, struct export_options *opt)
+{
+	switch (c) {
+	case 'w':
+		opt->writable = true;
+		return 0;
+	case 'g':
+		opt->growable = true;
+		return 0;
+	case OPT_ALLOW_OTHER:
+		return parse_tristate("--allow-other", optarg,
+				      &opt->allow_other);
+	case OPT_IO_URING:
+		return parse_tristate("--io-uring", optarg, &opt->io_uring);
+	case 'q':
+		return parse_uint("--queues", optarg, 1, QUEUES_MAX,
+				  &opt->queues);
+	case OPT_QUEUE_DEPTH:
+		return parse_uint("--queue-depth", optarg, 1, QUEUE_DEPTH_MAX,
+				  &opt->queue_depth);
+	case OPT_MAX_IO:
+		return parse_max_io(optarg, &opt->max_io);
+	case OPT_DIRECT:
+		opt->direct = true;
+		return 0;
+	case OPT_STATS:
+		opt->stats = true;
+		return 0;
+	case OPT_DAEMONIZE:
+		opt->daemonize = true;
+		return 0;
+	case OPT_PIDFILE:
+		opt->pidfile = optarg;
+		return 0;
+	case 'v':
+		opt->verbose = true;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/*
+ * Returns CLI_RUN to go on, or the status to exit with at once: 0 after
+ * --help or --version, EXIT_USAGE on a usage error.
+ */
+int cli_parse(int argc, char **argv, struct export_options *opt)
+{
+	int c;
+
+	memset(opt, 0, sizeof(*opt));
+	opt->allow_other = TRI_AUTO;
+	opt->io_uring = TRI_AUTO;
+	opt->queues = online_cpus();
+	opt->queue_depth = 16;
+	opt->max_io = 1024 * 1024;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":wgq:vhV", long_options,
+				NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_SUCCESS;
+		case 'V':
+			printf("%s %s\n", PROGRAM_NAME, PROGRAM_VERSION);
+			return EXIT_SUCCESS;
+		case '?':
+			if (optopt)
+				log_error("unknown option -%c (see --help)",
+					  optopt);
+			else
+				log_error("unknown option %s (see --help)",
+					  argv[optind - 1]);
+			return EXIT_USAGE;
+		case ':':
+			log_error("option %s needs a value (see --help)",
+				  argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			if (parse_option(c, opt))
+				return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		log_error("expected IMAGE and MOUNTPOINT, got %d argument%s (see --help)",
+			  argc - optind, argc - optind == 1 ? "" : "s");
+		return EXIT_USAGE;
+	}
+	if (parse_image(opt, argv[optind]))
+		return EXIT_USAGE;
+	opt->mountpoint = argv[optind + 1];
+	if (opt->growable && !opt->writable) {
+		log_error("--growable needs --writable");
+		return EXIT_USAGE;
+	}
+	log_verbose = opt->verbose;
+	return CLI_RUN;
+}

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fuse-uring-export: export one raw image as one regular file through
+ * FUSE, over FUSE-over-io_uring when the kernel offers it.
+ *
+ * main opens the image, mounts, answers FUSE_INIT, starts the queue
+ * threads, and then only waits: for signals, for a queue thread to fail,
+ * or for the connection to end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blockdev.h"
+#include "cli.h"
+#include "cpus.h"
+#include "daemon.h"
+#include "fuse_dev.h"
+#include "init.h"
+#include "log.h"
+#include "mount.h"
+#include "queue.h"
+#include "report.h"
+
+/* After SIGTERM, how long files still open on a detached mount may finish. */
+#define STOP_GRACE_SEC 2
+
+#define ENABLE_URING_PARAM "/sys/module/fuse/parameters/enable_uring"
+
+static int read_sysfs_uint(const char *path, unsigned int *value)
+{
+	char buf[32];
+	ssize_t len;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -EINVAL;
+	buf[len] = '\0';
+	*value = (unsigned int)strtoul(buf, NULL, 10);
+	return 0;
+}
+
+static bool want_allow_other(const struct export_options *opt)
+{
+	char line[256];
+	bool allowed = false;
+	FILE *f;
+
+	if (opt->allow_other != TRI_AUTO)
+		return opt->allow_other == TRI_ON;
+	if (getuid() == 0)
+		return true;
+	/* Without root, fusermount3 permits it only with user_allow_other. */
+	f = fopen("/etc/fuse.conf", "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "user_allow_other", 16))
+			allowed = true;
+	fclose(f);
+	return allowed;
+}
+
+static void init_policy_fill(const struct export *exp,
+			     struct init_policy *policy)
+{
+	unsigned int limit = 0;
+	unsigned long background;
+
+	memset(policy, 0, sizeof(*policy));
+	policy->want_uring = exp->opt.io_uring != TRI_OFF;
+	policy->max_io = exp->opt.max_io;
+	policy->page_size = (uint32_t)getpagesize();
+	if (read_sysfs_uint("/proc/sys/fs/fuse/max_pages_limit", &limit) == 0)
+		policy->max_pages_limit = limit;
+	/*
+	 * Async direct I/O travels as background requests: let every entry
+	 * of every queue hold one, or the kernel throttles below the ring.
+	 */
+	background = 2UL * exp->nr_queues * exp->opt.queue_depth;
+	if (background < 64)
+		background = 64;
+	policy->max_background = background > UINT16_MAX ? UINT16_MAX :
+			(uint16_t)background;
+}
+
+static int send_init_reply(int fd, uint64_t unique, int error,
+			   const struct init_result *init)
+{
+	struct {
+		struct fuse_out_header hdr;
+		struct fuse_init_out out;
+	} reply;
+	size_t len = sizeof(reply.hdr) + (error ? 0 : init->out_len);
+
+	memset(&reply, 0, sizeof(reply));
+	reply.hdr.len = (uint32_t)len;
+	reply.hdr.error = error;
+	reply.hdr.unique = unique;
+	if (!error)
+		memcpy(&reply.out, &init->out, init->out_len);
+	if (write(fd, &reply, len) != (ssize_t)len)
+		return -errno;
+	return 0;
+}
+
+static void explain_no_uring(const struct init_result *init)
+{
+	unsigned int enabled = 0;
+
+	if (read_sysfs_uint(ENABLE_URING_PARAM, &enabled) < 0)
+		log_error("--io-uring=on: %s; this kernel has no FUSE-over-io_uring (build Linux 6.14+ with CONFIG_FUSE_IO_URING=y)",
+			  init->no_uring_reason);
+	else
+		log_error("--io-uring=on: %s; turn it on with: echo Y > %s",
+			  init->no_uring_reason, ENABLE_URING_PARAM);
+}
+
+/* Read FUSE_INIT, negotiate, answer.  Returns 0 or a negative errno. */
+static int negotiate(struct export *exp, struct init_result *init)
+{
+	size_t len = dev_read_size(exp->opt.max_io);
+	const struct fuse_in_header *in;
+	struct init_policy policy;
+	ssize_t got;
+	char *buf;
+	int ret;
+
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	do {
+		got = read(exp->dev_fd, buf, len);
+	} while (got < 0 && errno == EINTR);
+	in = (const struct fuse_in_header *)buf;
+	if (got < (ssize_t)sizeof(*in) || in->opcode != FUSE_INIT) {
+		log_error("/dev/fuse: expected FUSE_INIT, got %s",
+			  got < 0 ? strerror(errno) : "something else");
+		ret = -EPROTO;
+		goto out;
+	}
+	init_policy_fill(exp, &policy);
+	ret = init_negotiate(in + 1, (size_t)got - sizeof(*in), &policy, init);
+	if (ret) {
+		log_error("the kernel speaks FUSE %u.%u; this daemon needs %u.%u or newer",
+			  init->kernel_major, init->kernel_minor,
+			  FUE_PROTO_MAJOR, FUE_PROTO_MINOR_MIN);
+		send_init_reply(exp->dev_fd, in->unique, -EPROTO, init);
+		goto out;
+	}
+	ret = send_init_reply(exp->dev_fd, in->unique, 0, init);
+	if (ret) {
+		log_error("/dev/fuse: INIT reply failed: %s", strerror(-ret));
+		goto out;
+	}
+	if (!init->uring && exp->opt.io_uring == TRI_ON) {
+		explain_no_uring(init);
+		ret = -EOPNOTSUPP;
+	} else if (!init->uring && exp->opt.io_uring == TRI_AUTO) {
+		log_info("serving over /dev/fuse: %s", init->no_uring_reason);
+	}
+out:
+	free(buf);
+	return ret;
+}
+
+static int setup_queues(struct export *exp, const struct init_result *init)
+{
+	unsigned int qid;
+
+	exp->init = init;
+	exp->uring = init->uring;
+	exp->nr_threads = exp->opt.queues;
+	/* Threads beyond the kernel queue count would serve nothing. */
+	if (exp->uring && exp->nr_threads > exp->nr_queues)
+		exp->nr_threads = exp->nr_queues;
+	exp->payload_size = init_ring_payload_size(init,
+						   (uint32_t)getpagesize());
+	exp->dev_read_size = dev_read_size(init->max_write);
+	exp->qid_stats = calloc(exp->nr_queues, sizeof(*exp->qid_stats));
+	if (!exp->qid_stats)
+		return -ENOMEM;
+	for (qid = 0; qid < exp->nr_queues; qid++)
+		exp->qid_stats[qid].thread = qid_owner(qid, exp->nr_threads);
+	return queues_start(exp);
+}
+
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+	/* Queue threads inherit the mask: only main takes these. */
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+static double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct waiter {
+	struct export *exp;
+	struct export_mount *mnt;
+	sigset_t signals;
+	bool stop_requested;
+	bool aborted_by_us;
+	double deadline;
+};
+
+static void take_down(struct waiter *w)
+{
+	mount_remove(w->mnt);
+	if (!w->aborted_by_us)
+		mount_abort(w->mnt);
+	w->aborted_by_us = true;
+}
+
+static void handle_signal(struct waiter *w, int sig)
+{
+	switch (sig) {
+	case SIGUSR1:
+		stats_print(stderr, w->exp);
+		break;
+	case SIGINT:
+	case SIGTERM:
+	case SIGHUP:
+		if (w->stop_requested) {
+			/* A second signal: the user wants out now. */
+			take_down(w);
+			break;
+		}
+		w->stop_requested = true;
+		__atomic_store_n(&w->exp->stopping, true, __ATOMIC_RELEASE);
+		w->deadline = now_sec() + STOP_GRACE_SEC;
+		mount_remove(w->mnt);
+		break;
+	default:
+		break;
+	}
+}
+
+/* One round of waiting, short enough to notice a grace period running out. */
+static void wait_once(struct waiter *w)
+{
+	struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
+	int sig;
+
+	sig = sigtimedwait(&w->signals, NULL, &tick);
+	if (sig > 0)
+		handle_signal(w, sig);
+	if (__atomic_load_n(&w->exp->fatal, __ATOMIC_ACQUIRE) &&
+	    !w->aborted_by_us)
+		take_down(w);
+	if (w->stop_requested && !w->aborted_by_us && now_sec() > w->deadline)
+		take_down(w);
+}
+
+static bool all_armed(const struct export *exp)
+{
+	return __atomic_load_n(&exp->armed, __ATOMIC_ACQUIRE) ==
+	       exp->nr_threads;
+}
+
+static bool any_running(const struct export *exp)
+{
+	return __atomic_load_n(&exp->running, __ATOMIC_ACQUIRE) > 0;
+}
+
+static int fatal_error(const struct export *exp)
+{
+	return __atomic_load_n(&exp->fatal, __ATOMIC_ACQUIRE);
+}
+
+static int serve(struct export *exp, struct export_mount *mnt,
+		 const sigset_t *signals)
+{
+	struct waiter w = { .exp = exp, .mnt = mnt, .signals = *signals };
+	bool ready = false;
+
+	while (any_running(exp)) {
+		if (!ready && all_armed(exp) && !fatal_error(exp)) {
+			ready = true;
+			report_serving(exp, mnt);
+			if (daemon_ready(exp->opt.pidfile))
+				export_fail(exp, -EIO);
+		}
+		wait_once(&w);
+	}
+	queues_join(exp);
+	if (fatal_error(exp)) {
+		mount_remove(mnt);
+		return EXIT_FAILURE;
+	}
+	if (w.stop_requested)
+		return EXIT_SUCCESS;
+	if (mount_present(mnt)) {
+		log_error("%s: the FUSE connection %u was aborted",
+			  mnt->path, mnt->conn);
+		mount_remove(mnt);
+		return EXIT_FAILURE;
+	}
+	log_debug("%s was unmounted", mnt->path);
+	return EXIT_SUCCESS;
+}
+
+static int open_fuse_device(void)
+{
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		log_error("/dev/fuse: %s (is the fuse module loaded? try: modprobe fuse)",
+			  strerror(errno));
+	return fd;
+}
+
+static int run(struct export *exp)
+{
+	static struct init_result init;
+	struct export_mount mnt;
+	cpu_set_t possible;
+	sigset_t signals;
+	int ret, status = EXIT_FAILURE;
+
+	block_signals(&signals);
+	exp->main_thread = pthread_self();
+	exp->dev_fd = -1;
+	ret = cpulist_read("/sys/devices/system/cpu/possible", &possible);
+	if (ret < 0) {
+		log_error("/sys/devices/system/cpu/possible: %s",
+			  strerror(-ret));
+		return EXIT_FAILURE;
+	}
+	exp->nr_queues = (unsigned int)ret;
+	if (backing_open(&exp->backing, &exp->opt))
+		return EXIT_FAILURE;
+	if (mount_prepare(&mnt, exp->opt.mountpoint))
+		goto out_backing;
+	exp->dev_fd = open_fuse_device();
+	if (exp->dev_fd < 0)
+		goto out_backing;
+	exp->backing.allow_other = want_allow_other(&exp->opt);
+	if (mount_export(&mnt, exp->opt.null_image ? "null" : exp->opt.image,
+			 exp->dev_fd, !exp->opt.writable,
+			 exp->backing.allow_other, exp->opt.max_io))
+		goto out_dev;
+	if (negotiate(exp, &init))
+		goto out_unmount;
+	report_init(exp, &init);
+	if (setup_queues(exp, &init))
+		goto out_unmount;
+	status = serve(exp, &mnt, &signals);
+	if (backing_sync(&exp->backing))
+		log_error("%s: fdatasync failed: %s", exp->opt.image,
+			  strerror(errno));
+	if (exp->opt.stats)
+		stats_print(stderr, exp);
+	goto out_free;
+
+out_unmount:
+	mount_remove(&mnt);
+	mount_abort(&mnt);
+	queues_join(exp);
+out_free:
+	queues_free(exp);
+	free(exp->qid_stats);
+out_dev:
+	close(exp->dev_fd);
+out_backing:
+	backing_close(&exp->backing);
+	daemon_cleanup(exp->opt.pidfile);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct export exp;
+	int status;
+
+	memset(&exp, 0, sizeof(exp));
+	status = cli_parse(argc, argv, &exp.opt);
+	if (status != CLI_RUN)
+		return status;
+	signal(SIGPIPE, SIG_IGN);
+	if (exp.opt.daemonize && daemon_detach())
+		return EXIT_FAILURE;
+	return run(&exp);
+}

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Mounting the export over a regular file with mount(2), finding its
+ * fusectl connection, and taking it down again.
+ *
+ * Nothing here stat()s a path that may be a FUSE mount: a GETATTR to a
+ * daemon that is stuck, or is this one before it serves, would hang.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mount.h"
+
+#define FUSECTL_DIR "/sys/fs/fuse/connections"
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape(char *s)
+{
+	char *out = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+					(s[3] - '0'));
+			s += 4;
+		} else {
+			*out++ = *s++;
+		}
+	}
+	*out = '\0';
+}
+
+/*
+ * Find the topmost FUSE mount at @path in /proc/self/mountinfo and return
+ * its device minor, or -ENOENT.
+ */
+static int find_fuse_mount(const char *path, unsigned int *minor_out)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int found = -ENOENT;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned int major, minor;
+		char mnt[4096], fstype[256];
+		char *sep;
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
+			   mnt) != 3)
+			continue;
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(sep, " - %255s", fstype) != 1)
+			continue;
+		unescape(mnt);
+		if (strcmp(mnt, path) || strncmp(fstype, "fuse", 4) ||
+		    (fstype[4] && fstype[4] != '.'))
+			continue;
+		*minor_out = minor;
+		found = 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+int mount_prepare(struct export_mount *m, const char *mountpoint)
+{
+	char dir_buf[PATH_MAX], base_buf[PATH_MAX], real_dir[PATH_MAX];
+	unsigned int minor;
+	struct stat st;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(dir_buf, sizeof(dir_buf), "%s", mountpoint);
+	snprintf(base_buf, sizeof(base_buf), "%s", mountpoint);
+	if (!realpath(dirname(dir_buf), real_dir)) {
+		log_error("%s: %s", mountpoint, strerror(errno));
+		return -errno;
+	}
+	if ((size_t)snprintf(m->path, sizeof(m->path), "%s/%s",
+			     strcmp(real_dir, "/") ? real_dir : "",
+			     basename(base_buf)) >= sizeof(m->path)) {
+		log_error("%s: path too long", mountpoint);
+		return -ENAMETOOLONG;
+	}
+	if (find_fuse_mount(m->path, &minor) == 0) {
+		log_error("%s: already a FUSE mount (unmount it first)",
+			  mountpoint);
+		return -EBUSY;
+	}
+	if (stat(m->path, &st) < 0) {
+		log_error("%s: %s (the mount point must be an existing regular file)",
+			  mountpoint, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_error("%s: not a regular file (the export is one file, so it mounts over a file)",
+			  mountpoint);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* fusectl must be mounted for the abort file to exist. */
+static void mount_fusectl(void)
+{
+	if (access(FUSECTL_DIR "/", F_OK) != 0)
+		return;
+	if (mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) < 0 &&
+	    errno != EBUSY)
+		log_debug("cannot mount fusectl: %s", strerror(errno));
+}
+
+int mount_export(struct export_mount *m, const char *source, int dev_fd,
+		 bool read_only, bool allow_other, uint32_t max_read)
+{
+	unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOATIME;
+	char opts[256];
+	int ret;
+
+	if (read_only)
+		flags |= MS_RDONLY;
+	snprintf(opts, sizeof(opts),
+		 "fd=%d,rootmode=%o,user_id=%u,group_id=%u,max_read=%u,default_permissions%s",
+		 dev_fd, S_IFREG, getuid(), getgid(), max_read,
+		 allow_other ? ",allow_other" : "");
+	ret = mount(source, m->path, "fuse.fuse-uring-export", flags, opts);
+	if (ret < 0) {
+		ret = -errno;
+		log_error("%s: mount failed: %s", m->path, strerror(errno));
+		return ret;
+	}
+	m->mounted = true;
+	m->allow_other = allow_other;
+	mount_fusectl();
+	if (find_fuse_mount(m->path, &m->conn) < 0)
+		log_error("%s: mounted, but not found in mountinfo", m->path);
+	return 0;
+}
+
+/* Our own mount is still there: found by connection, not just by path. */
+bool mount_present(const struct export_mount *m)
+{
+	unsigned int minor;
+
+	return find_fuse_mount(m->path, &minor) == 0 && minor == m->conn;
+}
+
+/*
+ * Detach: a file still open through the mount keeps the connection up
+ * until it is closed, so in-flight requests finish normally.
+ */
+void mount_remove(struct export_mount *m)
+{
+	if (!m->mounted)
+		return;
+	if (mount_present(m) &&
+	    umount2(m->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 &&
+	    errno != EINVAL && errno != ENOENT)
+		log_error("%s: unmount failed: %s", m->path, strerror(errno));
+	m->mounted = false;
+}
+
+int mount_abort(const struct export_mount *m)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	if (!m->conn)
+		return -ENOENT;
+	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort", m->conn);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "1", 1) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}

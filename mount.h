@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef FUE_MOUNT_H
+#define FUE_MOUNT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct export_mount {
+	/* MOUNTPOINT made absolute without stat()ing its last component. */
+	char path[4096 + 256];
+	/* fusectl connection number: the minor of the mount's st_dev. */
+	unsigned int conn;
+	bool mounted;
+	bool allow_other;
+};
+
+int mount_prepare(struct export_mount *m, const char *mountpoint);
+int mount_export(struct export_mount *m, const char *source, int dev_fd,
+		 bool read_only, bool allow_other, uint32_t max_read);
+bool mount_present(const struct export_mount *m);
+void mount_remove(struct export_mount *m);
+int mount_abort(const struct export_mount *m);
+
+#endif /* FUE_MOUNT_H */

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What a kernel developer wants to know at startup: the INIT exchange in
+ * words, the transport chosen, the queue deal and the memory it costs.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cpus.h"
+#include "log.h"
+#include "report.h"
+
+/* INIT flag names by bit number: flags2 bits follow at 32 and up. */
+static const char *const init_flag_names[64] = {
+	[0] = "ASYNC_READ",		[1] = "POSIX_LOCKS",
+	[2] = "FILE_OPS",		[3] = "ATOMIC_O_TRUNC",
+	[4] = "EXPORT_SUPPORT",		[5] = "BIG_WRITES",
+	[6] = "DONT_MASK",		[7] = "SPLICE_WRITE",
+	[8] = "SPLICE_MOVE",		[9] = "SPLICE_READ",
+	[10] = "FLOCK_LOCKS",		[11] = "HAS_IOCTL_DIR",
+	[12] = "AUTO_INVAL_DATA",	[13] = "DO_READDIRPLUS",
+	[14] = "READDIRPLUS_AUTO",	[15] = "ASYNC_DIO",
+	[16] = "WRITEBACK_CACHE",	[17] = "NO_OPEN_SUPPORT",
+	[18] = "PARALLEL_DIROPS",	[19] = "HANDLE_KILLPRIV",
+	[20] = "POSIX_ACL",		[21] = "ABORT_ERROR",
+	[22] = "MAX_PAGES",		[23] = "CACHE_SYMLINKS",
+	[24] = "NO_OPENDIR_SUPPORT",	[25] = "EXPLICIT_INVAL_DATA",
+	[26] = "MAP_ALIGNMENT",		[27] = "SUBMOUNTS",
+	[28] = "HANDLE_KILLPRIV_V2",	[29] = "SETXATTR_EXT",
+	[30] = "INIT_EXT",		[31] = "INIT_RESERVED",
+	[32] = "SECURITY_CTX",		[33] = "HAS_INODE_DAX",
+	[34] = "CREATE_SUPP_GROUP",	[35] = "HAS_EXPIRE_ONLY",
+	[36] = "DIRECT_IO_ALLOW_MMAP",	[37] = "PASSTHROUGH",
+	[38] = "NO_EXPORT_SUPPORT",	[39] = "HAS_RESEND",
+	[40] = "ALLOW_IDMAP",		[41] = "OVER_IO_URING",
+	[42] = "REQUEST_TIMEOUT",
+};
+
+const char *init_flag_name(unsigned int bit)
+{
+	return bit < 64 ? init_flag_names[bit] : NULL;
+}
+
+static void flag_words(uint64_t flags, char *buf, size_t len)
+{
+	size_t used = 0;
+	unsigned int bit;
+
+	buf[0] = '\0';
+	for (bit = 0; bit < 64 && used < len; bit++) {
+		const char *name = init_flag_name(bit);
+		char unknown[16];
+
+		if (!(flags & (1ULL << bit)))
+			continue;
+		if (!name) {
+			snprintf(unknown, sizeof(unknown), "BIT%u", bit);
+			name = unknown;
+		}
+		used += (size_t)snprintf(buf + used, len - used, "%s%s",
+					 used ? " " : "", name);
+	}
+}
+
+void report_init(const struct export *exp, const struct init_result *init)
+{
+	char words[1024];
+
+	if (!log_verbose)
+		return;
+	log_debug("INIT: kernel FUSE %u.%u, ours %u.%u, speaking %u.%u",
+		  init->kernel_major, init->kernel_minor, FUE_PROTO_MAJOR,
+		  FUE_PROTO_MINOR, FUE_PROTO_MAJOR, init->minor);
+	flag_words(init->offered, words, sizeof(words));
+	log_debug("INIT: offered %s", words);
+	flag_words(init->granted, words, sizeof(words));
+	log_debug("INIT: granted %s", words);
+	log_debug("INIT: max_write %u, max_pages %u, max_background %u",
+		  init->max_write, init->max_pages, init->out.max_background);
+	log_debug("transport: %s%s%s", init->uring ? "ring" : "/dev/fuse",
+		  init->uring ? "" : " because ",
+		  init->uring ? "" : init->no_uring_reason);
+	(void)exp;
+}
+
+void report_serving(const struct export *exp, const struct export_mount *m)
+{
+	double ring_mib = 0;
+	unsigned int qid;
+
+	if (exp->uring)
+		ring_mib = (double)exp->nr_queues * exp->opt.queue_depth *
+			   (exp->payload_size + 4096) / (1024.0 * 1024.0);
+	for (qid = 0; log_verbose && exp->uring && qid < exp->nr_queues; qid++)
+		log_debug("qid %u -> thread %u", qid,
+			  qid_owner(qid, exp->nr_threads));
+	log_info("serving %s at %s: transport %s, %u kernel queues, %u threads, depth %u, max I/O %u KiB, ring memory %.1f MiB, fusectl connection %u",
+		 exp->opt.image, m->path, exp->uring ? "ring" : "/dev/fuse",
+		 exp->nr_queues, exp->nr_threads, exp->opt.queue_depth,
+		 exp->init->max_write / 1024, ring_mib, m->conn);
+}
