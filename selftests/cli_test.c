@@ -19,7 +19,6 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <linux/fs.h>
-#include <linux/loop.h>
 
 #include "kselftest_harness.h"
 #include "fue_mount.h"
@@ -76,43 +75,6 @@ out:
 	return ret;
 }
 
-/* Back a free loop device with file; returns its open fd or -errno. */
-static int loop_attach(const char *file, char *dev, size_t len)
-{
-	int ctl, lfd, ffd, n, tries;
-
-	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	if (ctl < 0)
-		return -errno;
-	ffd = open(file, O_RDWR | O_CLOEXEC);
-	if (ffd < 0) {
-		close(ctl);
-		return -errno;
-	}
-	/* Another process may grab the free device first; try again. */
-	for (tries = 0; tries < 8; tries++) {
-		n = ioctl(ctl, LOOP_CTL_GET_FREE);
-		if (n < 0)
-			break;
-		snprintf(dev, len, "/dev/loop%d", n);
-		lfd = open(dev, O_RDWR | O_CLOEXEC);
-		if (lfd < 0)
-			break;
-		if (!ioctl(lfd, LOOP_SET_FD, ffd)) {
-			close(ffd);
-			close(ctl);
-			return lfd;
-		}
-		close(lfd);
-		if (errno != EBUSY)
-			break;
-	}
-	n = -errno;
-	close(ffd);
-	close(ctl);
-	return n ? n : -EBUSY;
-}
-
 FIXTURE_SETUP(cli)
 {
 	self->loop_fd = -1;
@@ -132,10 +94,8 @@ FIXTURE_TEARDOWN(cli)
 	fue_teardown(&self->e);
 	if (self->immutable)
 		set_immutable(self->e.image, false);
-	if (self->loop_fd >= 0) {
-		ioctl(self->loop_fd, LOOP_CLR_FD, 0);
-		close(self->loop_fd);
-	}
+	if (self->loop_fd >= 0)
+		fue_loop_detach(self->loop_fd);
 }
 
 #define READY() do { \
@@ -277,8 +237,8 @@ TEST_F_TIMEOUT(cli, growable_block_device, TIMEOUT_S)
 	const char *args[] = { "--writable", "--growable", NULL, P_MNT, NULL };
 
 	READY();
-	self->loop_fd = loop_attach(self->e.image, self->loop_dev,
-				    sizeof(self->loop_dev));
+	self->loop_fd = fue_loop_attach(self->e.image, self->loop_dev,
+					sizeof(self->loop_dev));
 	if (self->loop_fd < 0)
 		SKIP(return, "no loop device: %s", strerror(-self->loop_fd));
 	args[2] = self->loop_dev;
@@ -298,6 +258,19 @@ TEST_F_TIMEOUT(cli, writable_on_immutable_image, TIMEOUT_S)
 		     strerror(-ret));
 	self->immutable = true;
 	check_refused(_metadata, self, run(self, args), 0, 0);
+}
+
+TEST_F_TIMEOUT(cli, daemonize_reports_failure, TIMEOUT_S)
+{
+	char pidopt[PATH_MAX + 16], pidfile[PATH_MAX];
+	const char *args[] = { "--daemonize", pidopt, P_NOENT, P_MNT, NULL };
+
+	READY();
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", self->e.dir);
+	snprintf(pidopt, sizeof(pidopt), "--pidfile=%s", pidfile);
+	/* The launcher must wait for the verdict, not detach and exit 0. */
+	check_refused(_metadata, self, run(self, args), 0, 0);
+	EXPECT_NE(0, access(pidfile, F_OK));
 }
 
 /* Usage errors: exit 2, one line, nothing mounted. */

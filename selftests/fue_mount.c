@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/loop.h>
 
 #include "fue_mount.h"
 
@@ -868,6 +869,49 @@ void fue_teardown(struct fue_export *e)
 	}
 	nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 	e->dir[0] = '\0';
+}
+
+/* Back a free loop device with file; returns its open fd or -errno. */
+int fue_loop_attach(const char *file, char *dev, size_t len)
+{
+	int ctl, lfd, ffd, n, tries;
+
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		return -errno;
+	ffd = open(file, O_RDWR | O_CLOEXEC);
+	if (ffd < 0) {
+		close(ctl);
+		return -errno;
+	}
+	/* Another process may grab the free device first; try again. */
+	for (tries = 0; tries < 8; tries++) {
+		n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0)
+			break;
+		snprintf(dev, len, "/dev/loop%d", n);
+		lfd = open(dev, O_RDWR | O_CLOEXEC);
+		if (lfd < 0)
+			break;
+		if (!ioctl(lfd, LOOP_SET_FD, ffd)) {
+			close(ffd);
+			close(ctl);
+			return lfd;
+		}
+		close(lfd);
+		if (errno != EBUSY)
+			break;
+	}
+	n = -errno;
+	close(ffd);
+	close(ctl);
+	return n ? n : -EBUSY;
+}
+
+void fue_loop_detach(int fd)
+{
+	ioctl(fd, LOOP_CLR_FD, 0);
+	close(fd);
 }
 
 void fue_fill_pattern(void *buf, size_t len, off_t off)

@@ -181,6 +181,13 @@ int fue_make_image(const char *path, off_t size);
 /* Create a sparse file of size bytes with pattern only in [off, off+len). */
 int fue_make_sparse_image(const char *path, off_t size, off_t off, off_t len);
 
+/*
+ * Back a free loop device with file (a block device image); the device
+ * name goes to dev.  Returns the device's open fd, or -errno.
+ */
+int fue_loop_attach(const char *file, char *dev, size_t len);
+void fue_loop_detach(int fd);
+
 /* Direct access to an image file, bypassing the export. */
 off_t fue_file_size(const char *path);
 ssize_t fue_file_pread(const char *path, void *buf, size_t len, off_t off);
