@@ -34,6 +34,8 @@
 FIXTURE(sem) {
 	struct fue_export e;
 	const char *skip;
+	int loop_fd;
+	char loop_dev[64];
 };
 
 FIXTURE_VARIANT(sem) {
@@ -57,6 +59,7 @@ FIXTURE_SETUP(sem)
 	 * Only note the reason here: harnesses before 6.10 go on to run the
 	 * test body after a SKIP() in setup, so each body skips itself.
 	 */
+	self->loop_fd = -1;
 	self->skip = fue_check_env();
 	if (!self->skip && variant->ring)
 		self->skip = fue_check_uring();
@@ -67,6 +70,8 @@ FIXTURE_SETUP(sem)
 FIXTURE_TEARDOWN(sem)
 {
 	fue_teardown(&self->e);
+	if (self->loop_fd >= 0)
+		fue_loop_detach(self->loop_fd);
 }
 
 #define READY() do { \
@@ -792,6 +797,98 @@ TEST_F_TIMEOUT(sem, direct_unaligned_io, TIMEOUT_S)
 	ASSERT_EQ((ssize_t)sizeof(back), fue_file_pread(self->e.image, back,
 					       sizeof(back), 65536 + 17));
 	EXPECT_EQ(0, memcmp(buf, back, sizeof(buf)));
+}
+
+TEST_F_TIMEOUT(sem, large_write_and_read, TIMEOUT_S)
+{
+	const off_t size = 8 * MiB, off = 1 * MiB + 512, len = 4 * MiB;
+	char *buf = malloc(len), *back = malloc(len);
+
+	READY();
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, back);
+	SETUP_IMAGE(size);
+	START("--writable");
+	/* Several max-sized WRITEs and READs in one call each. */
+	fue_fill_pattern(buf, len, 17 * MiB);
+	ASSERT_EQ(len, fue_pwrite(self->e.mnt, O_WRONLY, buf, len, off));
+	ASSERT_EQ(len, fue_file_pread(self->e.image, back, len, off));
+	EXPECT_EQ(0, memcmp(buf, back, len));
+	memset(back, 0, len);
+	ASSERT_EQ(len, fue_pread(self->e.mnt, O_RDONLY, back, len, off));
+	EXPECT_EQ(0, memcmp(buf, back, len));
+	ASSERT_EQ(4096, fue_file_pread(self->e.image, back, 4096, off - 4096));
+	EXPECT_EQ(-1, fue_check_pattern(back, 4096, off - 4096));
+	free(buf);
+	free(back);
+}
+
+TEST_F_TIMEOUT(sem, smallest_max_io, TIMEOUT_S)
+{
+	const off_t size = 1 * MiB, len = 256 * KiB;
+	char *buf = malloc(len), *back = malloc(len);
+
+	READY();
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, back);
+	SETUP_IMAGE(size);
+	START("--writable", "--max-io=4K");
+	ASSERT_EQ(len, fue_pread(self->e.mnt, O_RDONLY, back, len, 100));
+	EXPECT_EQ(-1, fue_check_pattern(back, len, 100));
+	fue_fill_pattern(buf, len, 19 * MiB);
+	ASSERT_EQ(len, fue_pwrite(self->e.mnt, O_WRONLY, buf, len, 4096 + 7));
+	ASSERT_EQ(len, fue_file_pread(self->e.image, back, len, 4096 + 7));
+	EXPECT_EQ(0, memcmp(buf, back, len));
+	free(buf);
+	free(back);
+}
+
+TEST_F_TIMEOUT(sem, block_device_image, TIMEOUT_S)
+{
+	const off_t size = 4 * MiB;
+	char buf[8192], back[8192];
+	struct stat st;
+
+	READY();
+	SETUP_IMAGE(size);
+	self->loop_fd = fue_loop_attach(self->e.image, self->loop_dev,
+					sizeof(self->loop_dev));
+	if (self->loop_fd < 0)
+		SKIP(return, "no loop device: %s", strerror(-self->loop_fd));
+	ASSERT_EQ(0, start(self, variant, self->loop_dev, self->e.mnt,
+			   "--writable", NULL));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_TRUE(S_ISREG(st.st_mode));
+	EXPECT_EQ(size, st.st_size);
+	ASSERT_EQ(sizeof(buf), (size_t)fue_pread(self->e.mnt, O_RDONLY, buf,
+						 sizeof(buf), size - 8192));
+	EXPECT_EQ(-1, fue_check_pattern(buf, sizeof(buf), size - 8192));
+	EXPECT_EQ(100, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf),
+				 size - 100));
+	fue_fill_pattern(buf, sizeof(buf), 23 * MiB);
+	ASSERT_EQ(sizeof(buf), (size_t)fue_pwrite(self->e.mnt, O_WRONLY, buf,
+						  sizeof(buf), 12345));
+	/* Through the device, which the daemon wrote to. */
+	ASSERT_EQ(sizeof(back), (size_t)fue_file_pread(self->loop_dev, back,
+						       sizeof(back), 12345));
+	EXPECT_EQ(0, memcmp(buf, back, sizeof(buf)));
+	/* A block device cannot grow: the end stays put. */
+	EXPECT_TRUE(fue_pwrite(self->e.mnt, O_WRONLY, buf, 4096, size) <= 0);
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(size, st.st_size);
+}
+
+TEST_F_TIMEOUT(sem, allow_other_auto_as_root, TIMEOUT_S)
+{
+	struct stat st;
+
+	READY();
+	SETUP_IMAGE(4096);
+	/* auto means on when permitted, and root is always permitted. */
+	START("--writable", "--allow-other=auto");
+	EXPECT_EQ(0, chmod(self->e.mnt, 0644));
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	EXPECT_EQ(0644U, st.st_mode & 07777);
 }
 
 TEST_HARNESS_MAIN
