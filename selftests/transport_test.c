@@ -350,6 +350,45 @@ TEST_F_TIMEOUT(xport, external_umount_exits_zero, TIMEOUT_S)
 	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
 }
 
+TEST_F_TIMEOUT(xport, sigint_unmounts_and_exits_zero, TIMEOUT_S)
+{
+	const char *opts[] = { variant->transport, NULL };
+	struct client *c;
+	int status;
+
+	READY();
+	ASSERT_EQ(0, start(&self->e, opts));
+	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
+	CHECK_CLIENT(c, 32);
+	ASSERT_EQ(0, kill(self->e.pid, SIGINT));
+	ASSERT_TRUE(fue_wait_exit(&self->e, 5000))
+		TH_LOG("daemon still running 5s after SIGINT");
+	status = self->e.status;
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("daemon wait status %#x", status);
+	/* A clean shutdown takes its mount along. */
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+}
+
+TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
+{
+	const char *opts[] = { variant->transport, NULL };
+	struct client *c;
+	int status;
+
+	READY();
+	ASSERT_EQ(0, start(&self->e, opts));
+	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
+	CHECK_CLIENT(c, 32);
+	ASSERT_EQ(0, fue_abort_conn(self->e.conn));
+	ASSERT_TRUE(fue_wait_exit(&self->e, 5000))
+		TH_LOG("daemon still running 5s after the abort");
+	status = self->e.status;
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1)
+		TH_LOG("daemon wait status %#x", status);
+	/* The dead mount may stay; teardown detaches it. */
+}
+
 /* Ring only. */
 
 FIXTURE(ring) {
