@@ -26,6 +26,8 @@
 /* Reported as st_blksize: large enough that cp and dd do not dawdle. */
 #define PREFERRED_IO_SIZE (64 * 1024)
 
+static uint32_t file_dio_alignment(int fd);
+
 static int open_image(struct backing *b, const struct export_options *opt)
 {
 	int flags = O_CLOEXEC | (opt->writable ? O_RDWR : O_RDONLY);
@@ -81,8 +83,37 @@ static int open_image(struct backing *b, const struct export_options *opt)
 		return -EINVAL;
 	}
 	b->size = st.st_size;
-	/* O_DIRECT on a file wants the alignment of the device under it. */
-	b->block_size = 512;
+	b->block_size = file_dio_alignment(b->fd);
+	return 0;
+}
+
+/* What O_DIRECT on this file must be aligned to; a page when unknown. */
+static uint32_t file_dio_alignment(int fd)
+{
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align)
+		return stx.stx_dio_offset_align > stx.stx_dio_mem_align ?
+		       stx.stx_dio_offset_align : stx.stx_dio_mem_align;
+	return 4096;
+}
+
+/*
+ * Direct I/O takes only aligned requests.  The rest go through the page
+ * cache on a second descriptor: the kernel keeps the two coherent, and no
+ * bounce buffer or read-modify-write is needed for a block's tail.
+ */
+static int open_unaligned_fd(struct backing *b,
+			     const struct export_options *opt)
+{
+	int flags = O_CLOEXEC | (opt->writable ? O_RDWR : O_RDONLY);
+
+	b->unaligned_fd = open(opt->image, flags);
+	if (b->unaligned_fd < 0) {
+		log_error("%s: %s", opt->image, strerror(errno));
+		return -errno;
+	}
 	return 0;
 }
 
@@ -93,6 +124,7 @@ int backing_open(struct backing *b, const struct export_options *opt)
 
 	memset(b, 0, sizeof(*b));
 	b->fd = -1;
+	b->unaligned_fd = -1;
 	b->writable = opt->writable;
 	b->growable = opt->growable;
 	b->direct = opt->direct;
@@ -112,10 +144,10 @@ int backing_open(struct backing *b, const struct export_options *opt)
 		return 0;
 	}
 	ret = open_image(b, opt);
-	if (ret < 0 && b->fd >= 0) {
-		close(b->fd);
-		b->fd = -1;
-	}
+	if (!ret && b->direct)
+		ret = open_unaligned_fd(b, opt);
+	if (ret < 0)
+		backing_close(b);
 	return ret;
 }
 
@@ -123,7 +155,10 @@ void backing_close(struct backing *b)
 {
 	if (b->fd >= 0)
 		close(b->fd);
+	if (b->unaligned_fd >= 0)
+		close(b->unaligned_fd);
 	b->fd = -1;
+	b->unaligned_fd = -1;
 	pthread_mutex_destroy(&b->lock);
 }
 
@@ -313,22 +348,40 @@ static void backing_io_done(struct ring_op *op, int res)
 	req->io_complete(req, res);
 }
 
+static bool aligned(uint64_t value, uint32_t alignment)
+{
+	return !(value & (alignment - 1));
+}
+
+static int data_fd(struct backing *b, uint64_t offset, uint32_t len,
+		   const void *buf)
+{
+	if (!b->direct)
+		return b->fd;
+	if (aligned(offset, b->block_size) && aligned(len, b->block_size) &&
+	    aligned((uintptr_t)buf, b->block_size))
+		return b->fd;
+	return b->unaligned_fd;
+}
+
 static void submit_io(struct fuse_request *req)
 {
 	struct backing *b = &req->thread->exp->backing;
 	struct io_uring_sqe *sqe = ring_sqe(req->thread, &req->op);
 	uint64_t offset = req->io_offset + req->io_done;
 	uint32_t left = req->io_len - req->io_done;
+	char *read_to = (char *)req->reply + req->io_done;
+	const char *write_from = (const char *)req->data + req->io_done;
 
 	req->op.done = backing_io_done;
 	switch (req->io_opcode) {
 	case IORING_OP_READ:
-		io_uring_prep_read(sqe, b->fd, (char *)req->reply +
-				   req->io_done, left, offset);
+		io_uring_prep_read(sqe, data_fd(b, offset, left, read_to),
+				   read_to, left, offset);
 		break;
 	case IORING_OP_WRITE:
-		io_uring_prep_write(sqe, b->fd, (const char *)req->data +
-				    req->io_done, left, offset);
+		io_uring_prep_write(sqe, data_fd(b, offset, left, write_from),
+				    write_from, left, offset);
 		break;
 	case IORING_OP_FSYNC:
 		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);

@@ -41,6 +41,11 @@ struct export_options {
 
 struct backing {
 	int fd;
+	/*
+	 * With --direct: the image opened again without O_DIRECT, for the
+	 * rare request whose offset, length or buffer is not aligned.
+	 */
+	int unaligned_fd;
 	bool is_null;
 	bool is_blockdev;
 	bool writable;
