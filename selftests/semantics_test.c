@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -876,6 +877,120 @@ TEST_F_TIMEOUT(sem, block_device_image, TIMEOUT_S)
 	EXPECT_TRUE(fue_pwrite(self->e.mnt, O_WRONLY, buf, 4096, size) <= 0);
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
 	EXPECT_EQ(size, st.st_size);
+}
+
+/*
+ * Random unaligned writes and reads from several threads at once, each
+ * thread in its own region so that a model of the image predicts every
+ * byte; runs in a bounded child.
+ */
+#define MIX_THREADS	4
+#define MIX_REGION	(2 * MiB)
+#define MIX_OPS		150
+
+struct mix {
+	const char *path;
+	char *model;		/* MIX_THREADS * MIX_REGION, shared */
+	int bad_reads[MIX_THREADS];
+	int err[MIX_THREADS];
+};
+
+struct mix_arg {
+	struct mix *m;
+	int idx;
+};
+
+static void *mix_thread(void *arg)
+{
+	struct mix_arg *a = arg;
+	struct mix *m = a->m;
+	off_t base = (off_t)a->idx * MIX_REGION;
+	unsigned int seed = 0x1234567u * (a->idx + 1);
+	char *buf = malloc(128 * KiB);
+	int fd, i;
+
+	fd = open(m->path, O_RDWR);
+	if (fd < 0 || !buf) {
+		m->err[a->idx] = fd < 0 ? errno : ENOMEM;
+		free(buf);
+		return NULL;
+	}
+	for (i = 0; i < MIX_OPS; i++) {
+		size_t len = 1 + rand_r(&seed) % (128 * KiB);
+		off_t off = rand_r(&seed) % (MIX_REGION - len);
+		char *want = m->model + base + off;
+
+		if (rand_r(&seed) & 1) {
+			fue_fill_pattern(buf, len, rand_r(&seed));
+			if (pwrite(fd, buf, len, base + off) != (ssize_t)len) {
+				m->err[a->idx] = errno ? errno : EIO;
+				break;
+			}
+			memcpy(want, buf, len);
+		} else {
+			if (pread(fd, buf, len, base + off) != (ssize_t)len) {
+				m->err[a->idx] = errno ? errno : EIO;
+				break;
+			}
+			if (memcmp(buf, want, len))
+				m->bad_reads[a->idx]++;
+		}
+	}
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int mix_main(void *arg)
+{
+	struct mix_arg args[MIX_THREADS];
+	pthread_t tid[MIX_THREADS];
+	int i;
+
+	for (i = 0; i < MIX_THREADS; i++) {
+		args[i].m = arg;
+		args[i].idx = i;
+		if (pthread_create(&tid[i], NULL, mix_thread, &args[i]))
+			return 1;
+	}
+	for (i = 0; i < MIX_THREADS; i++)
+		pthread_join(tid[i], NULL);
+	return 0;
+}
+
+TEST_F_TIMEOUT(sem, concurrent_random_io, TIMEOUT_S)
+{
+	const off_t size = MIX_THREADS * MIX_REGION;
+	struct mix *m = fue_shared_alloc(sizeof(*m));
+	char *model = fue_shared_alloc(size);
+	char *image = malloc(size);
+	off_t first_bad;
+	int i;
+
+	READY();
+	ASSERT_NE(NULL, m);
+	ASSERT_NE(NULL, model);
+	ASSERT_NE(NULL, image);
+	SETUP_IMAGE(size);
+	fue_fill_pattern(model, size, 0);
+	m->path = self->e.mnt;
+	m->model = model;
+	START("--writable");
+	ASSERT_EQ(0, fue_in_child(mix_main, m, 3 * FUE_IO_TIMEOUT_MS));
+	for (i = 0; i < MIX_THREADS; i++) {
+		EXPECT_EQ(0, m->err[i]) TH_LOG("thread %d: %s", i,
+					       strerror(m->err[i]));
+		EXPECT_EQ(0, m->bad_reads[i]) TH_LOG("thread %d", i);
+	}
+	ASSERT_EQ(size, fue_file_pread(self->e.image, image, size, 0));
+	for (first_bad = 0; first_bad < size; first_bad++)
+		if (image[first_bad] != model[first_bad])
+			break;
+	EXPECT_EQ(size, first_bad) TH_LOG("image differs from the model");
+	EXPECT_EQ(size, fue_file_size(self->e.image));
+	fue_shared_free(m, sizeof(*m));
+	fue_shared_free(model, size);
+	free(image);
 }
 
 TEST_F_TIMEOUT(sem, allow_other_auto_as_root, TIMEOUT_S)
