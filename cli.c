@@ -47,11 +47,14 @@ static const char usage_text[] =
 "                               (default 1M, from 4K to 16M; the kernel's\n"
 "                               max_pages_limit caps it further)\n"
 "      --direct                 open IMAGE with O_DIRECT\n"
-"      --stats                  print per-queue counters at exit; SIGUSR1\n"
-"                               prints them at any time\n"
+"      --stats                  print per-queue counters and per-opcode\n"
+"                               latencies at exit; SIGUSR1 prints them at\n"
+"                               any time\n"
 "      --daemonize              detach once the export is serving; exit\n"
 "                               non-zero with the reason if it cannot\n"
 "      --pidfile=FILE           write the serving daemon's pid to FILE\n"
+"  -t, --trace[=FILE]           one line per request and per reply, with its\n"
+"                               latency, to stderr or FILE\n"
 "  -v, --verbose                report the INIT negotiation and the setup\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
@@ -76,6 +79,7 @@ static const struct option long_options[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "daemonize", no_argument, NULL, OPT_DAEMONIZE },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+	{ "trace", optional_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -233,6 +237,9 @@ static int parse_option(int c, struct export_options *opt)
 	case OPT_PIDFILE:
 		opt->pidfile = optarg;
 		return 0;
+	case 't':
+		opt->trace = optarg ? optarg : "-";
+		return 0;
 	case 'v':
 		opt->verbose = true;
 		return 0;
@@ -257,7 +264,7 @@ int cli_parse(int argc, char **argv, struct export_options *opt)
 	opt->max_io = 1024 * 1024;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":wgq:vhV", long_options,
+	while ((c = getopt_long(argc, argv, ":wgq:t::vhV", long_options,
 				NULL)) != -1) {
 		switch (c) {
 		case 'h':

@@ -30,6 +30,8 @@ struct export_options {
 	bool direct;
 	bool stats;
 	bool verbose;
+	/* --trace: "-" for stderr, else a file. */
+	const char *trace;
 	bool daemonize;
 	const char *pidfile;
 	enum tristate allow_other;
@@ -112,6 +114,12 @@ struct fuse_request {
 	/* Called when the backing I/O has finished, short I/O resubmitted. */
 	void (*io_complete)(struct fuse_request *req, int res);
 	int qid;
+	/* Kept by request_begin() for the trace and the latency figures. */
+	uint64_t start_ns;
+	uint64_t unique;
+	uint32_t opcode;
+	uint64_t trace_offset;
+	uint32_t trace_size;
 };
 
 struct qid_stats;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "ops.h"
 #include "ring.h"
+#include "trace.h"
 
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -96,6 +97,7 @@ static void dev_reply(struct fuse_request *req, int error, uint32_t len)
 		len = 0;
 		stat_inc(&t->stats.errors);
 	}
+	request_end(req, error, len);
 	slot->out.len = sizeof(slot->out) + len;
 	slot->out.error = error;
 	slot->out.unique = req->in->unique;
@@ -117,6 +119,7 @@ static void dev_reply(struct fuse_request *req, int error, uint32_t len)
 
 static void dev_drop(struct fuse_request *req)
 {
+	request_end(req, 0, 0);
 	arm_read(container_of(req, struct dev_slot, req));
 }
 
@@ -126,6 +129,7 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
 	const struct fuse_in_header *in;
 	const char *body;
 	uint32_t arg_len;
+	bool valid;
 
 	in = (const void *)(slot->read_buf + read_skew());
 	if (len < sizeof(*in)) {
@@ -139,13 +143,15 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
 	if (ops_is_io(in->opcode))
 		stat_inc(&req->thread->stats.legacy_io);
 	arg_len = ops_arg_size(in->opcode);
-	if (in->len != len || len - sizeof(*in) < arg_len) {
+	valid = in->len == len && len - sizeof(*in) >= arg_len;
+	body = (const char *)(in + 1);
+	req->arg = body;
+	req->arg_len = valid ? arg_len : 0;
+	request_begin(req);
+	if (!valid) {
 		dev_reply(req, -EINVAL, 0);
 		return;
 	}
-	body = (const char *)(in + 1);
-	req->arg = body;
-	req->arg_len = arg_len;
 	req->data = body + arg_len;
 	req->data_len = len - (uint32_t)sizeof(*in) - arg_len;
 	ops_dispatch(req);

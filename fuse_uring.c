@@ -16,6 +16,7 @@
 #include "log.h"
 #include "ops.h"
 #include "ring.h"
+#include "trace.h"
 
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -102,7 +103,9 @@ static void uring_reply(struct fuse_request *req, int error, uint32_t len)
 		len = 0;
 		stat_inc(&st->errors);
 	}
+	request_end(req, error, len);
 	stat_inc(&st->ring);
+	stat_dec(&st->inflight);
 	out->len = sizeof(*out) + len;
 	out->error = error;
 	out->unique = unique;
@@ -128,6 +131,7 @@ static void serve_entry(struct uring_entry *ent)
 	uint32_t arg_len = ops_arg_size(in->opcode);
 
 	ent->commit_id = h->ring_ent_in_out.commit_id;
+	stat_inc(&req->thread->exp->qid_stats[ent->qid].inflight);
 	req->in = in;
 	req->arg = h->op_in;
 	req->arg_len = arg_len;
@@ -136,6 +140,7 @@ static void serve_entry(struct uring_entry *ent)
 	req->reply = ent->payload;
 	req->reply_cap = req->thread->exp->payload_size;
 	/* Never trust a size to stay inside the buffers it describes. */
+	request_begin(req);
 	if (payload_sz > req->reply_cap || arg_len > FUSE_URING_OP_IN_OUT_SZ) {
 		uring_reply(req, -EINVAL, 0);
 		return;

@@ -26,6 +26,7 @@
 #include "mount.h"
 #include "queue.h"
 #include "report.h"
+#include "trace.h"
 
 /* After SIGTERM, how long files still open on a detached mount may finish. */
 #define STOP_GRACE_SEC 2
@@ -348,6 +349,11 @@ static int run(struct export *exp)
 		return EXIT_FAILURE;
 	}
 	exp->nr_queues = (unsigned int)ret;
+	if (trace_open(exp->opt.trace))
+		return EXIT_FAILURE;
+	/* Latency figures need both ends of every request timed. */
+	if (exp->opt.stats)
+		observe_requests = true;
 	if (backing_open(&exp->backing, &exp->opt))
 		return EXIT_FAILURE;
 	if (mount_prepare(&mnt, exp->opt.mountpoint))
@@ -385,6 +391,7 @@ out_dev:
 out_backing:
 	backing_close(&exp->backing);
 	daemon_cleanup(exp->opt.pidfile);
+	trace_close();
 	return status;
 }
 

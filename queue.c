@@ -18,6 +18,7 @@
 #include "log.h"
 #include "queue.h"
 #include "ring.h"
+#include "trace.h"
 
 /* In ring mode /dev/fuse carries little: one reader per thread will do. */
 #define SIDE_CHANNEL_SLOTS 1
@@ -143,6 +144,8 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 					  exp->opt.queue_depth;
 	int ret;
 
+	if (observe_requests && stats_alloc_ops(&t->stats))
+		return -ENOMEM;
 	t->dev_fd = clone_dev_fd(exp->dev_fd);
 	if (t->dev_fd < 0) {
 		log_error("cannot clone /dev/fuse for thread %u: %s",
@@ -226,6 +229,7 @@ void queues_free(struct export *exp)
 		struct queue_thread *t = &exp->threads[i];
 
 		uring_entries_free(t);
+		stats_free_ops(&t->stats);
 		dev_slots_free(t);
 		if (t->dev_fd >= 0)
 			close(t->dev_fd);

@@ -3,15 +3,117 @@
  * Per-queue and per-thread counters, one machine-readable line each, so
  * that a kernel developer sees at a glance which transport carried what.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 
 #include "export.h"
 #include "queue.h"
 #include "stats.h"
+#include "trace.h"
 
 static uint64_t stat_read(const stat_counter *c)
 {
 	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+int stats_alloc_ops(struct thread_stats *st)
+{
+	st->ops = calloc(STATS_OPCODES, sizeof(*st->ops));
+	return st->ops ? 0 : -ENOMEM;
+}
+
+void stats_free_ops(struct thread_stats *st)
+{
+	free(st->ops);
+	st->ops = NULL;
+}
+
+static unsigned int latency_bucket(uint64_t us)
+{
+	unsigned int msb, sub;
+
+	if (us < 4)
+		return (unsigned int)us;
+	msb = 63 - (unsigned int)__builtin_clzll(us);
+	sub = (unsigned int)(us >> (msb - 2)) & 3;
+	if (msb > 40)
+		return LATENCY_BUCKETS - 1;
+	return msb * 4 + sub;
+}
+
+/* The largest latency a bucket holds: what a percentile reports. */
+static uint64_t bucket_ceiling(unsigned int bucket)
+{
+	unsigned int msb = bucket / 4, sub = bucket % 4;
+
+	if (bucket < 4)
+		return bucket;
+	return ((4ULL | sub) << (msb - 2)) + (1ULL << (msb - 2)) - 1;
+}
+
+void stats_record(struct thread_stats *st, uint32_t opcode, uint64_t lat_us,
+		  uint64_t bytes)
+{
+	struct op_stats *op;
+
+	if (!st->ops)
+		return;
+	op = &st->ops[opcode < STATS_OPCODES ? opcode : STATS_OPCODES - 1];
+	stat_inc(&op->count);
+	stat_add(&op->bytes, bytes);
+	stat_inc(&op->latency[latency_bucket(lat_us)]);
+	if (lat_us > stat_read(&op->max_us))
+		__atomic_store_n(&op->max_us, lat_us, __ATOMIC_RELAXED);
+}
+
+/* A bucket's ceiling, but never above the largest latency seen. */
+static uint64_t percentile(const uint64_t *hist, uint64_t count,
+			   unsigned int pct, uint64_t max)
+{
+	uint64_t want = (count * pct + 99) / 100, seen = 0;
+	unsigned int b;
+
+	for (b = 0; b < LATENCY_BUCKETS; b++) {
+		seen += hist[b];
+		if (seen >= want)
+			break;
+	}
+	if (b == LATENCY_BUCKETS)
+		b--;
+	return bucket_ceiling(b) < max ? bucket_ceiling(b) : max;
+}
+
+/* One line per opcode seen, merged over the threads. */
+static void print_ops(FILE *out, const struct export *exp)
+{
+	unsigned int opcode, i, b;
+
+	for (opcode = 0; opcode < STATS_OPCODES; opcode++) {
+		uint64_t hist[LATENCY_BUCKETS] = { 0 };
+		uint64_t count = 0, bytes = 0, max = 0;
+
+		for (i = 0; i < exp->nr_threads; i++) {
+			const struct op_stats *op;
+
+			if (!exp->threads[i].stats.ops)
+				continue;
+			op = &exp->threads[i].stats.ops[opcode];
+			count += stat_read(&op->count);
+			bytes += stat_read(&op->bytes);
+			if (stat_read(&op->max_us) > max)
+				max = stat_read(&op->max_us);
+			for (b = 0; b < LATENCY_BUCKETS; b++)
+				hist[b] += stat_read(&op->latency[b]);
+		}
+		if (!count)
+			continue;
+		fprintf(out, "stats: op=%s count=%" PRIu64 " bytes=%" PRIu64
+			" p50_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%"
+			PRIu64 "\n", opcode_name(opcode), count, bytes,
+			percentile(hist, count, 50, max),
+			percentile(hist, count, 99, max), max);
+	}
 }
 
 void stats_print(FILE *out, const struct export *exp)
@@ -23,8 +125,9 @@ void stats_print(FILE *out, const struct export *exp)
 		const struct qid_stats *q = &exp->qid_stats[i];
 
 		fprintf(out, "stats: qid=%u thread=%u cpu=%u ring=%" PRIu64
-			" errors=%" PRIu64 "\n", i, q->thread, i,
-			stat_read(&q->ring), stat_read(&q->errors));
+			" errors=%" PRIu64 " inflight=%" PRIu64 "\n", i,
+			q->thread, i, stat_read(&q->ring),
+			stat_read(&q->errors), stat_read(&q->inflight));
 		ring += stat_read(&q->ring);
 		errors += stat_read(&q->errors);
 	}
@@ -39,6 +142,8 @@ void stats_print(FILE *out, const struct export *exp)
 		legacy_io += stat_read(&s->legacy_io);
 		errors += stat_read(&s->errors);
 	}
+	if (exp->threads)
+		print_ops(out, exp);
 	fprintf(out, "stats: total ring=%" PRIu64 " legacy=%" PRIu64
 		" legacy_io=%" PRIu64 " errors=%" PRIu64 " transport=%s\n",
 		ring, legacy, legacy_io, errors, exp->uring ? "ring" : "dev");

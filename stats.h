@@ -11,9 +11,23 @@
  */
 typedef uint64_t stat_counter;
 
+/* Latency buckets: four per power of two of microseconds, up to 2^40. */
+#define LATENCY_BUCKETS 164
+/* FUSE opcodes tracked one by one; larger ones share the last slot. */
+#define STATS_OPCODES 64
+
+struct op_stats {
+	stat_counter count;
+	stat_counter bytes;
+	stat_counter max_us;
+	stat_counter latency[LATENCY_BUCKETS];
+};
+
 struct qid_stats {
 	stat_counter ring;
 	stat_counter errors;
+	/* Requests taken from the queue and not yet committed. */
+	stat_counter inflight;
 	unsigned int thread;
 };
 
@@ -21,15 +35,31 @@ struct thread_stats {
 	stat_counter legacy;
 	stat_counter legacy_io;
 	stat_counter errors;
+	/* [STATS_OPCODES], only while requests are observed. */
+	struct op_stats *ops;
 };
 
-static inline void stat_inc(stat_counter *c)
+static inline void stat_add(stat_counter *c, uint64_t n)
 {
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1,
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n,
 			 __ATOMIC_RELAXED);
 }
 
+static inline void stat_inc(stat_counter *c)
+{
+	stat_add(c, 1);
+}
+
+static inline void stat_dec(stat_counter *c)
+{
+	stat_add(c, (uint64_t)-1);
+}
+
 struct export;
+int stats_alloc_ops(struct thread_stats *st);
+void stats_free_ops(struct thread_stats *st);
+void stats_record(struct thread_stats *st, uint32_t opcode, uint64_t lat_us,
+		  uint64_t bytes);
 void stats_print(FILE *out, const struct export *exp);
 
 #endif /* FUE_STATS_H */

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * --trace: one line per request and one per reply, with the thread, the
+ * kernel queue, the transport, and the reply's latency; and the latency
+ * and byte figures --stats reports per opcode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "ops.h"
+#include "queue.h"
+#include "trace.h"
+
+bool observe_requests;
+static FILE *trace_file;
+static uint64_t trace_epoch_ns;
+
+static const char *const opcode_names[] = {
+	[FUSE_LOOKUP] = "LOOKUP",	[FUSE_FORGET] = "FORGET",
+	[FUSE_GETATTR] = "GETATTR",	[FUSE_SETATTR] = "SETATTR",
+	[FUSE_READLINK] = "READLINK",	[FUSE_SYMLINK] = "SYMLINK",
+	[FUSE_MKNOD] = "MKNOD",		[FUSE_MKDIR] = "MKDIR",
+	[FUSE_UNLINK] = "UNLINK",	[FUSE_RMDIR] = "RMDIR",
+	[FUSE_RENAME] = "RENAME",	[FUSE_LINK] = "LINK",
+	[FUSE_OPEN] = "OPEN",		[FUSE_READ] = "READ",
+	[FUSE_WRITE] = "WRITE",		[FUSE_STATFS] = "STATFS",
+	[FUSE_RELEASE] = "RELEASE",	[FUSE_FSYNC] = "FSYNC",
+	[FUSE_SETXATTR] = "SETXATTR",	[FUSE_GETXATTR] = "GETXATTR",
+	[FUSE_LISTXATTR] = "LISTXATTR",	[FUSE_REMOVEXATTR] = "REMOVEXATTR",
+	[FUSE_FLUSH] = "FLUSH",		[FUSE_INIT] = "INIT",
+	[FUSE_OPENDIR] = "OPENDIR",	[FUSE_READDIR] = "READDIR",
+	[FUSE_RELEASEDIR] = "RELEASEDIR", [FUSE_FSYNCDIR] = "FSYNCDIR",
+	[FUSE_GETLK] = "GETLK",		[FUSE_SETLK] = "SETLK",
+	[FUSE_SETLKW] = "SETLKW",	[FUSE_ACCESS] = "ACCESS",
+	[FUSE_CREATE] = "CREATE",	[FUSE_INTERRUPT] = "INTERRUPT",
+	[FUSE_BMAP] = "BMAP",		[FUSE_DESTROY] = "DESTROY",
+	[FUSE_IOCTL] = "IOCTL",		[FUSE_POLL] = "POLL",
+	[FUSE_NOTIFY_REPLY] = "NOTIFY_REPLY",
+	[FUSE_BATCH_FORGET] = "BATCH_FORGET",
+	[FUSE_FALLOCATE] = "FALLOCATE",	[FUSE_READDIRPLUS] = "READDIRPLUS",
+	[FUSE_RENAME2] = "RENAME2",	[FUSE_LSEEK] = "LSEEK",
+	[FUSE_COPY_FILE_RANGE] = "COPY_FILE_RANGE",
+	[FUSE_SETUPMAPPING] = "SETUPMAPPING",
+	[FUSE_REMOVEMAPPING] = "REMOVEMAPPING",
+	[FUSE_SYNCFS] = "SYNCFS",	[FUSE_TMPFILE] = "TMPFILE",
+	[52] = "STATX",
+};
+
+const char *opcode_name(uint32_t opcode)
+{
+	if (opcode < sizeof(opcode_names) / sizeof(opcode_names[0]) &&
+	    opcode_names[opcode])
+		return opcode_names[opcode];
+	return "UNKNOWN";
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+int trace_open(const char *path)
+{
+	trace_epoch_ns = now_ns();
+	if (!path)
+		return 0;
+	if (!strcmp(path, "-")) {
+		trace_file = stderr;
+	} else {
+		trace_file = fopen(path, "we");
+		if (!trace_file) {
+			log_error("--trace=%s: %s", path, strerror(errno));
+			return -errno;
+		}
+		/* Whole lines, in order, even if the daemon is killed. */
+		setvbuf(trace_file, NULL, _IOLBF, 0);
+	}
+	observe_requests = true;
+	return 0;
+}
+
+void trace_close(void)
+{
+	if (trace_file && trace_file != stderr)
+		fclose(trace_file);
+	trace_file = NULL;
+}
+
+/* Where an opcode's offset and size live, for the ones that have them. */
+static void note_range(struct fuse_request *req)
+{
+	const struct fuse_read_in *rd = req->arg;
+	const struct fuse_write_in *wr = req->arg;
+	const struct fuse_fallocate_in *fa = req->arg;
+	const struct fuse_lseek_in *ls = req->arg;
+	const struct fuse_setattr_in *sa = req->arg;
+
+	req->trace_offset = 0;
+	req->trace_size = 0;
+	switch (req->opcode) {
+	case FUSE_READ:
+		req->trace_offset = rd->offset;
+		req->trace_size = rd->size;
+		break;
+	case FUSE_WRITE:
+		req->trace_offset = wr->offset;
+		req->trace_size = wr->size;
+		break;
+	case FUSE_FALLOCATE:
+		req->trace_offset = fa->offset;
+		req->trace_size = (uint32_t)fa->length;
+		break;
+	case FUSE_LSEEK:
+		req->trace_offset = ls->offset;
+		break;
+	case FUSE_SETATTR:
+		req->trace_offset = sa->size;
+		break;
+	}
+}
+
+static void trace_prefix(char *buf, size_t len, struct fuse_request *req,
+			 uint64_t at_ns)
+{
+	uint64_t rel = at_ns - trace_epoch_ns;
+
+	snprintf(buf, len, "%" PRIu64 ".%06" PRIu64 " t%u q%d %s",
+		 rel / 1000000000, rel % 1000000000 / 1000,
+		 req->thread->index, req->qid, req->transport->name);
+}
+
+/* Called once the request is decoded and its size checked. */
+void observe_begin(struct fuse_request *req)
+{
+	char prefix[96];
+
+	req->start_ns = now_ns();
+	req->unique = req->in->unique;
+	req->opcode = req->in->opcode;
+	if (req->arg_len >= ops_arg_size(req->opcode))
+		note_range(req);
+	if (!trace_file)
+		return;
+	trace_prefix(prefix, sizeof(prefix), req, req->start_ns);
+	fprintf(trace_file, "%s > %" PRIu64 " %s node=%" PRIu64
+		" off=%" PRIu64 " size=%u\n", prefix, req->unique,
+		opcode_name(req->opcode), (uint64_t)req->in->nodeid,
+		req->trace_offset, req->trace_size);
+}
+
+void observe_end(struct fuse_request *req, int error, uint32_t len)
+{
+	uint64_t end = now_ns();
+	uint64_t lat_us = (end - req->start_ns) / 1000;
+	char prefix[96];
+
+	uint64_t bytes = 0;
+
+	if (!error && req->opcode == FUSE_READ)
+		bytes = len;
+	else if (!error && req->opcode == FUSE_WRITE &&
+		 len >= sizeof(struct fuse_write_out))
+		bytes = ((const struct fuse_write_out *)req->reply)->size;
+	stats_record(&req->thread->stats, req->opcode, lat_us, bytes);
+	if (!trace_file)
+		return;
+	trace_prefix(prefix, sizeof(prefix), req, end);
+	fprintf(trace_file, "%s < %" PRIu64 " %s %s len=%u %" PRIu64 "us\n",
+		prefix, req->unique, opcode_name(req->opcode),
+		error ? strerrorname_np(-error) : "OK", len, lat_us);
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Per-request observation: the --trace lines and the latency histograms
+ * of --stats.  Off, each hook costs the request path one branch.
+ */
+#ifndef FUE_TRACE_H
+#define FUE_TRACE_H
+
+#include <stdio.h>
+
+#include "export.h"
+
+extern bool observe_requests;
+
+int trace_open(const char *path);
+void trace_close(void);
+const char *opcode_name(uint32_t opcode);
+void observe_begin(struct fuse_request *req);
+void observe_end(struct fuse_request *req, int error, uint32_t len);
+
+static inline void request_begin(struct fuse_request *req)
+{
+	if (__builtin_expect(observe_requests, 0))
+		observe_begin(req);
+}
+
+static inline void request_end(struct fuse_request *req, int error,
+			       uint32_t len)
+{
+	if (__builtin_expect(observe_requests, 0))
+		observe_end(req, error, len);
+}
+
+#endif /* FUE_TRACE_H */
