@@ -879,6 +879,27 @@ TEST_F_TIMEOUT(sem, block_device_image, TIMEOUT_S)
 	EXPECT_EQ(size, st.st_size);
 }
 
+TEST_F_TIMEOUT(sem, direct_odd_size_tail, TIMEOUT_S)
+{
+	char buf[8192], back[8];
+
+	READY();
+	SETUP_IMAGE(4097);
+	START("--writable", "--direct");
+	/* The last block of the image is partial: alignment must not leak. */
+	ASSERT_EQ(4097, fue_read_all(self->e.mnt, buf, sizeof(buf)));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 4097, 0));
+	ASSERT_EQ(7, fue_pread(self->e.mnt, O_RDONLY, buf, 100, 4090));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 7, 4090));
+	memcpy(buf, "ABCD", 4);
+	EXPECT_EQ(2, fue_pwrite(self->e.mnt, O_WRONLY, buf, 4, 4095));
+	EXPECT_EQ(4097, fue_file_size(self->e.image));
+	ASSERT_EQ(2, fue_file_pread(self->e.image, back, sizeof(back), 4095));
+	EXPECT_EQ(0, memcmp(back, "AB", 2));
+	ASSERT_EQ(1, fue_file_pread(self->e.image, back, 1, 4094));
+	EXPECT_EQ(fue_pattern_byte(4094), (uint8_t)back[0]);
+}
+
 /*
  * Random unaligned writes and reads from several threads at once, each
  * thread in its own region so that a model of the image predicts every
