@@ -46,6 +46,7 @@ check: deps
 
 install: $(PROG)
 	install -D -m 0755 $(PROG) $(DESTDIR)$(PREFIX)/sbin/$(PROG)
+	install -D -m 0644 $(PROG).8 $(DESTDIR)$(PREFIX)/share/man/man8/$(PROG).8
 
 clean:
 	rm -f $(PROG) $(OBJS)
