@@ -131,6 +131,7 @@ int backing_open(struct backing *b, const struct export_options *opt)
 	b->uid = getuid();
 	b->gid = getgid();
 	b->mode = opt->writable ? 0600 : 0400;
+	b->fault = opt->fault;
 	pthread_mutex_init(&b->lock, NULL);
 
 	if (opt->null_image) {
@@ -407,6 +408,16 @@ static int null_io(struct fuse_request *req)
 	}
 }
 
+static bool hits_fault(const struct fault_range *f,
+		       const struct fuse_request *req)
+{
+	bool data_op = req->io_opcode == IORING_OP_READ ?
+		       f->reads : req->io_opcode == IORING_OP_WRITE && f->writes;
+
+	return data_op && req->io_offset < f->offset + f->length &&
+	       f->offset < req->io_offset + req->io_len;
+}
+
 /*
  * Run req->io_opcode over [io_offset, io_offset + io_len): a READ lands in
  * req->reply, a WRITE comes from req->data, both with no copy.
@@ -417,6 +428,10 @@ void backing_submit(struct fuse_request *req,
 	struct backing *b = &req->thread->exp->backing;
 
 	req->io_complete = complete;
+	if (__builtin_expect(b->fault.active, 0) && hits_fault(&b->fault, req)) {
+		complete(req, -b->fault.error);
+		return;
+	}
 	if (req->io_opcode == IORING_OP_WRITE ||
 	    req->io_opcode == IORING_OP_FALLOCATE)
 		backing_touch(b);

@@ -23,6 +23,7 @@ enum {
 	OPT_STATS,
 	OPT_DAEMONIZE,
 	OPT_PIDFILE,
+	OPT_FAIL_IO,
 };
 
 static const char usage_text[] =
@@ -56,6 +57,10 @@ static const char usage_text[] =
 "  -t, --trace[=FILE]           one line per request and per reply, with its\n"
 "                               latency, to stderr or FILE\n"
 "  -v, --verbose                report the INIT negotiation and the setup\n"
+"      --fail-io=WHAT:OFFSET+LENGTH[:ERRNO]  test aid: fail reads, writes\n"
+"                               or both (WHAT is read, write or rw) that\n"
+"                               touch the range, with EIO (default), ENOSPC\n"
+"                               or EROFS\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
 "\n"
@@ -79,6 +84,7 @@ static const struct option long_options[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "daemonize", no_argument, NULL, OPT_DAEMONIZE },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+	{ "fail-io", required_argument, NULL, OPT_FAIL_IO },
 	{ "trace", optional_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -196,6 +202,40 @@ static int parse_image(struct export_options *opt, const char *image)
 	return 0;
 }
 
+/* --fail-io=read:1M+64K:EIO, a test aid for backing I/O errors. */
+static int parse_fault(const char *s, struct fault_range *f)
+{
+	char what[8], range[64], err[16] = "EIO";
+	char *plus;
+
+	memset(f, 0, sizeof(*f));
+	if (sscanf(s, "%7[a-z]:%63[^:]:%15s", what, range, err) < 2)
+		goto bad;
+	plus = strchr(range, '+');
+	if (!plus)
+		goto bad;
+	*plus = '\0';
+	if (parse_size(range, &f->offset) || parse_size(plus + 1, &f->length) ||
+	    !f->length)
+		goto bad;
+	f->reads = !strcmp(what, "read") || !strcmp(what, "rw");
+	f->writes = !strcmp(what, "write") || !strcmp(what, "rw");
+	if (!strcmp(err, "EIO"))
+		f->error = EIO;
+	else if (!strcmp(err, "ENOSPC"))
+		f->error = ENOSPC;
+	else if (!strcmp(err, "EROFS"))
+		f->error = EROFS;
+	if (!(f->reads || f->writes) || !f->error)
+		goto bad;
+	f->active = true;
+	return 0;
+bad:
+	log_error("--fail-io=%s: expected read|write|rw:OFFSET+LENGTH[:EIO|ENOSPC|EROFS]",
+		  s);
+	return -EINVAL;
+}
+
 static unsigned int online_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -237,6 +277,8 @@ static int parse_option(int c, struct export_options *opt)
 	case OPT_PIDFILE:
 		opt->pidfile = optarg;
 		return 0;
+	case OPT_FAIL_IO:
+		return parse_fault(optarg, &opt->fault);
 	case 't':
 		opt->trace = optarg ? optarg : "-";
 		return 0;

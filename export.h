@@ -19,6 +19,16 @@
 
 enum tristate { TRI_AUTO, TRI_OFF, TRI_ON };
 
+/* A range of the image whose I/O fails on purpose (--fail-io, a test aid). */
+struct fault_range {
+	bool active;
+	bool reads;
+	bool writes;
+	uint64_t offset;
+	uint64_t length;
+	int error;
+};
+
 struct export_options {
 	const char *image;
 	/* IMAGE was null:SIZE. */
@@ -39,6 +49,7 @@ struct export_options {
 	unsigned int queues;
 	unsigned int queue_depth;
 	uint32_t max_io;
+	struct fault_range fault;
 };
 
 struct backing {
@@ -65,6 +76,7 @@ struct backing {
 	uid_t uid;
 	gid_t gid;
 	bool allow_other;
+	struct fault_range fault;
 	/* Timestamps of a null: image, which has no inode of its own. */
 	struct timespec null_mtime;
 	struct timespec null_ctime;
