@@ -554,6 +554,18 @@ static void start_watchdog(struct fue_export *e)
 		e->watchdog = pid;
 }
 
+/* Done before each start and stop, so no watchdog outlives its export. */
+static void stop_watchdog(struct fue_export *e)
+{
+	int status;
+
+	if (e->watchdog <= 0)
+		return;
+	kill(e->watchdog, SIGKILL);
+	wait_pid_timeout(e->watchdog, &status, 5000);
+	e->watchdog = 0;
+}
+
 static pid_t read_pidfile(const char *path)
 {
 	char buf[32];
@@ -580,6 +592,7 @@ int fue_startv(struct fue_export *e, const char *image, const char *mnt,
 		fue_log("fue_start: an export is already running");
 		return -EBUSY;
 	}
+	stop_watchdog(e);
 	e->pid = 0;
 	e->exited = false;
 	e->has_conn = false;
@@ -737,6 +750,7 @@ bool fue_wait_exit(struct fue_export *e, int timeout_ms)
 
 int fue_stop(struct fue_export *e)
 {
+	stop_watchdog(e);
 	if (!e->pid)
 		return -1;
 	if (e->exited)
@@ -839,15 +853,11 @@ static int rm_entry(const char *path, const struct stat *st, int type,
 void fue_teardown(struct fue_export *e)
 {
 	struct under_query q;
-	int i, status;
+	int i;
 
 	if (!e->dir[0])
 		return;
-	if (e->watchdog > 0) {
-		kill(e->watchdog, SIGKILL);
-		wait_pid_timeout(e->watchdog, &status, 5000);
-		e->watchdog = 0;
-	}
+	stop_watchdog(e);
 	if (e->pid && !e->exited)
 		fue_stop(e);
 
