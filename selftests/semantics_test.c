@@ -1014,6 +1014,35 @@ TEST_F_TIMEOUT(sem, concurrent_random_io, TIMEOUT_S)
 	free(image);
 }
 
+TEST_F_TIMEOUT(sem, backing_errors_reach_client, TIMEOUT_S)
+{
+	const off_t bad = 64 * KiB;
+	struct fue_stats *s = malloc(sizeof(*s));
+	uint64_t sum_before, sum_after;
+	char buf[4096];
+
+	READY();
+	ASSERT_NE(NULL, s);
+	SETUP_IMAGE(256 * KiB);
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, bad, 4096, &sum_before));
+	/* --fail-io makes the backing I/O itself fail in [64K, 68K). */
+	START("--writable", "--stats", "--fail-io=rw:65536+4096");
+	EXPECT_EQ(-EIO, fue_pread(self->e.mnt, O_RDONLY, buf, 4096, bad));
+	EXPECT_EQ(-EIO, fue_pread(self->e.mnt, O_RDONLY, buf, 4096, bad - 96));
+	EXPECT_EQ(-EIO, fue_pwrite(self->e.mnt, O_WRONLY, buf, 4096, bad));
+	/* The export keeps serving everything else. */
+	ASSERT_EQ(4096, fue_pread(self->e.mnt, O_RDONLY, buf, 4096, 0));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 4096, 0));
+	ASSERT_EQ(4096, fue_pread(self->e.mnt, O_RDONLY, buf, 4096, bad + 4096));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 4096, bad + 4096));
+	ASSERT_EQ(4096, fue_pwrite(self->e.mnt, O_WRONLY, buf, 4096, 0));
+	ASSERT_EQ(0, fue_file_checksum(self->e.image, bad, 4096, &sum_after));
+	EXPECT_EQ(sum_before, sum_after);
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	EXPECT_LE(3, s->errors);
+	free(s);
+}
+
 TEST_F_TIMEOUT(sem, allow_other_auto_as_root, TIMEOUT_S)
 {
 	struct stat st;
