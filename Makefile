@@ -39,9 +39,10 @@ smoke: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/smoke
 
+# enable-uring exits 4 on a kernel without the ring: its tests then skip.
 check: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/enable-uring
+	@scripts/enable-uring || [ $$? -eq 4 ]
 	@$(MAKE) --no-print-directory -C selftests run_tests
 
 install: $(PROG)

@@ -278,6 +278,10 @@ static int parse_option(int c, struct export_options *opt)
 		opt->pidfile = optarg;
 		return 0;
 	case OPT_FAIL_IO:
+		if (opt->fault.active) {
+			log_error("--fail-io: give it once (one range per export)");
+			return -EINVAL;
+		}
 		return parse_fault(optarg, &opt->fault);
 	case 't':
 		opt->trace = optarg ? optarg : "-";
