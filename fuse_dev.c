@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "decode.h"
 #include "fuse_dev.h"
 #include "log.h"
 #include "ops.h"
@@ -126,34 +127,23 @@ static void dev_drop(struct fuse_request *req)
 static void serve_read(struct dev_slot *slot, uint32_t len)
 {
 	struct fuse_request *req = &slot->req;
-	const struct fuse_in_header *in;
-	const char *body;
-	uint32_t arg_len;
-	bool valid;
+	int ret;
 
-	in = (const void *)(slot->read_buf + read_skew());
-	if (len < sizeof(*in)) {
+	ret = decode_dev_request(req, slot->read_buf + read_skew(), len);
+	if (ret == DECODE_NO_HEADER) {
 		/* Without a header there is no unique to answer to. */
 		log_error("short request from /dev/fuse: %u bytes", len);
 		arm_read(slot);
 		return;
 	}
-	req->in = in;
 	stat_inc(&req->thread->stats.legacy);
-	if (ops_is_io(in->opcode))
+	if (ops_is_io(req->in->opcode))
 		stat_inc(&req->thread->stats.legacy_io);
-	arg_len = ops_arg_size(in->opcode);
-	valid = in->len == len && len - sizeof(*in) >= arg_len;
-	body = (const char *)(in + 1);
-	req->arg = body;
-	req->arg_len = valid ? arg_len : 0;
 	request_begin(req);
-	if (!valid) {
-		dev_reply(req, -EINVAL, 0);
+	if (ret) {
+		dev_reply(req, ret, 0);
 		return;
 	}
-	req->data = body + arg_len;
-	req->data_len = len - (uint32_t)sizeof(*in) - arg_len;
 	ops_dispatch(req);
 }
 

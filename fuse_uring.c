@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "decode.h"
 #include "fuse_uring.h"
 #include "init.h"
 #include "log.h"
@@ -125,24 +126,15 @@ static void uring_drop(struct fuse_request *req)
 static void serve_entry(struct uring_entry *ent)
 {
 	struct fuse_request *req = &ent->req;
-	struct fuse_uring_req_header *h = ent->header;
-	const struct fuse_in_header *in = (const void *)h->in_out;
-	uint32_t payload_sz = h->ring_ent_in_out.payload_sz;
-	uint32_t arg_len = ops_arg_size(in->opcode);
+	int ret;
 
-	ent->commit_id = h->ring_ent_in_out.commit_id;
+	ent->commit_id = ent->header->ring_ent_in_out.commit_id;
 	stat_inc(&req->thread->exp->qid_stats[ent->qid].inflight);
-	req->in = in;
-	req->arg = h->op_in;
-	req->arg_len = arg_len;
-	req->data = ent->payload;
-	req->data_len = payload_sz;
-	req->reply = ent->payload;
-	req->reply_cap = req->thread->exp->payload_size;
-	/* Never trust a size to stay inside the buffers it describes. */
+	ret = decode_ring_request(req, ent->header, ent->payload,
+				  req->thread->exp->payload_size);
 	request_begin(req);
-	if (payload_sz > req->reply_cap || arg_len > FUSE_URING_OP_IN_OUT_SZ) {
-		uring_reply(req, -EINVAL, 0);
+	if (ret) {
+		uring_reply(req, ret, 0);
 		return;
 	}
 	ops_dispatch(req);

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Turning the bytes a transport received into a struct fuse_request,
+ * trusting no length in them: every pointer handed on stays inside the
+ * buffer it came from.  Kept apart from the transports so that the fuzzer
+ * drives exactly this code.
+ */
+#include <errno.h>
+
+#include "decode.h"
+#include "ops.h"
+
+/*
+ * /dev/fuse: the header, the opcode's fixed argument, then variable data,
+ * @len bytes in all.  Returns 0, -EINVAL for a request to refuse, or
+ * DECODE_NO_HEADER when @len cannot even hold a header.
+ */
+int decode_dev_request(struct fuse_request *req, const void *buf,
+		       uint32_t len)
+{
+	const struct fuse_in_header *in = buf;
+	const char *body = (const char *)(in + 1);
+	uint32_t arg_len;
+
+	if (len < sizeof(*in))
+		return DECODE_NO_HEADER;
+	req->in = in;
+	req->arg = body;
+	req->arg_len = 0;
+	req->data = body;
+	req->data_len = 0;
+	arg_len = ops_arg_size(in->opcode);
+	if (in->len != len || len - sizeof(*in) < arg_len)
+		return -EINVAL;
+	req->arg_len = arg_len;
+	req->data = body + arg_len;
+	req->data_len = len - (uint32_t)sizeof(*in) - arg_len;
+	return 0;
+}
+
+/*
+ * A ring entry: the header in in_out, the fixed argument in op_in, and
+ * ring_ent_in_out.payload_sz bytes of variable data in the payload.  The
+ * reply goes to the payload, @payload_cap bytes.
+ */
+int decode_ring_request(struct fuse_request *req,
+			const struct fuse_uring_req_header *h, void *payload,
+			uint32_t payload_cap)
+{
+	const struct fuse_in_header *in = (const void *)h->in_out;
+	uint32_t payload_sz = h->ring_ent_in_out.payload_sz;
+	uint32_t arg_len = ops_arg_size(in->opcode);
+
+	req->in = in;
+	req->arg = h->op_in;
+	req->arg_len = arg_len;
+	req->data = payload;
+	req->data_len = 0;
+	req->reply = payload;
+	req->reply_cap = payload_cap;
+	if (payload_sz > payload_cap || arg_len > FUSE_URING_OP_IN_OUT_SZ)
+		return -EINVAL;
+	req->data_len = payload_sz;
+	return 0;
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef FUE_DECODE_H
+#define FUE_DECODE_H
+
+#include "export.h"
+
+/* decode_dev_request() found no header: there is no one to answer. */
+#define DECODE_NO_HEADER 1
+
+int decode_dev_request(struct fuse_request *req, const void *buf,
+		       uint32_t len);
+int decode_ring_request(struct fuse_request *req,
+			const struct fuse_uring_req_header *h, void *payload,
+			uint32_t payload_cap);
+
+#endif /* FUE_DECODE_H */
