@@ -20,7 +20,7 @@ endif
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all clean deps smoke check install
+.PHONY: all clean deps smoke check install fuzz
 
 all: $(PROG)
 
@@ -45,10 +45,34 @@ check: deps
 	@scripts/enable-uring || [ $$? -eq 4 ]
 	@$(MAKE) --no-print-directory -C selftests run_tests
 
+# libFuzzer over the daemon's decode and opcode handlers, no kernel involved.
+FUZZER := fuzz/fuzz_request
+FUZZ_SRCS := $(filter-out main.c,$(SRCS)) fuzz/fuzz_request.c
+FUZZ_SECONDS ?= 60
+
+$(FUZZER): $(FUZZ_SRCS) $(wildcard *.h)
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -Wall -Wextra -Werror \
+		-fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -pthread \
+		-o $@ $(FUZZ_SRCS) -luring -pthread
+
+# Runs the seed corpus, then fuzzes for FUZZ_SECONDS; new inputs land in
+# fuzz/work (not kept), crashes in fuzz/crash-*.
+fuzz: deps $(FUZZER)
+	@mkdir -p fuzz/work
+	@$(FUZZER) -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		-artifact_prefix=fuzz/ -print_final_stats=1 \
+		fuzz/work fuzz/corpus > fuzz/work/log 2>&1; rc=$$?; \
+	grep -E '^(Done|stat::|==[0-9]+==ERROR|SUMMARY)' fuzz/work/log; \
+	if [ $$rc -eq 0 ]; then echo "fuzz: PASS, no crash in $(FUZZ_SECONDS) s"; \
+	else tail -n 40 fuzz/work/log; echo "fuzz: FAIL (exit $$rc)"; fi; \
+	exit $$rc
+
 install: $(PROG)
 	install -D -m 0755 $(PROG) $(DESTDIR)$(PREFIX)/sbin/$(PROG)
 	install -D -m 0644 $(PROG).8 $(DESTDIR)$(PREFIX)/share/man/man8/$(PROG).8
 
 clean:
-	rm -f $(PROG) $(OBJS)
+	rm -f $(PROG) $(OBJS) $(FUZZER)
+	rm -rf fuzz/work
 	-@$(MAKE) --no-print-directory -C selftests clean
