@@ -321,16 +321,6 @@ static int serve(struct export *exp, struct export_mount *mnt,
 	return EXIT_SUCCESS;
 }
 
-static int open_fuse_device(void)
-{
-	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		log_error("/dev/fuse: %s (is the fuse module loaded? try: modprobe fuse)",
-			  strerror(errno));
-	return fd;
-}
-
 static int run(struct export *exp)
 {
 	static struct init_result init;
@@ -358,14 +348,12 @@ static int run(struct export *exp)
 		return EXIT_FAILURE;
 	if (mount_prepare(&mnt, exp->opt.mountpoint))
 		goto out_backing;
-	exp->dev_fd = open_fuse_device();
+	exp->backing.allow_other = want_allow_other(&exp->opt);
+	exp->dev_fd = mount_export(&mnt, exp->opt.null_image ? "null" :
+				   exp->opt.image, !exp->opt.writable,
+				   exp->backing.allow_other, exp->opt.max_io);
 	if (exp->dev_fd < 0)
 		goto out_backing;
-	exp->backing.allow_other = want_allow_other(&exp->opt);
-	if (mount_export(&mnt, exp->opt.null_image ? "null" : exp->opt.image,
-			 exp->dev_fd, !exp->opt.writable,
-			 exp->backing.allow_other, exp->opt.max_io))
-		goto out_dev;
 	if (negotiate(exp, &init))
 		goto out_unmount;
 	report_init(exp, &init);
@@ -386,7 +374,6 @@ out_unmount:
 out_free:
 	queues_free(exp);
 	free(exp->qid_stats);
-out_dev:
 	close(exp->dev_fd);
 out_backing:
 	backing_close(&exp->backing);

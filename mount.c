@@ -14,13 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "export.h"
 #include "log.h"
 #include "mount.h"
 
 #define FUSECTL_DIR "/sys/fs/fuse/connections"
+#define FUSERMOUNT "fusermount3"
+#define MOUNT_SUBTYPE "fuse-uring-export"
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
 static void unescape(char *s)
@@ -124,31 +129,135 @@ static void mount_fusectl(void)
 		log_debug("cannot mount fusectl: %s", strerror(errno));
 }
 
-int mount_export(struct export_mount *m, const char *source, int dev_fd,
-		 bool read_only, bool allow_other, uint32_t max_read)
+static int mount_direct(struct export_mount *m, const char *source,
+			bool read_only, bool allow_other, uint32_t max_read)
 {
 	unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOATIME;
 	char opts[256];
-	int ret;
+	int fd;
 
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("/dev/fuse: %s (is the fuse module loaded? try: modprobe fuse)",
+			  strerror(errno));
+		return -errno;
+	}
 	if (read_only)
 		flags |= MS_RDONLY;
 	snprintf(opts, sizeof(opts),
 		 "fd=%d,rootmode=%o,user_id=%u,group_id=%u,max_read=%u,default_permissions%s",
-		 dev_fd, S_IFREG, getuid(), getgid(), max_read,
+		 fd, S_IFREG, getuid(), getgid(), max_read,
 		 allow_other ? ",allow_other" : "");
-	ret = mount(source, m->path, "fuse.fuse-uring-export", flags, opts);
-	if (ret < 0) {
-		ret = -errno;
+	if (mount(source, m->path, "fuse." MOUNT_SUBTYPE, flags, opts) < 0) {
+		int err = -errno;
+
 		log_error("%s: mount failed: %s", m->path, strerror(errno));
-		return ret;
+		close(fd);
+		return err;
 	}
+	return fd;
+}
+
+/* Runs fusermount3 with @args; returns its exit status or -errno. */
+static int run_fusermount(const char *const *args, int comm_fd)
+{
+	char env[32];
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (comm_fd >= 0) {
+			/* The socket must survive exec; nothing else need. */
+			fcntl(comm_fd, F_SETFD, 0);
+			snprintf(env, sizeof(env), "%d", comm_fd);
+			setenv("_FUSE_COMMFD", env, 1);
+		}
+		execvp(FUSERMOUNT, (char *const *)args);
+		fprintf(stderr, "%s: cannot run %s: %s\n", PROGRAM_NAME,
+			FUSERMOUNT, strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* fusermount3 hands the /dev/fuse descriptor back over the socket. */
+static int receive_fd(int sock)
+{
+	char data, control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control,
+		.msg_controllen = sizeof(control),
+	};
+	struct cmsghdr *cmsg;
+	int fd;
+
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0)
+		return -EIO;
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (!cmsg || cmsg->cmsg_level != SOL_SOCKET ||
+	    cmsg->cmsg_type != SCM_RIGHTS)
+		return -EIO;
+	memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
+	return fd;
+}
+
+/*
+ * Without root, mount(2) is not ours to call: the setuid fusermount3
+ * mounts, checks that we may, and passes the descriptor back.
+ */
+static int mount_fusermount(struct export_mount *m, bool read_only,
+			    bool allow_other, uint32_t max_read)
+{
+	const char *args[] = { FUSERMOUNT, "-o", NULL, "--", m->path, NULL };
+	char opts[256];
+	int socks[2], status, fd;
+
+	snprintf(opts, sizeof(opts),
+		 "%s,nosuid,nodev,noatime,max_read=%u,default_permissions,subtype=%s,fsname=%s%s",
+		 read_only ? "ro" : "rw", max_read, MOUNT_SUBTYPE,
+		 MOUNT_SUBTYPE, allow_other ? ",allow_other" : "");
+	args[2] = opts;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, socks) < 0)
+		return -errno;
+	status = run_fusermount(args, socks[1]);
+	close(socks[1]);
+	fd = status == 0 ? receive_fd(socks[0]) : -EPERM;
+	close(socks[0]);
+	if (fd < 0)
+		log_error("%s: %s could not mount it (exit status %d; see its message above)",
+			  m->path, FUSERMOUNT, status);
+	else
+		m->via_fusermount = true;
+	return fd;
+}
+
+/* Returns the connection's /dev/fuse descriptor, or -errno. */
+int mount_export(struct export_mount *m, const char *source, bool read_only,
+		 bool allow_other, uint32_t max_read)
+{
+	int fd;
+
+	if (geteuid() == 0)
+		fd = mount_direct(m, source, read_only, allow_other, max_read);
+	else
+		fd = mount_fusermount(m, read_only, allow_other, max_read);
+	if (fd < 0)
+		return fd;
 	m->mounted = true;
 	m->allow_other = allow_other;
 	mount_fusectl();
 	if (find_fuse_mount(m->path, &m->conn) < 0)
 		log_error("%s: mounted, but not found in mountinfo", m->path);
-	return 0;
+	return fd;
 }
 
 /* Our own mount is still there: found by connection, not just by path. */
@@ -165,12 +274,22 @@ bool mount_present(const struct export_mount *m)
  */
 void mount_remove(struct export_mount *m)
 {
+	const char *args[] = { FUSERMOUNT, "-u", "-z", "-q", "--", m->path,
+			       NULL };
+
 	if (!m->mounted)
 		return;
-	if (mount_present(m) &&
-	    umount2(m->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 &&
-	    errno != EINVAL && errno != ENOENT)
+	if (!mount_present(m)) {
+		m->mounted = false;
+		return;
+	}
+	if (m->via_fusermount) {
+		if (run_fusermount(args, -1) != 0)
+			log_error("%s: %s -u failed", m->path, FUSERMOUNT);
+	} else if (umount2(m->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 &&
+		   errno != EINVAL && errno != ENOENT) {
 		log_error("%s: unmount failed: %s", m->path, strerror(errno));
+	}
 	m->mounted = false;
 }
 

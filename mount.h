@@ -12,11 +12,13 @@ struct export_mount {
 	unsigned int conn;
 	bool mounted;
 	bool allow_other;
+	/* Mounted by fusermount3, so unmounted by it too. */
+	bool via_fusermount;
 };
 
 int mount_prepare(struct export_mount *m, const char *mountpoint);
-int mount_export(struct export_mount *m, const char *source, int dev_fd,
-		 bool read_only, bool allow_other, uint32_t max_read);
+int mount_export(struct export_mount *m, const char *source, bool read_only,
+		 bool allow_other, uint32_t max_read);
 bool mount_present(const struct export_mount *m);
 void mount_remove(struct export_mount *m);
 int mount_abort(const struct export_mount *m);
