@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/falloc.h>
+#include <linux/loop.h>
 
 #include "kselftest_harness.h"
 #include "fue_mount.h"
@@ -877,6 +879,48 @@ TEST_F_TIMEOUT(sem, block_device_image, TIMEOUT_S)
 	EXPECT_TRUE(fue_pwrite(self->e.mnt, O_WRONLY, buf, 4096, size) <= 0);
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
 	EXPECT_EQ(size, st.st_size);
+}
+
+/*
+ * A device with 4 KiB logical blocks and --direct: aligned requests go
+ * straight to it, 512-byte and odd ones must still land byte-exact.
+ */
+TEST_F_TIMEOUT(sem, block_device_direct_4k_blocks, TIMEOUT_S)
+{
+	const off_t size = 4 * MiB;
+	char buf[8192], back[8192];
+
+	READY();
+	SETUP_IMAGE(size);
+	self->loop_fd = fue_loop_attach(self->e.image, self->loop_dev,
+					sizeof(self->loop_dev));
+	if (self->loop_fd < 0)
+		SKIP(return, "no loop device: %s", strerror(-self->loop_fd));
+	if (ioctl(self->loop_fd, LOOP_SET_BLOCK_SIZE, 4096))
+		SKIP(return, "cannot set 4 KiB blocks: %s", strerror(errno));
+	ASSERT_EQ(0, start(self, variant, self->loop_dev, self->e.mnt,
+			   "--writable", "--direct", NULL));
+	/* Aligned to 4 KiB, to 512 only, and to nothing. */
+	ASSERT_EQ(8192, fue_pread(self->e.mnt, O_RDONLY, buf, 8192, 8192));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 8192, 8192));
+	ASSERT_EQ(1536, fue_pread(self->e.mnt, O_RDONLY, buf, 1536, 512));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 1536, 512));
+	ASSERT_EQ(1000, fue_pread(self->e.mnt, O_RDONLY, buf, 1000, 777));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 1000, 777));
+
+	fue_fill_pattern(buf, sizeof(buf), 31 * MiB);
+	ASSERT_EQ(512, fue_pwrite(self->e.mnt, O_WRONLY, buf, 512, 1024));
+	ASSERT_EQ(999, fue_pwrite(self->e.mnt, O_WRONLY, buf + 512, 999,
+				  20000));
+	ASSERT_EQ(512, fue_file_pread(self->loop_dev, back, 512, 1024));
+	EXPECT_EQ(0, memcmp(buf, back, 512));
+	ASSERT_EQ(999, fue_file_pread(self->loop_dev, back, 999, 20000));
+	EXPECT_EQ(0, memcmp(buf + 512, back, 999));
+	/* Bytes around the small writes are untouched. */
+	ASSERT_EQ(512, fue_file_pread(self->loop_dev, back, 512, 512));
+	EXPECT_EQ(-1, fue_check_pattern(back, 512, 512));
+	ASSERT_EQ(1, fue_file_pread(self->loop_dev, back, 1, 20999));
+	EXPECT_EQ(-1, fue_check_pattern(back, 1, 20999));
 }
 
 TEST_F_TIMEOUT(sem, direct_odd_size_tail, TIMEOUT_S)
