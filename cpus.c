@@ -7,12 +7,11 @@
  * from /sys/devices/system/cpu/possible, not from the online count.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cpus.h"
+#include "sysfile.h"
 
 static int parse_cpu(const char **pos, unsigned long *cpu)
 {
@@ -62,18 +61,9 @@ int cpulist_parse(const char *list, cpu_set_t *set)
 int cpulist_read(const char *path, cpu_set_t *set)
 {
 	char buf[4096];
-	ssize_t len;
-	int fd;
+	int ret = sysfile_read(path, buf, sizeof(buf));
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return len < 0 ? -errno : -EINVAL;
-	buf[len] = '\0';
-	return cpulist_parse(buf, set);
+	return ret < 0 ? ret : cpulist_parse(buf, set);
 }
 
 /* Kernel queues are dealt round-robin: qid q is served by thread q % n. */

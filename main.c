@@ -26,30 +26,13 @@
 #include "mount.h"
 #include "queue.h"
 #include "report.h"
+#include "sysfile.h"
 #include "trace.h"
 
 /* After SIGTERM, how long files still open on a detached mount may finish. */
 #define STOP_GRACE_SEC 2
 
 #define ENABLE_URING_PARAM "/sys/module/fuse/parameters/enable_uring"
-
-static int read_sysfs_uint(const char *path, unsigned int *value)
-{
-	char buf[32];
-	ssize_t len;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -EINVAL;
-	buf[len] = '\0';
-	*value = (unsigned int)strtoul(buf, NULL, 10);
-	return 0;
-}
 
 static bool want_allow_other(const struct export_options *opt)
 {
@@ -82,7 +65,7 @@ static void init_policy_fill(const struct export *exp,
 	policy->want_uring = exp->opt.io_uring != TRI_OFF;
 	policy->max_io = exp->opt.max_io;
 	policy->page_size = (uint32_t)getpagesize();
-	if (read_sysfs_uint("/proc/sys/fs/fuse/max_pages_limit", &limit) == 0)
+	if (sysfile_read_uint("/proc/sys/fs/fuse/max_pages_limit", &limit) == 0)
 		policy->max_pages_limit = limit;
 	/*
 	 * Async direct I/O travels as background requests: let every entry
@@ -119,7 +102,7 @@ static void explain_no_uring(const struct init_result *init)
 {
 	unsigned int enabled = 0;
 
-	if (read_sysfs_uint(ENABLE_URING_PARAM, &enabled) < 0)
+	if (sysfile_read_uint(ENABLE_URING_PARAM, &enabled) < 0)
 		log_error("--io-uring=on: %s; this kernel has no FUSE-over-io_uring (build Linux 6.14+ with CONFIG_FUSE_IO_URING=y)",
 			  init->no_uring_reason);
 	else
