@@ -24,6 +24,7 @@ enum {
 	OPT_DAEMONIZE,
 	OPT_PIDFILE,
 	OPT_FAIL_IO,
+	OPT_PIN,
 };
 
 static const char usage_text[] =
@@ -44,6 +45,8 @@ static const char usage_text[] =
 "      --queue-depth=N          ring entries per kernel queue, and /dev/fuse\n"
 "                               reads per thread without the ring\n"
 "                               (default 16, at most 4096)\n"
+"      --pin=on|off             pin each queue thread to the CPUs of its\n"
+"                               kernel queues (default on; ring only)\n"
 "      --max-io=SIZE            largest READ/WRITE in bytes, K/M suffixes\n"
 "                               (default 1M, from 4K to 16M; the kernel's\n"
 "                               max_pages_limit caps it further)\n"
@@ -79,6 +82,7 @@ static const struct option long_options[] = {
 	{ "io-uring", required_argument, NULL, OPT_IO_URING },
 	{ "queues", required_argument, NULL, 'q' },
 	{ "queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH },
+	{ "pin", required_argument, NULL, OPT_PIN },
 	{ "max-io", required_argument, NULL, OPT_MAX_IO },
 	{ "direct", no_argument, NULL, OPT_DIRECT },
 	{ "stats", no_argument, NULL, OPT_STATS },
@@ -265,6 +269,13 @@ static int parse_option(int c, struct export_options *opt)
 				  &opt->queue_depth);
 	case OPT_MAX_IO:
 		return parse_max_io(optarg, &opt->max_io);
+	case OPT_PIN:
+		if (!strcmp(optarg, "on") || !strcmp(optarg, "off")) {
+			opt->pin = !strcmp(optarg, "on");
+			return 0;
+		}
+		log_error("--pin=%s: must be on or off", optarg);
+		return -EINVAL;
 	case OPT_DIRECT:
 		opt->direct = true;
 		return 0;
@@ -307,6 +318,7 @@ int cli_parse(int argc, char **argv, struct export_options *opt)
 	opt->io_uring = TRI_AUTO;
 	opt->queues = online_cpus();
 	opt->queue_depth = 16;
+	opt->pin = true;
 	opt->max_io = 1024 * 1024;
 
 	opterr = 0;

@@ -46,6 +46,8 @@ struct export_options {
 	const char *pidfile;
 	enum tristate allow_other;
 	enum tristate io_uring;
+	/* Pin queue threads to the CPUs of their kernel queues. */
+	bool pin;
 	unsigned int queues;
 	unsigned int queue_depth;
 	uint32_t max_io;

@@ -138,7 +138,7 @@ static void pick_cpus(struct export *exp, struct queue_thread *t,
 	unsigned int qid;
 
 	CPU_ZERO(&t->cpus);
-	if (!exp->uring)
+	if (!exp->uring || !exp->opt.pin)
 		return;
 	/* A request lands on the queue of the CPU its caller runs on. */
 	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads)
