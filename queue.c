@@ -185,7 +185,7 @@ int queues_start(struct export *exp)
 
 	if (cpulist_read("/sys/devices/system/cpu/online", &online) < 0)
 		CPU_ZERO(&online);
-	exp->threads = calloc(exp->nr_threads, sizeof(*exp->threads));
+	exp->threads = calloc_lines(exp->nr_threads, sizeof(*exp->threads));
 	if (!exp->threads)
 		return -ENOMEM;
 	for (i = 0; i < exp->nr_threads; i++) {

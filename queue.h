@@ -34,7 +34,7 @@ struct queue_thread {
 	struct dev_slot *slots;
 	unsigned int nr_slots;
 	struct thread_stats stats;
-};
+} __attribute__((aligned(CACHE_LINE)));
 
 int queues_start(struct export *exp);
 void queues_join(struct export *exp);

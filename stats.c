@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "export.h"
 #include "queue.h"
@@ -15,6 +16,17 @@
 static uint64_t stat_read(const stat_counter *c)
 {
 	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+/* calloc() for arrays of per-thread structs aligned to cache lines. */
+void *calloc_lines(size_t n, size_t size)
+{
+	size_t bytes = (n * size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+	void *p = aligned_alloc(CACHE_LINE, bytes ? bytes : CACHE_LINE);
+
+	if (p)
+		memset(p, 0, bytes);
+	return p;
 }
 
 int stats_alloc_ops(struct thread_stats *st)

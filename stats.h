@@ -23,13 +23,16 @@ struct op_stats {
 	stat_counter latency[LATENCY_BUCKETS];
 };
 
+/* Written by one thread each: a cache line apiece, or they bounce. */
+#define CACHE_LINE 64
+
 struct qid_stats {
 	stat_counter ring;
 	stat_counter errors;
 	/* Requests taken from the queue and not yet committed. */
 	stat_counter inflight;
 	unsigned int thread;
-};
+} __attribute__((aligned(CACHE_LINE)));
 
 struct thread_stats {
 	stat_counter legacy;
@@ -54,6 +57,8 @@ static inline void stat_dec(stat_counter *c)
 {
 	stat_add(c, (uint64_t)-1);
 }
+
+void *calloc_lines(size_t n, size_t size);
 
 struct export;
 int stats_alloc_ops(struct thread_stats *st);
