@@ -153,6 +153,8 @@ struct export {
 	/* Ring entry payload and /dev/fuse read buffer sizes. */
 	uint32_t payload_size;
 	uint32_t dev_read_size;
+	/* The largest READ the kernel was told it may send. */
+	uint32_t max_read;
 	struct queue_thread *threads;
 	struct qid_stats *qid_stats;
 	pthread_t main_thread;

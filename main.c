@@ -171,6 +171,7 @@ static int setup_queues(struct export *exp, const struct init_result *init)
 	exp->payload_size = init_ring_payload_size(init,
 						   (uint32_t)getpagesize());
 	exp->dev_read_size = dev_read_size(init->max_write);
+	exp->max_read = init->max_pages * (uint32_t)getpagesize();
 	exp->qid_stats = calloc_lines(exp->nr_queues, sizeof(*exp->qid_stats));
 	if (!exp->qid_stats)
 		return -ENOMEM;

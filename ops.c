@@ -194,21 +194,13 @@ static uint32_t max_io_size(struct fuse_request *req)
 	return req->thread->exp->init->max_write;
 }
 
-static uint32_t max_read_size(struct fuse_request *req)
-{
-	const struct init_result *init = req->thread->exp->init;
-	uint32_t max = init->max_pages * (uint32_t)getpagesize();
-
-	return max > init->max_write ? max : init->max_write;
-}
-
 static void op_read(struct fuse_request *req)
 {
 	const struct fuse_read_in *in = req->arg;
 	uint64_t size = backing_size(req_backing(req));
 	uint32_t len = in->size;
 
-	if (len > max_read_size(req) || len > req->reply_cap) {
+	if (len > req->thread->exp->max_read || len > req->reply_cap) {
 		reply_error(req, -EINVAL);
 		return;
 	}

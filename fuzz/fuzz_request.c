@@ -77,6 +77,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	init.minor = FUE_PROTO_MINOR;
 	exp.init = &init;
 	exp.payload_size = MAX_IO;
+	exp.max_read = MAX_IO;
 	exp.nr_threads = 1;
 	exp.threads = &thread;
 	thread.exp = &exp;
