@@ -690,6 +690,9 @@ int fue_run(struct fue_export *e, const char *const *args, int timeout_ms)
 	/* Adopt anything it forks, so that we may stop it too. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
 		return -errno;
+	/* The log is truncated below: judge what the last run left first. */
+	fue_sanitizer_scan(e);
+	e->errlog_scanned = 0;
 
 	fflush(NULL);
 	pid = fork();
@@ -718,8 +721,10 @@ int fue_run(struct fue_export *e, const char *const *args, int timeout_ms)
 			kill(pid, SIGKILL);
 			wait_pid_timeout(pid, &status, 5000);
 		}
+		fue_sanitizer_scan(e);
 		return -ETIMEDOUT;
 	}
+	fue_sanitizer_scan(e);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
@@ -873,12 +878,20 @@ void fue_teardown(struct fue_export *e)
 		if (fue_unmount_all(q.found, true) > 0)
 			break;
 	}
+	/* Last: the daemon has exited, so LSan has had its say too. */
+	fue_sanitizer_scan(e);
 	if (q.found[0]) {
 		fue_log("teardown: leaving %s (still mounted)", e->dir);
-		return;
+	} else {
+		nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+		e->dir[0] = '\0';
 	}
-	nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-	e->dir[0] = '\0';
+	if (e->sanitizer_reports) {
+		fue_log("FAIL: %d sanitizer report line(s) from the daemon",
+			e->sanitizer_reports);
+		fflush(NULL);
+		_exit(FUE_SANITIZER_EXIT);
+	}
 }
 
 /* Back a free loop device with file; returns its open fd or -errno. */
@@ -1246,4 +1259,55 @@ int fue_request_stats(struct fue_export *e, struct fue_stats *s)
 	}
 	fue_log("no stats dump within %d ms of SIGUSR1", FUE_IO_TIMEOUT_MS);
 	return -ETIMEDOUT;
+}
+
+/* What ASan, LSan and UBSan print when they find something. */
+static const char *const sanitizer_marks[] = {
+	"ERROR: AddressSanitizer",
+	"ERROR: LeakSanitizer",
+	"runtime error:",
+};
+
+#define SANITIZER_CONTEXT_LINES	200
+
+int fue_sanitizer_scan(struct fue_export *e)
+{
+	char *text, *line, *nl;
+	const size_t nr_marks = sizeof(sanitizer_marks) /
+				sizeof(sanitizer_marks[0]);
+	int found = 0, shown = 0;
+	size_t len, i;
+
+	if (!e->errlog[0])
+		return 0;
+	text = fue_slurp(e->errlog);
+	if (!text)
+		return 0;
+	len = strlen(text);
+	/* fue_run() truncates the log for every run. */
+	if ((off_t)len < e->errlog_scanned)
+		e->errlog_scanned = 0;
+	for (line = text + e->errlog_scanned; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		/* A line still being written is judged on the next scan. */
+		if (!nl)
+			break;
+		*nl = '\0';
+		e->errlog_scanned = nl + 1 - text;
+		for (i = 0; i < nr_marks; i++)
+			if (strstr(line, sanitizer_marks[i]))
+				break;
+		if (i < nr_marks)
+			found++;
+		/* The report's stack follows its first line: show it all. */
+		if (found && shown < SANITIZER_CONTEXT_LINES) {
+			fprintf(stderr, "# daemon: %s\n", line);
+			shown++;
+		}
+	}
+	free(text);
+	if (found)
+		fue_log("%d sanitizer report line(s) in %s", found, e->errlog);
+	e->sanitizer_reports += found;
+	return found;
 }

@@ -43,6 +43,9 @@ struct fue_export {
 	bool exited;		/* daemon has been reaped */
 	int status;		/* its wait status, valid if exited */
 	unsigned int watchdog_s; /* 0: FUE_WATCHDOG_S */
+	/* Sanitizer reports found in errlog so far, and how far it was read. */
+	int sanitizer_reports;
+	off_t errlog_scanned;
 };
 
 /* Counters from the daemon's "stats:" lines (one dump). */
@@ -206,5 +209,20 @@ int fue_count_lines(const char *text);
 int fue_parse_stats(const char *text, struct fue_stats *s);
 /* SIGUSR1 the daemon and parse the dump it prints; 0 or -errno. */
 int fue_request_stats(struct fue_export *e, struct fue_stats *s);
+
+/*
+ * Sanitizers.  A daemon built with make SANITIZE=1 reports what ASan, LSan
+ * or UBSan find on its stderr (e->errlog) and may still exit 0, so the log
+ * itself is the verdict.  fue_sanitizer_scan() reads what was added to
+ * errlog since the last scan, prints any report line as a TAP comment and
+ * returns how many it found (also added to e->sanitizer_reports).
+ *
+ * fue_teardown() scans last and, if any report was ever found for this
+ * export, ends the calling process with FUE_SANITIZER_EXIT after it has
+ * cleaned up: teardown runs in the harness' per-test child, so that marks
+ * the test failed even when the test itself never looks at the log.
+ */
+#define FUE_SANITIZER_EXIT	1
+int fue_sanitizer_scan(struct fue_export *e);
 
 #endif /* FUE_MOUNT_H */
