@@ -14,6 +14,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1228,13 +1229,13 @@ static int count_totals(const char *text, size_t off)
 	return n;
 }
 
-int fue_request_stats(struct fue_export *e, struct fue_stats *s)
+int fue_request_stats_dump(struct fue_export *e, char **dump)
 {
 	long long deadline = now_ms() + FUE_IO_TIMEOUT_MS;
 	char *text = fue_slurp(e->errlog);
 	size_t off;
-	int ret;
 
+	*dump = NULL;
 	if (!text)
 		return -errno;
 	off = strlen(text);
@@ -1250,15 +1251,60 @@ int fue_request_stats(struct fue_export *e, struct fue_stats *s)
 		/* Wait for the line ending the new dump to be complete. */
 		if (strlen(text) > off && count_totals(text, off) &&
 		    text[strlen(text) - 1] == '\n') {
-			ret = fue_parse_stats(text + off, s);
+			*dump = strdup(text + off);
 			free(text);
-			return ret;
+			return *dump ? 0 : -ENOMEM;
 		}
 		free(text);
 		sleep_ms(10);
 	}
 	fue_log("no stats dump within %d ms of SIGUSR1", FUE_IO_TIMEOUT_MS);
 	return -ETIMEDOUT;
+}
+
+int fue_request_stats(struct fue_export *e, struct fue_stats *s)
+{
+	char *dump;
+	int ret;
+
+	ret = fue_request_stats_dump(e, &dump);
+	if (ret)
+		return ret;
+	ret = fue_parse_stats(dump, s);
+	free(dump);
+	return ret;
+}
+
+int fue_parse_op_stat(const char *text, const char *op, struct fue_opstat *o)
+{
+	const char *line = text, *found = NULL;
+	size_t oplen = strlen(op);
+	char buf[512];
+	size_t len;
+	int ret = 0;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+
+		if (!strncmp(line, "stats: op=", 10) &&
+		    !strncmp(line + 10, op, oplen) && line[10 + oplen] == ' ')
+			found = line;
+		line = nl ? nl + 1 : NULL;
+	}
+	if (!found)
+		return -ENOENT;
+	len = strcspn(found, "\n");
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, found, len);
+	buf[len] = '\0';
+	memset(o, 0, sizeof(*o));
+	ret |= field_ull(buf, "count", &o->count);
+	ret |= field_ull(buf, "bytes", &o->bytes);
+	ret |= field_ull(buf, "p50_us", &o->p50_us);
+	ret |= field_ull(buf, "p99_us", &o->p99_us);
+	ret |= field_ull(buf, "max_us", &o->max_us);
+	return ret ? -EINVAL : 0;
 }
 
 /* What ASan, LSan and UBSan print when they find something. */
@@ -1310,4 +1356,476 @@ int fue_sanitizer_scan(struct fue_export *e)
 		fue_log("%d sanitizer report line(s) in %s", found, e->errlog);
 	e->sanitizer_reports += found;
 	return found;
+}
+
+int fue_spawn(struct fue_export *e, const char *const *wrapper,
+	      const char *const *args, const char *mnt)
+{
+	const char *argv[2 * MAX_OPTS + 2];
+	int argc = 0;
+	pid_t pid;
+
+	if (e->pid && !e->exited) {
+		fue_log("fue_spawn: an export is already running");
+		return -EBUSY;
+	}
+	stop_watchdog(e);
+	for (; wrapper && *wrapper; wrapper++) {
+		if (argc == MAX_OPTS)
+			return -E2BIG;
+		argv[argc++] = *wrapper;
+	}
+	argv[argc++] = fue_bin();
+	for (; args && *args; args++) {
+		if (argc == 2 * MAX_OPTS)
+			return -E2BIG;
+		argv[argc++] = *args;
+	}
+	argv[argc] = NULL;
+	e->pid = 0;
+	e->exited = false;
+	e->has_conn = false;
+	snprintf(e->mounted_on, sizeof(e->mounted_on), "%s", mnt);
+	/* Adopt anything it forks, as fue_start() does. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
+		return -errno;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(e->outlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		int err = open(e->errlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		if (in < 0 || out < 0 || err < 0)
+			_exit(126);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(err, 2);
+		/* A wrapper is found on PATH; the daemon is a path already. */
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	e->pid = pid;
+	return 0;
+}
+
+int fue_wait_mounted(struct fue_export *e, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	char fstype[64];
+	unsigned int conn;
+
+	while (now_ms() < deadline) {
+		if (fue_mount_info(e->mounted_on, &conn, fstype,
+				   sizeof(fstype)) > 0 &&
+		    !strncmp(fstype, "fuse", 4)) {
+			e->conn = conn;
+			e->has_conn = true;
+			start_watchdog(e);
+			return 0;
+		}
+		if (fue_wait_exit(e, 0)) {
+			fue_log("daemon exited (wait status %#x) before mounting %s",
+				e->status, e->mounted_on);
+			return -ECHILD;
+		}
+		sleep_ms(20);
+	}
+	fue_log("nothing mounted on %s within %d ms", e->mounted_on,
+		timeout_ms);
+	return -ETIMEDOUT;
+}
+
+int fue_exec(const char *const *argv, const char *log, int timeout_ms)
+{
+	int status, ret;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		if (in < 0 || out < 0)
+			_exit(126);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(out, 2);
+		/*
+		 * It stays in our process group, so that the harness' kill on
+		 * a test timeout reaches it as well.
+		 */
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	ret = wait_pid_timeout(pid, &status, timeout_ms);
+	if (ret != 1) {
+		fue_log("%s still running after %d ms, killing it", argv[0],
+			timeout_ms);
+		kill(pid, SIGKILL);
+		wait_pid_timeout(pid, &status, 5000);
+		return -ETIMEDOUT;
+	}
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+const char *fue_which(const char *prog, char *buf, size_t len)
+{
+	const char *path = getenv("PATH"), *p, *end;
+
+	if (strchr(prog, '/')) {
+		snprintf(buf, len, "%s", prog);
+		return access(buf, X_OK) ? NULL : buf;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; *p; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ':');
+		snprintf(buf, len, "%.*s/%s", (int)(end - p), p, prog);
+		if (end > p && !access(buf, X_OK))
+			return buf;
+	}
+	return NULL;
+}
+
+bool fue_conn_exists(unsigned int conn)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), FUSECTL_DIR "/%u", conn);
+	return access(path, F_OK) == 0;
+}
+
+struct cmp_req {
+	const char *a;
+	const char *b;
+	off_t len;
+	off_t diff;
+	int ret;
+};
+
+#define CMP_CHUNK	(1 << 20)
+#define CMP_TIMEOUT_MS	120000
+
+static int do_cmp(void *arg)
+{
+	struct cmp_req *r = arg;
+	char *x = malloc(CMP_CHUNK), *y = malloc(CMP_CHUNK);
+	int fa = open(r->a, O_RDONLY | O_CLOEXEC);
+	int fb = open(r->b, O_RDONLY | O_CLOEXEC);
+	off_t off = 0;
+
+	r->ret = 0;
+	if (!x || !y) {
+		r->ret = -ENOMEM;
+		goto out;
+	}
+	if (fa < 0 || fb < 0) {
+		r->ret = -errno;
+		goto out;
+	}
+	while (off < r->len) {
+		size_t want = r->len - off > CMP_CHUNK ? CMP_CHUNK :
+			      (size_t)(r->len - off);
+		ssize_t na = pread(fa, x, want, off);
+		ssize_t nb = pread(fb, y, want, off);
+		size_t i;
+
+		if (na < 0 || nb < 0) {
+			r->ret = -errno;
+			break;
+		}
+		if (na == 0 || nb == 0) {
+			r->ret = -ENODATA;
+			break;
+		}
+		if (nb < na)
+			na = nb;
+		if (memcmp(x, y, na)) {
+			for (i = 0; x[i] == y[i]; i++)
+				;
+			r->diff = off + i;
+			r->ret = 1;
+			break;
+		}
+		off += na;
+	}
+out:
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	free(x);
+	free(y);
+	return 0;
+}
+
+int fue_cmp_files(const char *a, const char *b, off_t len, off_t *diff)
+{
+	struct cmp_req *r = fue_shared_alloc(sizeof(*r));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	r->a = a;
+	r->b = b;
+	r->len = len;
+	r->ret = -EIO;
+	ret = fue_in_child(do_cmp, r, CMP_TIMEOUT_MS);
+	if (ret >= 0)
+		ret = r->ret;
+	if (ret == 1 && diff)
+		*diff = r->diff;
+	fue_shared_free(r, sizeof(*r));
+	return ret;
+}
+
+/* Background load. */
+
+static void load_note_error(struct fue_load_child *c, int err)
+{
+	if (!c->first_err)
+		__atomic_store_n(&c->first_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->last_err, err, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->errors, 1, __ATOMIC_RELAXED);
+}
+
+/* One load child's whole life; never returns. */
+static void load_child(struct fue_load *l, struct fue_load_child *c,
+		       unsigned int seed)
+{
+	long blocks = l->len / (off_t)l->bs, i;
+	bool sync = c->writer && (l->flags & FUE_LOAD_SYNC);
+	int flags = c->writer ? O_RDWR : O_RDONLY;
+	cpu_set_t set;
+	void *buf;
+	int fd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(0);
+	CPU_ZERO(&set);
+	CPU_SET(c->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) ||
+	    posix_memalign(&buf, 4096, l->bs)) {
+		load_note_error(c, errno ? errno : ENOMEM);
+		__atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+		_exit(1);
+	}
+	if (!(l->flags & FUE_LOAD_BUFFERED))
+		flags |= O_DIRECT;
+	fd = open(l->path, flags | O_CLOEXEC);
+	if (fd < 0 && errno == EINVAL && (flags & O_DIRECT))
+		fd = open(l->path, (flags & ~O_DIRECT) | O_CLOEXEC);
+	if (fd < 0) {
+		load_note_error(c, errno);
+		__atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+		_exit(0);
+	}
+	__atomic_store_n(&c->started, true, __ATOMIC_RELEASE);
+	for (i = 0; !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE); i++) {
+		off_t off;
+		ssize_t n;
+
+		if (sync) {
+			/* Each block once: a synced block has one content. */
+			if (i >= c->share_len / (off_t)l->bs)
+				break;
+			off = c->share_off + i * (off_t)l->bs;
+		} else {
+			off = l->off + (off_t)(rand_r(&seed) % blocks) *
+				       (off_t)l->bs;
+		}
+		if (c->writer) {
+			fue_fill_pattern(buf, l->bs, off + l->shift);
+			n = pwrite(fd, buf, l->bs, off);
+			if (sync && n == (ssize_t)l->bs && fsync(fd))
+				n = -1;
+		} else {
+			n = pread(fd, buf, l->bs, off);
+			if (n == (ssize_t)l->bs &&
+			    (l->flags & FUE_LOAD_VERIFY) &&
+			    fue_check_pattern(buf, l->bs, off + l->shift) >= 0)
+				__atomic_fetch_add(&c->bad, 1,
+						   __ATOMIC_RELAXED);
+		}
+		if (n != (ssize_t)l->bs) {
+			load_note_error(c, n < 0 ? errno : EIO);
+			if (!(l->flags & FUE_LOAD_KEEP_GOING))
+				break;
+			continue;
+		}
+		__atomic_fetch_add(&c->ops, 1, __ATOMIC_RELAXED);
+		if (sync)
+			__atomic_fetch_add(&c->synced, 1, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+	close(fd);
+	_exit(0);
+}
+
+struct fue_load *fue_load_start(const char *path, off_t off, off_t len,
+				size_t bs, off_t shift, unsigned int flags)
+{
+	int cpus[FUE_LOAD_MAX], nr_cpus, nr_writers, i, w = 0;
+	long long deadline;
+	struct fue_load *l;
+
+	if (!bs || len < (off_t)bs || bs % 512)
+		return NULL;
+	nr_cpus = fue_online_cpus(cpus, FUE_LOAD_MAX / 2);
+	if (nr_cpus <= 0)
+		return NULL;
+	l = fue_shared_alloc(sizeof(*l));
+	if (!l)
+		return NULL;
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	l->off = off;
+	l->len = len;
+	l->bs = bs;
+	l->shift = shift;
+	l->flags = flags;
+	nr_writers = (flags & FUE_LOAD_WRITERS) ? nr_cpus : 0;
+	for (i = 0; i < nr_cpus; i++) {
+		l->c[l->nr++].cpu = cpus[i];
+		if (!nr_writers)
+			continue;
+		l->c[l->nr].cpu = cpus[i];
+		l->c[l->nr].writer = true;
+		/* Synced writers get disjoint, block-aligned shares. */
+		l->c[l->nr].share_len = len / nr_writers / (off_t)bs *
+					(off_t)bs;
+		l->c[l->nr].share_off = off + w++ * l->c[l->nr].share_len;
+		l->nr++;
+	}
+	fflush(NULL);
+	for (i = 0; i < l->nr; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			l->nr = i;
+			fue_load_free(l);
+			return NULL;
+		}
+		if (pid == 0)
+			load_child(l, &l->c[i],
+				   (unsigned int)(getpid() * 7919 + i));
+		l->c[i].pid = pid;
+	}
+	/*
+	 * Return only once every child has the file open (or failed to):
+	 * a test may detach the mount next, and a child opening after that
+	 * would get the file underneath instead of the export.
+	 */
+	deadline = now_ms() + FUE_START_TIMEOUT_MS;
+	for (i = 0; i < l->nr; i++)
+		while (!__atomic_load_n(&l->c[i].started, __ATOMIC_ACQUIRE) &&
+		       !__atomic_load_n(&l->c[i].done, __ATOMIC_ACQUIRE) &&
+		       now_ms() < deadline)
+			sleep_ms(1);
+	return l;
+}
+
+long fue_load_ops(const struct fue_load *l)
+{
+	long n = 0;
+	int i;
+
+	for (i = 0; i < l->nr; i++)
+		n += __atomic_load_n(&l->c[i].ops, __ATOMIC_RELAXED);
+	return n;
+}
+
+long fue_load_errors(const struct fue_load *l)
+{
+	long n = 0;
+	int i;
+
+	for (i = 0; i < l->nr; i++)
+		n += __atomic_load_n(&l->c[i].errors, __ATOMIC_RELAXED);
+	return n;
+}
+
+long fue_load_bad(const struct fue_load *l)
+{
+	long n = 0;
+	int i;
+
+	for (i = 0; i < l->nr; i++)
+		n += __atomic_load_n(&l->c[i].bad, __ATOMIC_RELAXED);
+	return n;
+}
+
+bool fue_load_wait_ops(struct fue_load *l, long want, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	while (fue_load_ops(l) < want) {
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(5);
+	}
+	return true;
+}
+
+bool fue_load_wait(struct fue_load *l, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	bool all;
+	int i;
+
+	for (;;) {
+		all = true;
+		for (i = 0; i < l->nr; i++) {
+			struct fue_load_child *c = &l->c[i];
+
+			if (c->reaped)
+				continue;
+			if (waitpid(c->pid, &c->status, WNOHANG) == c->pid)
+				c->reaped = true;
+			else
+				all = false;
+		}
+		if (all || now_ms() >= deadline)
+			return all;
+		sleep_ms(10);
+	}
+}
+
+bool fue_load_stop(struct fue_load *l, int timeout_ms)
+{
+	bool clean;
+	int i;
+
+	if (!l)
+		return true;
+	__atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
+	clean = fue_load_wait(l, timeout_ms);
+	if (clean)
+		return true;
+	for (i = 0; i < l->nr; i++)
+		if (!l->c[i].reaped) {
+			fue_log("load child %d (cpu %d) still running, killing it",
+				l->c[i].pid, l->c[i].cpu);
+			kill(l->c[i].pid, SIGKILL);
+		}
+	/* A child stuck in a FUSE request waits for its connection's end. */
+	fue_load_wait(l, 5000);
+	return false;
+}
+
+void fue_load_free(struct fue_load *l)
+{
+	if (!l)
+		return;
+	fue_load_stop(l, 0);
+	fue_shared_free(l, sizeof(*l));
 }

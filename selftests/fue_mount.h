@@ -211,6 +211,27 @@ int fue_parse_stats(const char *text, struct fue_stats *s);
 int fue_request_stats(struct fue_export *e, struct fue_stats *s);
 
 /*
+ * The newest stats dump after a SIGUSR1, as text (malloc()ed, from its
+ * first "stats:" line through "stats: total"); 0 or -errno.
+ */
+int fue_request_stats_dump(struct fue_export *e, char **dump);
+
+/* One "stats: op=NAME ..." line: per-opcode count, bytes and latencies. */
+struct fue_opstat {
+	unsigned long long count;
+	unsigned long long bytes;
+	unsigned long long p50_us;
+	unsigned long long p99_us;
+	unsigned long long max_us;
+};
+
+/*
+ * Parse the last "stats: op=<op>" line in text.  Returns 0, -ENOENT if
+ * there is none, or -EINVAL on a malformed line.
+ */
+int fue_parse_op_stat(const char *text, const char *op, struct fue_opstat *o);
+
+/*
  * Sanitizers.  A daemon built with make SANITIZE=1 reports what ASan, LSan
  * or UBSan find on its stderr (e->errlog) and may still exit 0, so the log
  * itself is the verdict.  fue_sanitizer_scan() reads what was added to
@@ -224,5 +245,124 @@ int fue_request_stats(struct fue_export *e, struct fue_stats *s);
  */
 #define FUE_SANITIZER_EXIT	1
 int fue_sanitizer_scan(struct fue_export *e);
+
+/*
+ * Run the daemon in the foreground without waiting for it: wrapper (a
+ * NULL-terminated command that takes the daemon's command line after it,
+ * e.g. valgrind and its options; may be NULL), then fue_bin() and args.
+ * stdout and stderr go to e->outlog and e->errlog.  e->pid is then our
+ * child and mnt the mountpoint that fue_wait_mounted() waits for.
+ * Returns 0 or -errno.
+ */
+int fue_spawn(struct fue_export *e, const char *const *wrapper,
+	      const char *const *args, const char *mnt);
+
+/*
+ * Wait until the spawned daemon's FUSE mount shows up in mountinfo; then
+ * e->conn is valid and the watchdog runs.  0, -ETIMEDOUT, or -ECHILD if
+ * the daemon exited first.
+ */
+int fue_wait_mounted(struct fue_export *e, int timeout_ms);
+
+/*
+ * Run a command (argv[0] found on PATH) with stdout and stderr to log and
+ * a deadline; on timeout it is killed.  Returns its exit code, 128 +
+ * signal if it was killed by one, -ETIMEDOUT or -errno.
+ */
+int fue_exec(const char *const *argv, const char *log, int timeout_ms);
+
+/* Find prog on PATH (or take it as is if it has a '/'); NULL if absent. */
+const char *fue_which(const char *prog, char *buf, size_t len);
+
+/* True while fusectl still lists connection conn. */
+bool fue_conn_exists(unsigned int conn);
+
+/*
+ * Compare the first len bytes of files a and b, in a bounded child (one of
+ * them may be a FUSE mount).  Returns 0 if equal, 1 if they differ (*diff
+ * is then the first differing offset), -errno on error (a short file
+ * counts as -ENODATA) or -ETIMEDOUT.
+ */
+int fue_cmp_files(const char *a, const char *b, off_t len, off_t *diff);
+
+/*
+ * Background load: children pinned to each online CPU with
+ * sched_setaffinity(), a reader on every CPU and with FUE_LOAD_WRITERS a
+ * writer too, doing bs-sized pread/pwrite on random blocks of [off,
+ * off + len) of path in a loop until told to stop.  The file stays open
+ * in each child for the whole run, so the load also keeps a detached
+ * mount busy.  Counters live in shared memory and are read while the
+ * children run.
+ *
+ * Writers write the image pattern (fue_fill_pattern() at the offset plus
+ * l->shift), so a pattern image stays one when shift is 0; readers check
+ * data against it with FUE_LOAD_VERIFY.
+ *
+ * With FUE_LOAD_SYNC the writers instead walk their own share of the
+ * range once, in order, each block followed by fsync(); a child's synced
+ * blocks [share_off, share_off + synced * bs) are then known to be in the
+ * image whatever happens to the daemon afterwards.
+ */
+#define FUE_LOAD_MAX		64
+
+#define FUE_LOAD_WRITERS	0x1	/* a writer child per CPU */
+#define FUE_LOAD_KEEP_GOING	0x2	/* count errors, do not stop at one */
+#define FUE_LOAD_BUFFERED	0x4	/* no O_DIRECT */
+#define FUE_LOAD_VERIFY		0x8	/* readers check the pattern */
+#define FUE_LOAD_SYNC		0x10	/* writers: each block once, fsync */
+
+struct fue_load_child {
+	pid_t pid;
+	int cpu;
+	bool writer;
+	/* share of a FUE_LOAD_SYNC writer */
+	off_t share_off;
+	off_t share_len;
+	/* written by the child */
+	long ops;
+	long errors;
+	long bad;		/* reads that did not match the pattern */
+	long synced;		/* FUE_LOAD_SYNC: blocks written and fsync'ed */
+	int first_err;		/* errno of the first failure, 0 if none */
+	int last_err;
+	bool started;		/* the file is open */
+	bool done;		/* the child left its loop */
+	/* parent side */
+	bool reaped;
+	int status;
+};
+
+struct fue_load {
+	char path[PATH_MAX];
+	off_t off;
+	off_t len;
+	size_t bs;
+	off_t shift;
+	unsigned int flags;
+	int stop;
+	int nr;
+	struct fue_load_child c[FUE_LOAD_MAX];
+};
+
+/*
+ * Fork the children and return once each has the file open (or failed to
+ * open it); NULL on failure (none is left running then).
+ */
+struct fue_load *fue_load_start(const char *path, off_t off, off_t len,
+				size_t bs, off_t shift, unsigned int flags);
+long fue_load_ops(const struct fue_load *l);
+long fue_load_errors(const struct fue_load *l);
+long fue_load_bad(const struct fue_load *l);
+/* Wait up to timeout_ms until the children did want operations in all. */
+bool fue_load_wait_ops(struct fue_load *l, long want, int timeout_ms);
+/* Wait up to timeout_ms for every child to end by itself (after errors). */
+bool fue_load_wait(struct fue_load *l, int timeout_ms);
+/*
+ * Tell the children to stop and wait up to timeout_ms; SIGKILL whoever is
+ * left.  True if all ended before the kill.
+ */
+bool fue_load_stop(struct fue_load *l, int timeout_ms);
+/* Kill and reap what is left, then free; NULL is fine. */
+void fue_load_free(struct fue_load *l);
 
 #endif /* FUE_MOUNT_H */
