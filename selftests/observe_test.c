@@ -1,0 +1,738 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The debugging aids, checked the way a kernel developer reads them:
+ *
+ *  - --trace=FILE: a scripted session shows up as request and reply lines
+ *    with the right opcodes, offsets, sizes, results and a latency;
+ *  - -v: the granted INIT flags name OVER_IO_URING exactly when the ring
+ *    carries the export;
+ *  - SIGUSR1 during I/O: a whole, consistent stats dump, per-opcode
+ *    latencies with --stats, and the I/O goes on unharmed;
+ *  - every long option in --help is documented in fuse-uring-export.8.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "fue_mount.h"
+
+#define TIMEOUT_S	90
+#define IMAGE_SIZE	(8 << 20)
+#define MAX_CPUS	1024
+
+/* Print a file as TAP comments. */
+static void dump_file(const char *tag, const char *path)
+{
+	char *text = fue_slurp(path), *line, *save = NULL;
+
+	if (!text)
+		return;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "# %s: %s\n", tag, line);
+	free(text);
+}
+
+static int make_mountpoint(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+FIXTURE(obs) {
+	struct fue_export e;
+	const char *skip;
+	struct fue_load *load;
+	char trace[PATH_MAX];
+};
+
+FIXTURE_VARIANT(obs) {
+	const char *transport;
+	bool ring;
+};
+
+FIXTURE_VARIANT_ADD(obs, dev) {
+	.transport = "--io-uring=off",
+	.ring = false,
+};
+
+FIXTURE_VARIANT_ADD(obs, ring) {
+	.transport = "--io-uring=on",
+	.ring = true,
+};
+
+FIXTURE_SETUP(obs)
+{
+	/* Bodies skip themselves: older harnesses run them after SKIP(). */
+	self->skip = fue_check_env();
+	if (!self->skip && variant->ring)
+		self->skip = fue_check_uring();
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
+	snprintf(self->trace, sizeof(self->trace), "%s/trace", self->e.dir);
+}
+
+FIXTURE_TEARDOWN(obs)
+{
+	fue_load_stop(self->load, 2000);
+	fue_teardown(&self->e);
+	fue_load_free(self->load);
+}
+
+#define READY() do { \
+	if (self->skip) \
+		SKIP(return, "%s", self->skip); \
+} while (0)
+
+/* A pattern image, a mountpoint, and a writable export with extra options. */
+static int start(FIXTURE_DATA(obs) *self, const FIXTURE_VARIANT(obs) *variant,
+		 const char *const *extra)
+{
+	const char *opts[16] = { variant->transport, "--writable" };
+	int ret, n = 2;
+
+	while (*extra && n < 15)
+		opts[n++] = *extra++;
+	opts[n] = NULL;
+	ret = fue_make_image(self->e.image, IMAGE_SIZE);
+	if (!ret)
+		ret = make_mountpoint(self->e.mnt);
+	if (!ret)
+		ret = fue_startv(&self->e, self->e.image, self->e.mnt, opts);
+	if (ret) {
+		fprintf(stderr, "# start failed: %d\n", ret);
+		dump_file("daemon", self->e.errlog);
+	}
+	return ret;
+}
+
+#define START(...) do { \
+	const char *__extra[] = { NULL, ##__VA_ARGS__, NULL }; \
+	ASSERT_EQ(0, start(self, variant, __extra + 1)); \
+} while (0)
+
+static void expect_clean_exit(struct __test_metadata *_metadata,
+			      struct fue_export *e)
+{
+	int status = fue_stop(e);
+
+	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+		TH_LOG("daemon wait status %#x", status);
+}
+
+/* --trace */
+
+/* One trace line; see trace.c and the man page for the format. */
+struct trace_line {
+	bool reply;
+	double at;
+	unsigned int thread;
+	int qid;
+	char transport[8];
+	unsigned long long unique;
+	char opcode[32];
+	/* request */
+	unsigned long long node;
+	unsigned long long off;
+	unsigned int size;
+	/* reply */
+	char result[32];
+	unsigned int len;
+	unsigned long long lat_us;
+};
+
+#define MAX_TRACE	256
+
+/* Parse a whole line or nothing: returns 0 or -EINVAL. */
+static int parse_trace_line(const char *line, struct trace_line *t)
+{
+	char dir;
+	int n = -1, end = -1;
+
+	memset(t, 0, sizeof(*t));
+	if (sscanf(line, "%lf t%u q%d %7s %c %llu %31s %n", &t->at, &t->thread,
+		   &t->qid, t->transport, &dir, &t->unique, t->opcode,
+		   &n) != 7 || n < 0)
+		return -EINVAL;
+	line += n;
+	if (dir == '>') {
+		t->reply = false;
+		if (sscanf(line, "node=%llu off=%llu size=%u%n", &t->node,
+			   &t->off, &t->size, &end) != 3)
+			return -EINVAL;
+		return line[end] ? -EINVAL : 0;
+	}
+	if (dir != '<')
+		return -EINVAL;
+	t->reply = true;
+	/* The latency is the last word: digits, then "us". */
+	if (sscanf(line, "%31s len=%u %lluus%n", t->result, &t->len,
+		   &t->lat_us, &end) != 3 || end < 2 || line[end] ||
+	    strcmp(line + end - 2, "us"))
+		return -EINVAL;
+	return 0;
+}
+
+/* Index of the request line for opcode (with off/size if >= 0), or -1. */
+static int find_request(const struct trace_line *t, int nr, const char *op,
+			long long off, long long size)
+{
+	int i, found = -1;
+
+	for (i = 0; i < nr; i++) {
+		if (t[i].reply || strcmp(t[i].opcode, op))
+			continue;
+		if (off >= 0 && t[i].off != (unsigned long long)off)
+			continue;
+		if (size >= 0 && t[i].size != (unsigned long long)size)
+			continue;
+		if (found >= 0)
+			return -2;	/* more than one */
+		found = i;
+	}
+	return found;
+}
+
+static int find_reply(const struct trace_line *t, int nr,
+		      unsigned long long unique)
+{
+	int i, found = -1;
+
+	for (i = 0; i < nr; i++) {
+		if (!t[i].reply || t[i].unique != unique)
+			continue;
+		if (found >= 0)
+			return -2;
+		found = i;
+	}
+	return found;
+}
+
+struct session {
+	const char *path;
+	int cpu;
+	int err;	/* errno of the failing step */
+	int step;
+	bool bad_data;
+};
+
+/* open, pread 4096 at 8192, pwrite 1000 at 5000, fsync, close. */
+static int session_main(void *arg)
+{
+	struct session *s = arg;
+	char buf[4096];
+	cpu_set_t set;
+	int fd;
+
+	CPU_ZERO(&set);
+	CPU_SET(s->cpu, &set);
+	s->step = 0;
+	if (sched_setaffinity(0, sizeof(set), &set))
+		goto fail;
+	s->step++;
+	fd = open(s->path, O_RDWR);
+	if (fd < 0)
+		goto fail;
+	s->step++;
+	if (pread(fd, buf, 4096, 8192) != 4096)
+		goto fail;
+	s->bad_data = fue_check_pattern(buf, 4096, 8192) >= 0;
+	s->step++;
+	fue_fill_pattern(buf, 1000, 5000);
+	if (pwrite(fd, buf, 1000, 5000) != 1000)
+		goto fail;
+	s->step++;
+	if (fsync(fd))
+		goto fail;
+	s->step++;
+	if (close(fd))
+		goto fail;
+	s->step++;
+	return 0;
+fail:
+	s->err = errno ? errno : EIO;
+	return 1;
+}
+
+/* The request for op, its one reply, and what both must say. */
+static void check_pair(struct __test_metadata *_metadata,
+		       const struct trace_line *t, int nr, const char *op,
+		       long long off, long long size, unsigned int reply_len,
+		       const FIXTURE_VARIANT(obs) *variant, int cpu, int *req)
+{
+	int r;
+
+	*req = find_request(t, nr, op, off, size);
+	ASSERT_LE(0, *req) TH_LOG("%s off=%lld size=%lld: %s", op, off, size,
+				  *req == -1 ? "no request line" :
+					       "several request lines");
+	EXPECT_EQ(1, t[*req].node);
+	r = find_reply(t, nr, t[*req].unique);
+	ASSERT_LE(0, r) TH_LOG("%s unique %llu: %s", op, t[*req].unique,
+			       r == -1 ? "no reply line" :
+					 "several reply lines");
+	EXPECT_LT(*req, r) TH_LOG("%s: reply line before its request", op);
+	EXPECT_STREQ(op, t[r].opcode);
+	EXPECT_STREQ("OK", t[r].result);
+	EXPECT_EQ(reply_len, t[r].len) TH_LOG("%s reply len", op);
+	EXPECT_LE(t[*req].at, t[r].at);
+	/* The reply goes out the way its request came in. */
+	EXPECT_STREQ(t[*req].transport, t[r].transport);
+	EXPECT_EQ(t[*req].qid, t[r].qid);
+	EXPECT_EQ(t[*req].thread, t[r].thread);
+	if (variant->ring) {
+		/* A caller on cpu N is served by kernel queue N. */
+		EXPECT_STREQ("ring", t[*req].transport);
+		EXPECT_EQ(cpu, t[*req].qid);
+	} else {
+		EXPECT_STREQ("dev", t[*req].transport);
+		EXPECT_EQ(-1, t[*req].qid);
+	}
+}
+
+TEST_F_TIMEOUT(obs, trace_scripted_session, TIMEOUT_S)
+{
+	struct session *s = fue_shared_alloc(sizeof(*s));
+	struct trace_line *t = calloc(MAX_TRACE, sizeof(*t));
+	int cpus[MAX_CPUS], nr = 0, i, ret;
+	int open_req, read_req, write_req, fsync_req, release_req;
+	char opt[PATH_MAX + 16], *text, *line, *save = NULL;
+
+	READY();
+	ASSERT_NE(NULL, s);
+	ASSERT_NE(NULL, t);
+	snprintf(opt, sizeof(opt), "--trace=%s", self->trace);
+	START(opt);
+
+	ASSERT_LT(0, fue_online_cpus(cpus, MAX_CPUS));
+	s->path = self->e.mnt;
+	/* The last online CPU, so that a wrong queue number shows. */
+	s->cpu = cpus[fue_online_cpus(cpus, MAX_CPUS) - 1];
+	ret = fue_in_child(session_main, s, FUE_IO_TIMEOUT_MS);
+	ASSERT_EQ(0, ret) TH_LOG("session step %d: %s", s->step,
+				 strerror(s->err));
+	EXPECT_FALSE(s->bad_data);
+	/* At exit the trace is flushed and closed. */
+	expect_clean_exit(_metadata, &self->e);
+
+	text = fue_slurp(self->trace);
+	ASSERT_NE(NULL, text) TH_LOG("no trace file %s", self->trace);
+	for (line = strtok_r(text, "\n", &save); line && nr < MAX_TRACE;
+	     line = strtok_r(NULL, "\n", &save)) {
+		EXPECT_EQ(0, parse_trace_line(line, &t[nr]))
+			TH_LOG("malformed trace line: %s", line);
+		nr++;
+	}
+	if (_metadata->passed == 0)
+		dump_file("trace", self->trace);
+	check_pair(_metadata, t, nr, "OPEN", -1, -1, 16, variant, s->cpu,
+		   &open_req);
+	check_pair(_metadata, t, nr, "READ", 8192, 4096, 4096, variant,
+		   s->cpu, &read_req);
+	/* A WRITE's reply is struct fuse_write_out, 8 bytes. */
+	check_pair(_metadata, t, nr, "WRITE", 5000, 1000, 8, variant, s->cpu,
+		   &write_req);
+	check_pair(_metadata, t, nr, "FSYNC", -1, -1, 0, variant, s->cpu,
+		   &fsync_req);
+	/* RELEASE is sent after close() returns, from wherever it runs. */
+	release_req = find_request(t, nr, "RELEASE", -1, -1);
+	ASSERT_LE(0, release_req);
+	EXPECT_LE(0, find_reply(t, nr, t[release_req].unique));
+	/* The session's order. */
+	EXPECT_LT(open_req, read_req);
+	EXPECT_LT(read_req, write_req);
+	EXPECT_LT(write_req, fsync_req);
+	EXPECT_LT(fsync_req, release_req);
+	/* Every request of the session has exactly one reply. */
+	for (i = 0; i < nr; i++) {
+		if (t[i].reply)
+			continue;
+		EXPECT_LE(0, find_reply(t, nr, t[i].unique))
+			TH_LOG("%s unique %llu: no single reply",
+			       t[i].opcode, t[i].unique);
+	}
+	free(text);
+	free(t);
+	fue_shared_free(s, sizeof(*s));
+}
+
+/* -v */
+
+/* The words of the first stderr line starting with prefix, or NULL. */
+static char *find_line(const char *text, const char *prefix)
+{
+	const char *p = text;
+	size_t len = strlen(prefix);
+
+	while (p && *p) {
+		if (!strncmp(p, prefix, len))
+			return strndup(p + len, strcspn(p + len, "\n"));
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+static bool has_word(const char *words, const char *word)
+{
+	size_t len = strlen(word);
+	const char *p = words;
+
+	while ((p = strstr(p, word))) {
+		if ((p == words || p[-1] == ' ') &&
+		    (p[len] == ' ' || p[len] == '\0'))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+#define PREFIX "fuse-uring-export: "
+
+TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
+{
+	char *text, *granted, *offered, *transport, *dump;
+	struct fue_stats *s = malloc(sizeof(*s));
+
+	READY();
+	ASSERT_NE(NULL, s);
+	START("-v");
+	/* Without --stats or --trace a dump has no per-opcode lines. */
+	ASSERT_EQ(0, fue_request_stats_dump(&self->e, &dump));
+	ASSERT_EQ(0, fue_parse_stats(dump, s));
+	EXPECT_EQ(NULL, strstr(dump, "stats: op="));
+	free(dump);
+	expect_clean_exit(_metadata, &self->e);
+
+	text = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, text);
+	granted = find_line(text, PREFIX "INIT: granted ");
+	offered = find_line(text, PREFIX "INIT: offered ");
+	transport = find_line(text, PREFIX "transport: ");
+	ASSERT_NE(NULL, granted) dump_file("daemon", self->e.errlog);
+	ASSERT_NE(NULL, offered);
+	ASSERT_NE(NULL, transport);
+	TH_LOG("granted: %s", granted);
+	TH_LOG("transport: %s", transport);
+	EXPECT_EQ(variant->ring, has_word(granted, "OVER_IO_URING"));
+	/* The kernel offers the ring whenever enable_uring is Y. */
+	if (!fue_check_uring()) {
+		EXPECT_TRUE(has_word(offered, "OVER_IO_URING"));
+	}
+	/* OVER_IO_URING lives in flags2, which only INIT_EXT makes valid. */
+	EXPECT_TRUE(has_word(granted, "INIT_EXT") ||
+		    !has_word(granted, "OVER_IO_URING"));
+	if (variant->ring) {
+		EXPECT_STREQ("ring", transport);
+	} else {
+		EXPECT_EQ(0, strncmp(transport, "/dev/fuse", 9));
+	}
+	EXPECT_STREQ(variant->ring ? "ring" : "dev", s->transport);
+	free(granted);
+	free(offered);
+	free(transport);
+	free(text);
+	free(s);
+}
+
+/* SIGUSR1 */
+
+/*
+ * A dump is consistent: its total is the sum of its lines.  Under load the
+ * daemon reads each counter twice, once for its line and once for the
+ * total, so then the total may only be ahead (quiet false).
+ */
+static void check_dump(struct __test_metadata *_metadata,
+		       const FIXTURE_VARIANT(obs) *variant, const char *dump,
+		       bool quiet, struct fue_opstat *read,
+		       struct fue_opstat *write)
+{
+	struct fue_stats *s = malloc(sizeof(*s));
+	unsigned long long ring = 0, legacy = 0, errors = 0;
+	int qid, i, seen, online, cpus[MAX_CPUS];
+
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, fue_parse_stats(dump, s)) TH_LOG("dump: %s", dump);
+	ASSERT_TRUE(s->have_total);
+	EXPECT_STREQ(variant->ring ? "ring" : "dev", s->transport);
+	/* A thread line per queue thread: one per online CPU by default. */
+	online = fue_online_cpus(cpus, MAX_CPUS);
+	EXPECT_EQ(online, s->nr_threads);
+	if (variant->ring) {
+		/* A qid line per kernel queue, i.e. per possible CPU. */
+		EXPECT_EQ(fue_possible_cpus(), s->nr_queues);
+		for (qid = 0; qid < s->nr_queues; qid++) {
+			for (seen = 0, i = 0; i < s->nr_queues; i++)
+				seen += s->q[i].qid == qid;
+			EXPECT_EQ(1, seen) TH_LOG("qid %d", qid);
+		}
+	} else {
+		EXPECT_EQ(0, s->nr_queues);
+	}
+	/* The total is the sum of its parts. */
+	for (i = 0; i < s->nr_queues; i++) {
+		ring += s->q[i].ring;
+		errors += s->q[i].errors;
+	}
+	for (i = 0; i < s->nr_threads; i++) {
+		legacy += s->t[i].legacy;
+		errors += s->t[i].errors;
+	}
+	if (quiet) {
+		EXPECT_EQ(ring, s->ring);
+		EXPECT_EQ(legacy, s->legacy);
+	} else {
+		EXPECT_LE(ring, s->ring);
+		EXPECT_LE(legacy, s->legacy);
+		if (ring != s->ring || legacy != s->legacy)
+			TH_LOG("total ring=%llu legacy=%llu, lines add up to ring=%llu legacy=%llu",
+			       s->ring, s->legacy, ring, legacy);
+	}
+	EXPECT_EQ(0, errors);
+	EXPECT_EQ(0, s->errors);
+	/* --stats: per-opcode lines, percentiles in order. */
+	ASSERT_EQ(0, fue_parse_op_stat(dump, "READ", read));
+	ASSERT_EQ(0, fue_parse_op_stat(dump, "WRITE", write));
+	EXPECT_LT(0, read->count);
+	EXPECT_LT(0, write->count);
+	EXPECT_LE(read->p50_us, read->p99_us);
+	EXPECT_LE(read->p99_us, read->max_us);
+	EXPECT_LE(write->p50_us, write->p99_us);
+	EXPECT_LE(write->p99_us, write->max_us);
+	/* The load moves 4K per request. */
+	EXPECT_EQ(read->count * 4096, read->bytes);
+	EXPECT_EQ(write->count * 4096, write->bytes);
+	free(s);
+}
+
+TEST_F_TIMEOUT(obs, sigusr1_during_io, TIMEOUT_S)
+{
+	struct fue_opstat read, write, last_read = { 0 }, last_write = { 0 };
+	char *dump;
+	long ops;
+	int round;
+
+	READY();
+	START("--stats");
+	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, 4096, 0,
+				    FUE_LOAD_WRITERS | FUE_LOAD_VERIFY);
+	ASSERT_NE(NULL, self->load);
+	ASSERT_TRUE(fue_load_wait_ops(self->load, 200, 10000));
+
+	for (round = 0; round < 5; round++) {
+		ASSERT_EQ(0, fue_request_stats_dump(&self->e, &dump));
+		check_dump(_metadata, variant, dump, false, &read, &write);
+		free(dump);
+		/* Counters only grow. */
+		EXPECT_LE(last_read.count, read.count);
+		EXPECT_LE(last_write.count, write.count);
+		EXPECT_LE(last_read.max_us, read.max_us);
+		last_read = read;
+		last_write = write;
+		/* And the I/O goes on after each dump. */
+		ops = fue_load_ops(self->load);
+		EXPECT_TRUE(fue_load_wait_ops(self->load, ops + 100, 10000))
+			TH_LOG("no progress after dump %d", round);
+	}
+	EXPECT_EQ(0, fue_load_errors(self->load))
+		TH_LOG("first error %s",
+		       strerrorname_np(self->load->c[0].first_err));
+	EXPECT_EQ(0, fue_load_bad(self->load));
+	EXPECT_TRUE(fue_load_stop(self->load, 5000));
+	EXPECT_EQ(0, fue_load_errors(self->load));
+	/* Quiet now: the dump must add up exactly. */
+	ASSERT_EQ(0, fue_request_stats_dump(&self->e, &dump));
+	check_dump(_metadata, variant, dump, true, &read, &write);
+	free(dump);
+	EXPECT_LE(last_read.count, read.count);
+	TH_LOG("READ count=%llu p50=%llu p99=%llu max=%llu us", read.count,
+	       read.p50_us, read.p99_us, read.max_us);
+	expect_clean_exit(_metadata, &self->e);
+}
+
+/* Every option in --help is in the man page, and back. */
+
+/* Long option names (without "--") in text, as NUL-separated words. */
+struct names {
+	int nr;
+	char name[64][32];
+	char shortopt[64];	/* its short letter, or 0 */
+};
+
+static void add_name(struct names *n, const char *p, char shortopt)
+{
+	int len = 0, i;
+
+	while (p[len] && (isalnum((unsigned char)p[len]) || p[len] == '-'))
+		len++;
+	if (!len || len >= 32 || n->nr == 64)
+		return;
+	for (i = 0; i < n->nr; i++)
+		if (!strncmp(n->name[i], p, len) && !n->name[i][len])
+			return;
+	memcpy(n->name[n->nr], p, len);
+	n->name[n->nr][len] = '\0';
+	n->shortopt[n->nr++] = shortopt;
+}
+
+/* Option lines of --help: "  -x, --name..." or "      --name...". */
+static void help_options(const char *help, struct names *n)
+{
+	const char *line = help;
+
+	while (line && *line) {
+		const char *p = line;
+		char shortopt = 0;
+
+		while (*p == ' ')
+			p++;
+		if (p > line && p[0] == '-' && isalnum((unsigned char)p[1]) &&
+		    p[2] == ',' && p[3] == ' ' && p[4] == '-') {
+			shortopt = p[1];
+			p += 4;
+		}
+		if (p > line && !strncmp(p, "--", 2) &&
+		    isalnum((unsigned char)p[2]))
+			add_name(n, p + 2, shortopt);
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+}
+
+/* Does the man source spell "\-\-name" (or "\-x") as a whole word? */
+static bool man_has(const char *man, const char *dashes, const char *name)
+{
+	size_t dlen = strlen(dashes), len = strlen(name);
+	const char *p = man;
+
+	while ((p = strstr(p, dashes))) {
+		p += dlen;
+		if (!strncmp(p, name, len) &&
+		    !isalnum((unsigned char)p[len]) && p[len] != '-')
+			return true;
+	}
+	return false;
+}
+
+/* The option names on the .TP tag lines of the OPTIONS section. */
+static void man_options(const char *man, struct names *n)
+{
+	const char *sec = strstr(man, "\n.SH OPTIONS\n"), *end, *p;
+
+	if (!sec)
+		return;
+	end = strstr(sec + 1, "\n.SH ");
+	for (p = strstr(sec, "\n.TP\n"); p && (!end || p < end);
+	     p = strstr(p + 1, "\n.TP\n")) {
+		const char *tag = p + 5, *eol = strchrnul(tag, '\n');
+		const char *q = tag;
+
+		while ((q = strstr(q, "\\-\\-")) && q < eol) {
+			add_name(n, q + 4, 0);
+			q += 4;
+		}
+	}
+}
+
+static char *man_path(char *buf, size_t len)
+{
+	const char *env = getenv("FUE_MAN");
+	char bin[PATH_MAX];
+
+	if (env && env[0]) {
+		snprintf(buf, len, "%s", env);
+		return buf;
+	}
+	/* Next to the daemon, as in the source tree. */
+	snprintf(bin, sizeof(bin), "%s", fue_bin());
+	snprintf(buf, len, "%s/fuse-uring-export.8", dirname(bin));
+	return buf;
+}
+
+TEST(man_page_documents_every_option)
+{
+	const char *args[] = { "--help", NULL };
+	struct names *help = calloc(1, sizeof(*help));
+	struct names *man_opts = calloc(1, sizeof(*man_opts));
+	char path[PATH_MAX], letter[2] = { 0 };
+	struct fue_export *e = calloc(1, sizeof(*e));
+	char *man, *out;
+	int i;
+
+	ASSERT_NE(NULL, help);
+	ASSERT_NE(NULL, man_opts);
+	ASSERT_NE(NULL, e);
+	if (access(fue_bin(), X_OK))
+		SKIP(return, "daemon %.900s not found (build it or set FUE_BIN)",
+		     fue_bin());
+	man = fue_slurp(man_path(path, sizeof(path)));
+	if (!man)
+		SKIP(return, "no man page at %.900s (set FUE_MAN)", path);
+	ASSERT_EQ(0, fue_init(e));
+	ASSERT_EQ(0, fue_run(e, args, 5000));
+	out = fue_slurp(e->outlog);
+	ASSERT_NE(NULL, out);
+
+	help_options(out, help);
+	/* A parser that finds nothing would pass everything. */
+	ASSERT_LE(10, help->nr) TH_LOG("--help: %s", out);
+	for (i = 0; i < help->nr; i++) {
+		EXPECT_TRUE(man_has(man, "\\-\\-", help->name[i]))
+			TH_LOG("--%s is in --help but not in %s",
+			       help->name[i], path);
+		letter[0] = help->shortopt[i];
+		if (letter[0]) {
+			EXPECT_TRUE(man_has(man, "\\-", letter))
+				TH_LOG("-%s (--%s) is not in %s", letter,
+				       help->name[i], path);
+		}
+	}
+	man_options(man, man_opts);
+	ASSERT_LE(10, man_opts->nr);
+	for (i = 0; i < man_opts->nr; i++) {
+		int j;
+
+		for (j = 0; j < help->nr; j++)
+			if (!strcmp(help->name[j], man_opts->name[i]))
+				break;
+		EXPECT_LT(j, help->nr)
+			TH_LOG("--%s is in %s but not in --help",
+			       man_opts->name[i], path);
+	}
+	fue_teardown(e);
+	free(out);
+	free(man);
+	free(help);
+	free(man_opts);
+	free(e);
+}
+
+/*
+ * Not TEST_HARNESS_MAIN only for symmetry with the other programs: the
+ * man page test needs neither root nor FUSE, so nothing is skipped here
+ * as a whole; the fixtures skip themselves with the reason.
+ */
+int main(int argc, char **argv)
+{
+	return test_harness_run(argc, argv);
+}
