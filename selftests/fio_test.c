@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Data integrity under a real workload: fio writes random 4K blocks with
+ * io_uring and O_DIRECT from two jobs on different CPUs, 32 requests deep,
+ * then reads everything back and checks each block's crc32c.  Afterwards
+ * the image read directly must equal the export read through the mount,
+ * byte for byte.  Both transports; fio missing means exit 4.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "fue_mount.h"
+
+#define TIMEOUT_S	300
+/* fio's own bound, below the harness' so that its output gets shown. */
+#define FIO_TIMEOUT_MS	240000
+#define IMAGE_SIZE	(64 << 20)
+#define NR_JOBS		2
+#define MAX_CPUS	1024
+
+static char fio_path[PATH_MAX];
+
+/* Print a file as TAP comments. */
+static void dump_file(const char *tag, const char *path)
+{
+	char *text = fue_slurp(path), *line, *save = NULL;
+
+	if (!text)
+		return;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "# %s: %s\n", tag, line);
+	free(text);
+}
+
+static int make_mountpoint(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+FIXTURE(fio) {
+	struct fue_export e;
+	const char *skip;
+	char fio_log[PATH_MAX];
+};
+
+FIXTURE_VARIANT(fio) {
+	const char *transport;
+	bool ring;
+};
+
+FIXTURE_VARIANT_ADD(fio, dev) {
+	.transport = "--io-uring=off",
+	.ring = false,
+};
+
+FIXTURE_VARIANT_ADD(fio, ring) {
+	.transport = "--io-uring=on",
+	.ring = true,
+};
+
+FIXTURE_SETUP(fio)
+{
+	self->skip = fue_check_env();
+	if (!self->skip && variant->ring)
+		self->skip = fue_check_uring();
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
+	snprintf(self->fio_log, sizeof(self->fio_log), "%s/fio.log",
+		 self->e.dir);
+}
+
+FIXTURE_TEARDOWN(fio)
+{
+	fue_teardown(&self->e);
+}
+
+TEST_F_TIMEOUT(fio, randwrite_verify_then_cmp, TIMEOUT_S)
+{
+	const char *opts[] = { variant->transport, "--writable", "--stats",
+			       NULL };
+	char filename[PATH_MAX + 16], cpus_opt[64], *out;
+	const char *args[32];
+	struct fue_stats *s = malloc(sizeof(*s));
+	int cpus[MAX_CPUS], nr_cpus, n = 0, ret, status;
+	off_t diff = -1;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_NE(NULL, s);
+	/* Sparse: every block fio verifies is one it wrote itself. */
+	ASSERT_EQ(0, fue_make_sparse_image(self->e.image, IMAGE_SIZE, 0, 0));
+	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	ret = fue_startv(&self->e, self->e.image, self->e.mnt, opts);
+	if (ret)
+		dump_file("daemon", self->e.errlog);
+	ASSERT_EQ(0, ret);
+	/* fio runs for a while; the watchdog must not cut it short. */
+	self->e.watchdog_s = TIMEOUT_S;
+
+	snprintf(filename, sizeof(filename), "--filename=%s", self->e.mnt);
+	args[n++] = fio_path;
+	args[n++] = "--name=integrity";
+	args[n++] = filename;
+	args[n++] = "--rw=randwrite";
+	args[n++] = "--bs=4k";
+	args[n++] = "--iodepth=32";
+	args[n++] = "--ioengine=io_uring";
+	args[n++] = "--direct=1";
+	/* Two jobs, each verifying only its own half of the export. */
+	args[n++] = "--numjobs=2";
+	args[n++] = "--size=32M";
+	args[n++] = "--offset_increment=32M";
+	args[n++] = "--verify=crc32c";
+	args[n++] = "--do_verify=1";
+	args[n++] = "--verify_fatal=1";
+	/* No verify state files left in the current directory. */
+	args[n++] = "--verify_state_save=0";
+	/* Threads, so that killing fio on a timeout kills every job. */
+	args[n++] = "--thread";
+	/* The export has a fixed size: never lay it out or allocate it. */
+	args[n++] = "--fallocate=none";
+	args[n++] = "--group_reporting";
+	nr_cpus = fue_online_cpus(cpus, MAX_CPUS);
+	if (nr_cpus >= NR_JOBS) {
+		/* One job per CPU: both kernel queues carry the load. */
+		snprintf(cpus_opt, sizeof(cpus_opt), "--cpus_allowed=%d,%d",
+			 cpus[0], cpus[1]);
+		args[n++] = cpus_opt;
+		args[n++] = "--cpus_allowed_policy=split";
+	}
+	args[n] = NULL;
+
+	ret = fue_exec(args, self->fio_log, FIO_TIMEOUT_MS);
+	if (ret)
+		dump_file("fio", self->fio_log);
+	if (ret == -ETIMEDOUT && self->e.has_conn)
+		fue_abort_conn(self->e.conn);
+	ASSERT_EQ(0, ret) TH_LOG("fio failed (%d)", ret);
+	out = fue_slurp(self->fio_log);
+	ASSERT_NE(NULL, out);
+	/* Both phases ran: the writes and the verifying reads. */
+	EXPECT_NE(NULL, strstr(out, "WRITE:")) dump_file("fio", self->fio_log);
+	EXPECT_NE(NULL, strstr(out, "READ:")) dump_file("fio", self->fio_log);
+	EXPECT_EQ(NULL, strstr(out, "verify:"))
+		dump_file("fio", self->fio_log);
+	free(out);
+
+	/* The transport really carried it. */
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	/*
+	 * fio poll()s the file: POLL is answered ENOSYS, after which the
+	 * kernel never asks again; both jobs may ask before that.  Nothing
+	 * else may fail.
+	 */
+	EXPECT_GE(NR_JOBS, s->errors);
+	if (variant->ring) {
+		EXPECT_LE(IMAGE_SIZE / 4096, s->ring);
+		EXPECT_EQ(0, s->legacy_io);
+	} else {
+		EXPECT_LE(IMAGE_SIZE / 4096, s->legacy_io);
+	}
+
+	/* What the export serves is what the image holds. */
+	ret = fue_cmp_files(self->e.image, self->e.mnt, IMAGE_SIZE, &diff);
+	EXPECT_EQ(0, ret) TH_LOG("cmp: %d, first difference at %lld", ret,
+				 (long long)diff);
+	EXPECT_EQ(IMAGE_SIZE, fue_file_size(self->e.image));
+	status = fue_stop(&self->e);
+	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+		TH_LOG("daemon wait status %#x", status);
+	free(s);
+}
+
+int main(int argc, char **argv)
+{
+	const char *why = fue_check_env();
+	const char *fio = getenv("FUE_FIO");
+
+	if (why)
+		ksft_exit_skip("%s\n", why);
+	if (!fue_which(fio && fio[0] ? fio : "fio", fio_path,
+		       sizeof(fio_path)))
+		ksft_exit_skip("fio not found (install fio, or set FUE_FIO)\n");
+	return test_harness_run(argc, argv);
+}
