@@ -282,9 +282,11 @@ static int serve(struct export *exp, struct export_mount *mnt,
 	while (any_running(exp)) {
 		if (!ready && all_armed(exp) && !fatal_error(exp)) {
 			ready = true;
-			report_serving(exp, mnt);
+			/* The pid file first: "serving" must be true once said. */
 			if (daemon_ready(exp->opt.pidfile))
 				export_fail(exp, -EIO);
+			else
+				report_serving(exp, mnt);
 		}
 		wait_once(&w);
 	}

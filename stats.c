@@ -135,24 +135,29 @@ void stats_print(FILE *out, const struct export *exp)
 
 	for (i = 0; exp->uring && i < exp->nr_queues; i++) {
 		const struct qid_stats *q = &exp->qid_stats[i];
+		/* Read once: the total must add up to the lines printed. */
+		uint64_t q_ring = stat_read(&q->ring);
+		uint64_t q_errors = stat_read(&q->errors);
 
 		fprintf(out, "stats: qid=%u thread=%u cpu=%u ring=%" PRIu64
 			" errors=%" PRIu64 " inflight=%" PRIu64 "\n", i,
-			q->thread, i, stat_read(&q->ring),
-			stat_read(&q->errors), stat_read(&q->inflight));
-		ring += stat_read(&q->ring);
-		errors += stat_read(&q->errors);
+			q->thread, i, q_ring, q_errors,
+			stat_read(&q->inflight));
+		ring += q_ring;
+		errors += q_errors;
 	}
 	for (i = 0; exp->threads && i < exp->nr_threads; i++) {
 		const struct thread_stats *s = &exp->threads[i].stats;
+		uint64_t t_legacy = stat_read(&s->legacy);
+		uint64_t t_legacy_io = stat_read(&s->legacy_io);
+		uint64_t t_errors = stat_read(&s->errors);
 
 		fprintf(out, "stats: thread=%u legacy=%" PRIu64 " legacy_io=%"
-			PRIu64 " errors=%" PRIu64 "\n", i,
-			stat_read(&s->legacy), stat_read(&s->legacy_io),
-			stat_read(&s->errors));
-		legacy += stat_read(&s->legacy);
-		legacy_io += stat_read(&s->legacy_io);
-		errors += stat_read(&s->errors);
+			PRIu64 " errors=%" PRIu64 "\n", i, t_legacy,
+			t_legacy_io, t_errors);
+		legacy += t_legacy;
+		legacy_io += t_legacy_io;
+		errors += t_errors;
 	}
 	if (exp->threads)
 		print_ops(out, exp);
