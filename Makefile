@@ -21,7 +21,7 @@ endif
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all clean deps smoke check install fuzz
+.PHONY: all clean deps smoke check install fuzz bench bench-quick
 
 all: $(PROG)
 
@@ -45,6 +45,17 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/enable-uring || [ $$? -eq 4 ]
 	@$(MAKE) --no-print-directory -C selftests run_tests
+
+# fio side by side: the raw image, the export over the ring and over
+# /dev/fuse, and qemu-storage-daemon when bench/run is given --with-qemu.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bench/run $(BENCH_ARGS)
+
+# A few seconds a target: proves the benchmark runs, asserts no numbers.
+bench-quick: deps
+	@$(MAKE) --no-print-directory all
+	@bench/run --quick $(BENCH_ARGS)
 
 # libFuzzer over the daemon's decode and opcode handlers, no kernel involved.
 FUZZER := fuzz/fuzz_request
