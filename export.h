@@ -164,10 +164,6 @@ struct export {
 	unsigned int armed;
 	/* First fatal error a queue thread hit, 0 if none. */
 	int fatal;
-	/* Set once main has decided to stop; threads stop re-arming. */
-	bool stopping;
-	/* Set when a queue saw the connection aborted rather than unmounted. */
-	bool aborted;
 };
 
 static inline void request_reply(struct fuse_request *req, int error,

@@ -110,7 +110,7 @@ static void dev_reply(struct fuse_request *req, int error, uint32_t len)
 	/* ENOENT: the request was interrupted meanwhile; nothing is owed. */
 	if (ret < 0 && errno != ENOENT) {
 		if (errno == ENODEV || errno == ENOTCONN)
-			queue_conn_gone(t, -errno);
+			queue_conn_gone(t);
 		else
 			log_error("reply to /dev/fuse failed: %s",
 				  strerror(errno));
@@ -162,7 +162,7 @@ static void read_done(struct ring_op *op, int res)
 	case -ECANCELED:
 	case -ENOTCONN:
 	case -ECONNABORTED:
-		queue_conn_gone(t, res);
+		queue_conn_gone(t);
 		return;
 	case -EINTR:
 	case -EAGAIN:

@@ -157,7 +157,7 @@ static void entry_done(struct ring_op *op, int res)
 		return;
 	}
 	if (conn_gone(res)) {
-		queue_conn_gone(t, res);
+		queue_conn_gone(t);
 		return;
 	}
 	if (ent->state == ENTRY_REGISTERING) {

@@ -232,7 +232,6 @@ static void handle_signal(struct waiter *w, int sig)
 			break;
 		}
 		w->stop_requested = true;
-		__atomic_store_n(&w->exp->stopping, true, __ATOMIC_RELEASE);
 		w->deadline = now_sec() + STOP_GRACE_SEC;
 		mount_remove(w->mnt);
 		break;

@@ -50,10 +50,12 @@ void queue_fail(struct queue_thread *t, int err)
 			  strerror(-err));
 }
 
-void queue_conn_gone(struct queue_thread *t, int err)
+/*
+ * The connection ended (unmount or abort): arm nothing more; the loop ends
+ * once what is in flight has completed.  main tells the two apart.
+ */
+void queue_conn_gone(struct queue_thread *t)
 {
-	if (err == -ECONNABORTED)
-		__atomic_store_n(&t->exp->aborted, true, __ATOMIC_RELEASE);
 	t->stopping = true;
 }
 

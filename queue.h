@@ -41,6 +41,6 @@ void queues_join(struct export *exp);
 void queues_free(struct export *exp);
 bool export_fail(struct export *exp, int err);
 void queue_fail(struct queue_thread *t, int err);
-void queue_conn_gone(struct queue_thread *t, int err);
+void queue_conn_gone(struct queue_thread *t);
 
 #endif /* FUE_QUEUE_H */
