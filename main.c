@@ -360,6 +360,7 @@ out_free:
 	queues_free(exp);
 	free(exp->qid_stats);
 	close(exp->dev_fd);
+	mount_release(&mnt);
 out_backing:
 	backing_close(&exp->backing);
 	daemon_cleanup(exp->opt.pidfile);

@@ -89,6 +89,7 @@ int mount_prepare(struct export_mount *m, const char *mountpoint)
 	struct stat st;
 
 	memset(m, 0, sizeof(*m));
+	m->abort_fd = -1;
 	snprintf(dir_buf, sizeof(dir_buf), "%s", mountpoint);
 	snprintf(base_buf, sizeof(base_buf), "%s", mountpoint);
 	if (!realpath(dirname(dir_buf), real_dir)) {
@@ -117,6 +118,16 @@ int mount_prepare(struct export_mount *m, const char *mountpoint)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static int open_abort_file(unsigned int conn)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort", conn);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* fusectl must be mounted for the abort file to exist. */
@@ -255,8 +266,13 @@ int mount_export(struct export_mount *m, const char *source, bool read_only,
 	m->mounted = true;
 	m->allow_other = allow_other;
 	mount_fusectl();
-	if (find_fuse_mount(m->path, &m->conn) < 0)
+	if (find_fuse_mount(m->path, &m->conn) < 0) {
 		log_error("%s: mounted, but not found in mountinfo", m->path);
+	} else {
+		m->has_conn = true;
+		/* Not for non-root users: fusectl is root's. */
+		m->abort_fd = open_abort_file(m->conn);
+	}
 	return fd;
 }
 
@@ -265,7 +281,12 @@ bool mount_present(const struct export_mount *m)
 {
 	unsigned int minor;
 
-	return find_fuse_mount(m->path, &minor) == 0 && minor == m->conn;
+	int ret = find_fuse_mount(m->path, &minor);
+
+	/* Unable to look (out of descriptors, say): assume it is there. */
+	if (ret < 0 && ret != -ENOENT)
+		return true;
+	return ret == 0 && minor == m->conn;
 }
 
 /*
@@ -293,19 +314,31 @@ void mount_remove(struct export_mount *m)
 	m->mounted = false;
 }
 
+/*
+ * Abort through the file opened at mount time: when the daemon must give
+ * up because it ran out of descriptors, it could open no new one.
+ */
 int mount_abort(const struct export_mount *m)
 {
-	char path[128];
-	int fd, ret = 0;
+	int fd = m->abort_fd;
+	int ret = 0;
 
-	if (!m->conn)
+	if (!m->has_conn)
 		return -ENOENT;
-	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort", m->conn);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		fd = open_abort_file(m->conn);
+	if (fd < 0)
+		return fd;
 	if (write(fd, "1", 1) < 0)
 		ret = -errno;
-	close(fd);
+	if (fd != m->abort_fd)
+		close(fd);
 	return ret;
+}
+
+void mount_release(struct export_mount *m)
+{
+	if (m->abort_fd >= 0)
+		close(m->abort_fd);
+	m->abort_fd = -1;
 }

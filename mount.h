@@ -10,6 +10,9 @@ struct export_mount {
 	char path[4096 + 256];
 	/* fusectl connection number: the minor of the mount's st_dev. */
 	unsigned int conn;
+	bool has_conn;
+	/* fusectl's abort file, held open from the mount on. */
+	int abort_fd;
 	bool mounted;
 	bool allow_other;
 	/* Mounted by fusermount3, so unmounted by it too. */
@@ -22,5 +25,6 @@ int mount_export(struct export_mount *m, const char *source, bool read_only,
 bool mount_present(const struct export_mount *m);
 void mount_remove(struct export_mount *m);
 int mount_abort(const struct export_mount *m);
+void mount_release(struct export_mount *m);
 
 #endif /* FUE_MOUNT_H */
