@@ -683,6 +683,73 @@ TEST_F_TIMEOUT(life, pidfile_missing_dir_foreground, TIMEOUT_S)
 }
 
 /*
+ * A queue thread that cannot start ends the whole export: run the daemon
+ * with fewer and fewer file descriptors, so that each step of start-up
+ * in turn is the one to fail, a queue thread's io_uring among them.  Every
+ * attempt must serve, or exit 1 without a mount; none may hang.
+ */
+TEST_F_TIMEOUT(life, fd_exhaustion_at_every_step, TIMEOUT_S)
+{
+	const char *args[] = { variant->transport, "--writable", "--queues=2",
+			       self->e.image, self->e.mnt, NULL };
+	char prlimit[PATH_MAX], limit[32];
+	const char *wrapper[] = { prlimit, limit, "--", NULL };
+	bool served = false, thread_failed = false;
+	unsigned int nofile;
+	char *err;
+	int ret;
+
+	READY();
+	if (!fue_which("prlimit", prlimit, sizeof(prlimit)))
+		SKIP(return, "prlimit is missing (util-linux)");
+	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
+	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	for (nofile = 3; nofile < 64 && !served; nofile++) {
+		snprintf(limit, sizeof(limit), "--nofile=%u:%u", nofile,
+			 nofile);
+		ASSERT_EQ(0, truncate(self->e.errlog, 0) && errno != ENOENT);
+		ASSERT_EQ(0, fue_spawn(&self->e, wrapper, args, self->e.mnt));
+		ret = fue_wait_mounted(&self->e, 15000);
+		if (ret == 0) {
+			/* Mounted; serving only once every queue is armed. */
+			usleep(300 * 1000);
+			if (!fue_wait_exit(&self->e, 0)) {
+				served = true;
+				fue_stop(&self->e);
+				EXPECT_TRUE(exited_with(&self->e, 0));
+				break;
+			}
+		} else {
+			ASSERT_EQ(-ECHILD, ret)
+				TH_LOG("nofile=%u: neither mounted nor exited",
+				       nofile);
+		}
+		ASSERT_TRUE(fue_wait_exit(&self->e, 15000))
+			TH_LOG("nofile=%u: the daemon hangs", nofile);
+		err = fue_slurp(self->e.errlog);
+		ASSERT_NE(NULL, err);
+		/* Too few for the dynamic loader: the daemon never ran. */
+		if (exited_with(&self->e, 127) &&
+		    strstr(err, "loading shared libraries")) {
+			free(err);
+			continue;
+		}
+		EXPECT_TRUE(exited_with(&self->e, 1))
+			TH_LOG("nofile=%u: status %#x, stderr: %s", nofile,
+			       self->e.status, err);
+		EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0))
+			TH_LOG("nofile=%u left its mount", nofile);
+		if (strstr(err, "queue thread"))
+			thread_failed = true;
+		free(err);
+		fue_unmount_all(self->e.mnt, true);
+	}
+	EXPECT_TRUE(served) TH_LOG("never served, even with %u fds", nofile);
+	EXPECT_TRUE(thread_failed)
+		TH_LOG("no limit made a queue thread fail");
+}
+
+/*
  * Not TEST_HARNESS_MAIN: without root, /dev/fuse or the daemon nothing
  * here can run, and kselftest wants exit 4 with the reason for that.
  */
