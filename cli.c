@@ -44,7 +44,7 @@ static const char usage_text[] =
 "                               queues are dealt round-robin over them\n"
 "      --queue-depth=N          ring entries per kernel queue, and /dev/fuse\n"
 "                               reads per thread without the ring\n"
-"                               (default 16, at most 4096)\n"
+"                               (default 32, at most 4096)\n"
 "      --pin=on|off             pin each queue thread to the CPUs of its\n"
 "                               kernel queues (default on; ring only)\n"
 "      --max-io=SIZE            largest READ/WRITE in bytes, K/M suffixes\n"
@@ -317,7 +317,7 @@ int cli_parse(int argc, char **argv, struct export_options *opt)
 	opt->allow_other = TRI_AUTO;
 	opt->io_uring = TRI_AUTO;
 	opt->queues = online_cpus();
-	opt->queue_depth = 16;
+	opt->queue_depth = 32;
 	opt->pin = true;
 	opt->max_io = 1024 * 1024;
 
