@@ -43,16 +43,6 @@ static void dump_file(const char *tag, const char *path)
 	free(text);
 }
 
-static int make_mountpoint(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
 FIXTURE(fio) {
 	struct fue_export e;
 	const char *skip;
@@ -106,7 +96,7 @@ TEST_F_TIMEOUT(fio, randwrite_verify_then_cmp, TIMEOUT_S)
 	ASSERT_NE(NULL, s);
 	/* Sparse: every block fio verifies is one it wrote itself. */
 	ASSERT_EQ(0, fue_make_sparse_image(self->e.image, IMAGE_SIZE, 0, 0));
-	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	ret = fue_startv(&self->e, self->e.image, self->e.mnt, opts);
 	if (ret)
 		dump_file("daemon", self->e.errlog);

@@ -1007,6 +1007,16 @@ int fue_make_sparse_image(const char *path, off_t size, off_t off, off_t len)
 	return ret;
 }
 
+int fue_make_mountpoint(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
 int fue_make_image(const char *path, off_t size)
 {
 	return fue_make_sparse_image(path, size, 0, size);

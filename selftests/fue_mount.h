@@ -179,6 +179,8 @@ ssize_t fue_check_pattern(const void *buf, size_t len, off_t off);
 /* Returns the index of the first non-zero byte, or -1. */
 ssize_t fue_check_zero(const void *buf, size_t len);
 
+/* Create (or empty) the regular file an export mounts over; 0 or -errno. */
+int fue_make_mountpoint(const char *path);
 /* Create path with size bytes of pattern; 0 or -errno. */
 int fue_make_image(const char *path, off_t size);
 /* Create a sparse file of size bytes with pattern only in [off, off+len). */

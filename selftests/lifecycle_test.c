@@ -54,16 +54,6 @@ static void dump_errlog(const struct fue_export *e)
 	free(text);
 }
 
-static int make_mountpoint(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -131,7 +121,7 @@ static int start(FIXTURE_DATA(life) *self,
 	opts[n] = NULL;
 	ret = fue_make_image(self->e.image, IMAGE_SIZE);
 	if (!ret)
-		ret = make_mountpoint(self->e.mnt);
+		ret = fue_make_mountpoint(self->e.mnt);
 	if (!ret)
 		ret = fue_startv(&self->e, self->e.image, self->e.mnt, opts);
 	if (ret) {
@@ -640,7 +630,7 @@ static void pidfile_fails(struct __test_metadata *_metadata,
 	int ret, status;
 
 	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
-	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	snprintf(pidfile, sizeof(pidfile), "%s/missing/pid", self->e.dir);
 	snprintf(pidopt, sizeof(pidopt), "--pidfile=%s", pidfile);
@@ -703,7 +693,7 @@ TEST_F_TIMEOUT(life, fd_exhaustion_at_every_step, TIMEOUT_S)
 	if (!fue_which("prlimit", prlimit, sizeof(prlimit)))
 		SKIP(return, "prlimit is missing (util-linux)");
 	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
-	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	for (nofile = 3; nofile < 64 && !served; nofile++) {
 		snprintf(limit, sizeof(limit), "--nofile=%u:%u", nofile,
 			 nofile);

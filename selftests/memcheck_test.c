@@ -57,16 +57,6 @@ static void dump_file(const char *tag, const char *path)
 	free(text);
 }
 
-static int make_mountpoint(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
 /* A make SANITIZE=1 daemon carries the ASan runtime's entry point. */
 static bool daemon_is_sanitized(void)
 {
@@ -157,7 +147,7 @@ TEST_F_TIMEOUT(memcheck, mixed_io_then_umount, TIMEOUT_S)
 	snprintf(errcode, sizeof(errcode), "--error-exitcode=%d",
 		 VALGRIND_ERROR_EXIT);
 	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
-	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	self->e.watchdog_s = TIMEOUT_S;
 	ASSERT_EQ(0, fue_spawn(&self->e, wrapper, args, self->e.mnt));
 	ret = fue_wait_mounted(&self->e, SERVE_TIMEOUT_MS);

@@ -45,16 +45,6 @@ static void dump_file(const char *tag, const char *path)
 	free(text);
 }
 
-static int make_mountpoint(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
 FIXTURE(obs) {
 	struct fue_export e;
 	const char *skip;
@@ -113,7 +103,7 @@ static int start(FIXTURE_DATA(obs) *self, const FIXTURE_VARIANT(obs) *variant,
 	opts[n] = NULL;
 	ret = fue_make_image(self->e.image, IMAGE_SIZE);
 	if (!ret)
-		ret = make_mountpoint(self->e.mnt);
+		ret = fue_make_mountpoint(self->e.mnt);
 	if (!ret)
 		ret = fue_startv(&self->e, self->e.image, self->e.mnt, opts);
 	if (ret) {

@@ -122,20 +122,10 @@ static int start(FIXTURE_DATA(sem) *self, const FIXTURE_VARIANT(sem) *variant,
 			   ##__VA_ARGS__, NULL))
 
 /* An empty regular file to mount on. */
-static int make_mountpoint(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
 /* Image of the given size with the pattern, plus an empty mountpoint. */
 #define SETUP_IMAGE(size) do { \
 	ASSERT_EQ(0, fue_make_image(self->e.image, (size))); \
-	ASSERT_EQ(0, make_mountpoint(self->e.mnt)); \
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt)); \
 } while (0)
 
 static bool ts_after(const struct timespec *a, const struct timespec *b)
@@ -183,7 +173,7 @@ TEST_F_TIMEOUT(sem, stat_blocks_sparse, TIMEOUT_S)
 	READY();
 	ASSERT_EQ(0, fue_make_sparse_image(self->e.image, 8 * MiB, 1 * MiB,
 					   64 * KiB));
-	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	START();
 	ASSERT_EQ(0, stat(self->e.image, &img));
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
@@ -631,7 +621,7 @@ TEST_F_TIMEOUT(sem, seek_data_hole, TIMEOUT_S)
 	fue_fill_pattern(buf, sizeof(buf), 3 * MiB);
 	ASSERT_EQ((ssize_t)sizeof(buf), pwrite(img, buf, sizeof(buf), 3 * MiB));
 	ASSERT_EQ(0, fsync(img));
-	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	START();
 	fd = open(self->e.mnt, O_RDONLY);
 	ASSERT_LE(0, fd);
@@ -742,7 +732,7 @@ TEST_F_TIMEOUT(sem, null_image, TIMEOUT_S)
 	ssize_t n;
 
 	READY();
-	ASSERT_EQ(0, make_mountpoint(self->e.mnt));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	ASSERT_EQ(0, start(self, variant, "null:1G", self->e.mnt, "--writable",
 			   NULL));
 	ASSERT_EQ(0, stat(self->e.mnt, &st));

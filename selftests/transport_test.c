@@ -40,16 +40,6 @@ static void dump_errlog(const struct fue_export *e)
 	free(text);
 }
 
-static int make_mountpoint(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
 /* Image and mountpoint, then the export with opts; 0 or the failure. */
 static int start(struct fue_export *e, const char *const *opts)
 {
@@ -57,7 +47,7 @@ static int start(struct fue_export *e, const char *const *opts)
 
 	ret = fue_make_image(e->image, IMAGE_SIZE);
 	if (!ret)
-		ret = make_mountpoint(e->mnt);
+		ret = fue_make_mountpoint(e->mnt);
 	if (!ret)
 		ret = fue_startv(e, e->image, e->mnt, opts);
 	if (ret) {
