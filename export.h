@@ -7,6 +7,7 @@
 #define FUE_EXPORT_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -142,6 +143,7 @@ struct init_result;
 /* Everything one export shares between main and its queue threads. */
 struct export {
 	struct export_options opt;
+	cpu_set_t online;
 	struct backing backing;
 	const struct init_result *init;
 	/* The /dev/fuse fd the mount was made with. */

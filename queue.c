@@ -71,6 +71,24 @@ static void pin_thread(struct queue_thread *t)
 		log_debug("thread %u: cannot pin: %s", t->index, strerror(ret));
 }
 
+/*
+ * io-wq workers (buffered writes, /dev/fuse reads) inherit the thread's
+ * pinning; left so, they crowd onto the client's CPU and spin there on
+ * the image's inode lock.  Let them run on any online CPU.
+ */
+static void unpin_workers(struct queue_thread *t)
+{
+	int ret;
+
+	if (!CPU_COUNT(&t->cpus) || !CPU_COUNT(&t->exp->online))
+		return;
+	ret = io_uring_register_iowq_aff(&t->ring, sizeof(t->exp->online),
+					 &t->exp->online);
+	if (ret)
+		log_debug("thread %u: io-wq affinity: %s", t->index,
+			  strerror(-ret));
+}
+
 static void *queue_main(void *arg)
 {
 	struct queue_thread *t = arg;
@@ -86,6 +104,7 @@ static void *queue_main(void *arg)
 		queue_fail(t, ret);
 		goto out;
 	}
+	unpin_workers(t);
 	if (exp->uring)
 		uring_entries_register(t);
 	dev_slots_arm(t);
@@ -181,12 +200,12 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 
 int queues_start(struct export *exp)
 {
-	cpu_set_t online;
+	cpu_set_t *online = &exp->online;
 	unsigned int i;
 	int ret;
 
-	if (cpulist_read("/sys/devices/system/cpu/online", &online) < 0)
-		CPU_ZERO(&online);
+	if (cpulist_read("/sys/devices/system/cpu/online", online) < 0)
+		CPU_ZERO(online);
 	exp->threads = calloc_lines(exp->nr_threads, sizeof(*exp->threads));
 	if (!exp->threads)
 		return -ENOMEM;
@@ -196,7 +215,7 @@ int queues_start(struct export *exp)
 		exp->threads[i].dev_fd = -1;
 	}
 	for (i = 0; i < exp->nr_threads; i++) {
-		ret = prepare_thread(exp, &exp->threads[i], &online);
+		ret = prepare_thread(exp, &exp->threads[i], online);
 		if (ret)
 			return ret;
 	}
