@@ -1744,34 +1744,31 @@ struct fue_load *fue_load_start(const char *path, off_t off, off_t len,
 	return l;
 }
 
-long fue_load_ops(const struct fue_load *l)
+/* Sum one counter of every load child; @field is its offset in a child. */
+static long load_sum(const struct fue_load *l, size_t field)
 {
 	long n = 0;
 	int i;
 
 	for (i = 0; i < l->nr; i++)
-		n += __atomic_load_n(&l->c[i].ops, __ATOMIC_RELAXED);
+		n += __atomic_load_n((const long *)((const char *)&l->c[i] +
+						    field), __ATOMIC_RELAXED);
 	return n;
+}
+
+long fue_load_ops(const struct fue_load *l)
+{
+	return load_sum(l, offsetof(struct fue_load_child, ops));
 }
 
 long fue_load_errors(const struct fue_load *l)
 {
-	long n = 0;
-	int i;
-
-	for (i = 0; i < l->nr; i++)
-		n += __atomic_load_n(&l->c[i].errors, __ATOMIC_RELAXED);
-	return n;
+	return load_sum(l, offsetof(struct fue_load_child, errors));
 }
 
 long fue_load_bad(const struct fue_load *l)
 {
-	long n = 0;
-	int i;
-
-	for (i = 0; i < l->nr; i++)
-		n += __atomic_load_n(&l->c[i].bad, __ATOMIC_RELAXED);
-	return n;
+	return load_sum(l, offsetof(struct fue_load_child, bad));
 }
 
 bool fue_load_wait_ops(struct fue_load *l, long want, int timeout_ms)
