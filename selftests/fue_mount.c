@@ -581,6 +581,40 @@ static pid_t read_pidfile(const char *path)
 	return (pid_t)pid;
 }
 
+/*
+ * Fork and exec argv with stdin from /dev/null and stdout and stderr to
+ * the export's logs (emptied first if @truncate).  Returns the pid or
+ * -errno; the child exits 126 if the logs cannot be opened.
+ */
+static pid_t fork_logged(const struct fue_export *e, const char *const *argv,
+			 bool truncate_logs, bool search_path)
+{
+	int mode = O_WRONLY | O_CREAT | (truncate_logs ? O_TRUNC : O_APPEND);
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(e->outlog, mode, 0600);
+		int err = open(e->errlog, mode, 0600);
+
+		if (in < 0 || out < 0 || err < 0)
+			_exit(126);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(err, 2);
+		if (search_path)
+			execvp(argv[0], (char *const *)argv);
+		else
+			execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 int fue_startv(struct fue_export *e, const char *image, const char *mnt,
 	       const char *const *opts)
 {
@@ -616,23 +650,9 @@ int fue_startv(struct fue_export *e, const char *image, const char *mnt,
 	argv[argc++] = mnt;
 	argv[argc] = NULL;
 
-	fflush(NULL);
-	pid = fork();
+	pid = fork_logged(e, argv, false, false);
 	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(e->outlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		int err = open(e->errlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		if (in < 0 || out < 0 || err < 0)
-			_exit(126);
-		dup2(in, 0);
-		dup2(out, 1);
-		dup2(err, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+		return pid;
 	ret = wait_pid_timeout(pid, &status, FUE_START_TIMEOUT_MS);
 	if (ret != 1) {
 		fue_log("daemon launcher did not return within %d ms",
@@ -695,23 +715,9 @@ int fue_run(struct fue_export *e, const char *const *args, int timeout_ms)
 	fue_sanitizer_scan(e);
 	e->errlog_scanned = 0;
 
-	fflush(NULL);
-	pid = fork();
+	pid = fork_logged(e, argv, true, false);
 	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(e->outlog, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int err = open(e->errlog, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		if (in < 0 || out < 0 || err < 0)
-			_exit(126);
-		dup2(in, 0);
-		dup2(out, 1);
-		dup2(err, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+		return pid;
 	ret = wait_pid_timeout(pid, &status, timeout_ms);
 	if (ret != 1) {
 		/* Bad input should fail fast; this one is serving instead. */
@@ -1400,24 +1406,10 @@ int fue_spawn(struct fue_export *e, const char *const *wrapper,
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
 		return -errno;
 
-	fflush(NULL);
-	pid = fork();
+	/* A wrapper is found on PATH; the daemon is a path already. */
+	pid = fork_logged(e, argv, false, true);
 	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(e->outlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		int err = open(e->errlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		if (in < 0 || out < 0 || err < 0)
-			_exit(126);
-		dup2(in, 0);
-		dup2(out, 1);
-		dup2(err, 2);
-		/* A wrapper is found on PATH; the daemon is a path already. */
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+		return pid;
 	e->pid = pid;
 	return 0;
 }
