@@ -13,7 +13,7 @@ int backing_grow_to(struct backing *b, uint64_t end);
 int backing_seek(struct backing *b, uint64_t offset, int whence,
 		 uint64_t *result);
 int backing_statfs(struct backing *b, struct fuse_kstatfs *st);
-bool backing_take_dirty(struct backing *b);
+bool backing_sync_owed(struct backing *b);
 int backing_sync(struct backing *b);
 void backing_submit(struct fuse_request *req,
 		    void (*complete)(struct fuse_request *req, int res));

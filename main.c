@@ -345,9 +345,12 @@ static int run(struct export *exp)
 	if (setup_queues(exp, &init))
 		goto out_unmount;
 	status = serve(exp, &mnt, &signals);
-	if (backing_sync(&exp->backing))
-		log_error("%s: fdatasync failed: %s", exp->opt.image,
-			  strerror(errno));
+	ret = backing_sync(&exp->backing);
+	if (ret) {
+		log_error("%s: fdatasync failed: %s; writes may be lost",
+			  exp->opt.image, strerror(-ret));
+		status = EXIT_FAILURE;
+	}
 	if (exp->opt.stats)
 		stats_print(stderr, exp);
 	goto out_free;

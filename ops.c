@@ -273,16 +273,26 @@ static void sync_done(struct fuse_request *req, int res)
 	reply_error(req, res < 0 ? res : 0);
 }
 
-static void op_fsync(struct fuse_request *req)
+/*
+ * Answer only once a sync that began after every write completed so far
+ * has succeeded; with nothing owed, one already has.
+ */
+static void sync_image(struct fuse_request *req, bool datasync)
 {
-	struct backing *b = req_backing(req);
-
-	if (b->is_null || !b->writable) {
+	if (!backing_sync_owed(req_backing(req))) {
 		reply_error(req, 0);
 		return;
 	}
 	req->io_opcode = IORING_OP_FSYNC;
+	req->io_mode = datasync ? IORING_FSYNC_DATASYNC : 0;
 	backing_submit(req, sync_done);
+}
+
+static void op_fsync(struct fuse_request *req)
+{
+	const struct fuse_fsync_in *in = req->arg;
+
+	sync_image(req, in->fsync_flags & FUSE_FSYNC_FDATASYNC);
 }
 
 static void fallocate_done(struct fuse_request *req, int res)
@@ -393,12 +403,7 @@ static void op_statfs(struct fuse_request *req)
 /* A close after writes should find them on stable storage. */
 static void op_flush(struct fuse_request *req)
 {
-	if (!backing_take_dirty(req_backing(req))) {
-		reply_error(req, 0);
-		return;
-	}
-	req->io_opcode = IORING_OP_FSYNC;
-	backing_submit(req, sync_done);
+	sync_image(req, true);
 }
 
 void ops_dispatch(struct fuse_request *req)

@@ -127,6 +127,17 @@ static void note_range(struct fuse_request *req)
 	}
 }
 
+/* FSYNC asks for fdatasync or for fsync: the trace says which. */
+static const char *sync_kind(const struct fuse_request *req)
+{
+	const struct fuse_fsync_in *in = req->arg;
+
+	if (req->opcode != FUSE_FSYNC || req->arg_len < sizeof(*in))
+		return "";
+	return in->fsync_flags & FUSE_FSYNC_FDATASYNC ? " sync=fdatasync" :
+						       " sync=fsync";
+}
+
 static void trace_prefix(char *buf, size_t len, struct fuse_request *req,
 			 uint64_t at_ns)
 {
@@ -151,9 +162,9 @@ void observe_begin(struct fuse_request *req)
 		return;
 	trace_prefix(prefix, sizeof(prefix), req, req->start_ns);
 	fprintf(trace_file, "%s > %" PRIu64 " %s node=%" PRIu64
-		" off=%" PRIu64 " size=%u\n", prefix, req->unique,
+		" off=%" PRIu64 " size=%u%s\n", prefix, req->unique,
 		opcode_name(req->opcode), (uint64_t)req->in->nodeid,
-		req->trace_offset, req->trace_size);
+		req->trace_offset, req->trace_size, sync_kind(req));
 }
 
 void observe_end(struct fuse_request *req, int error, uint32_t len)

@@ -168,7 +168,13 @@ static int parse_trace_line(const char *line, struct trace_line *t)
 		if (sscanf(line, "node=%llu off=%llu size=%u%n", &t->node,
 			   &t->off, &t->size, &end) != 3)
 			return -EINVAL;
-		return line[end] ? -EINVAL : 0;
+		line += end;
+		/* FSYNC says whether it asks for fdatasync or fsync. */
+		if (!strcmp(t->opcode, "FSYNC") &&
+		    (!strcmp(line, " sync=fsync") ||
+		     !strcmp(line, " sync=fdatasync")))
+			return 0;
+		return *line ? -EINVAL : 0;
 	}
 	if (dir != '<')
 		return -EINVAL;
@@ -436,7 +442,7 @@ TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
 	} else {
 		EXPECT_EQ(0, strncmp(transport, "/dev/fuse", 9));
 	}
-	EXPECT_STREQ(variant->ring ? "ring" : "dev", s->transport);
+	EXPECT_STREQ(variant->ring ? "ring" : "/dev/fuse", s->transport);
 	free(granted);
 	free(offered);
 	free(transport);
@@ -463,7 +469,7 @@ static void check_dump(struct __test_metadata *_metadata,
 	ASSERT_NE(NULL, s);
 	ASSERT_EQ(0, fue_parse_stats(dump, s)) TH_LOG("dump: %s", dump);
 	ASSERT_TRUE(s->have_total);
-	EXPECT_STREQ(variant->ring ? "ring" : "dev", s->transport);
+	EXPECT_STREQ(variant->ring ? "ring" : "/dev/fuse", s->transport);
 	/* A thread line per queue thread: one per online CPU by default. */
 	online = fue_online_cpus(cpus, MAX_CPUS);
 	EXPECT_EQ(online, s->nr_threads);
