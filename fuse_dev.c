@@ -62,6 +62,8 @@ struct dev_reader {
 	bool pumping;
 	/* Slots free to take a request; the most recently used first. */
 	struct dev_slot *idle;
+	/* Slots kept back in ring mode, put to work by a fall-back. */
+	struct dev_slot *spare;
 	size_t map_len;
 	unsigned int nr_slots;
 	struct dev_slot slots[];
@@ -117,6 +119,18 @@ static bool conn_gone_errno(int err)
 
 static void serve_read(struct dev_slot *slot, uint32_t len);
 
+static void take_spares(struct dev_reader *r)
+{
+	while (r->spare) {
+		struct dev_slot *slot = r->spare;
+
+		r->spare = slot->next_idle;
+		slot->next_idle = r->idle;
+		r->idle = slot;
+		stat_inc(&r->thread->stats.readers);
+	}
+}
+
 /*
  * Take requests while the kernel has some and a slot is idle; when it has
  * none, wait for the next through the ring.  With no idle slot, the slot
@@ -128,6 +142,9 @@ static void dev_pump(struct dev_reader *r)
 
 	if (r->pumping || r->poll_armed)
 		return;
+	if (__builtin_expect(r->spare != NULL, 0) &&
+	    __atomic_load_n(&t->exp->uring_failed, __ATOMIC_ACQUIRE))
+		take_spares(r);
 	r->pumping = true;
 	while (!t->stopping && r->idle) {
 		struct dev_slot *slot = r->idle;
@@ -247,7 +264,13 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
 	ops_dispatch(req);
 }
 
-int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots)
+/*
+ * @nr_slots buffers, of which @active take requests from the start; the
+ * others wait for a fall-back from the ring.  Untouched, they cost only
+ * address space.
+ */
+int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots,
+		     unsigned int active)
 {
 	struct export *exp = t->exp;
 	size_t page = page_size();
@@ -290,9 +313,12 @@ int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots)
 	}
 	/* Handed out last first, so light load keeps touching one buffer. */
 	for (i = nr_slots; i-- > 0;) {
-		r->slots[i].next_idle = r->idle;
-		r->idle = &r->slots[i];
+		struct dev_slot **list = i < active ? &r->idle : &r->spare;
+
+		r->slots[i].next_idle = *list;
+		*list = &r->slots[i];
 	}
+	stat_add(&t->stats.readers, active < nr_slots ? active : nr_slots);
 	return 0;
 }
 

@@ -4,7 +4,8 @@
 
 #include "queue.h"
 
-int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots);
+int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots,
+		     unsigned int active);
 unsigned int dev_reader_sqes(const struct queue_thread *t);
 void dev_reader_start(struct queue_thread *t);
 void dev_reader_free(struct queue_thread *t);

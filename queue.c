@@ -20,7 +20,10 @@
 #include "ring.h"
 #include "trace.h"
 
-/* In ring mode /dev/fuse carries little: one slot per thread will do. */
+/*
+ * In ring mode /dev/fuse carries little: one slot per thread will do
+ * until a fall-back puts the others to work.
+ */
 #define SIDE_CHANNEL_SLOTS 1
 
 static void notify_main(struct export *exp)
@@ -39,6 +42,20 @@ bool export_fail(struct export *exp, int err)
 					    __ATOMIC_ACQUIRE);
 	notify_main(exp);
 	return first;
+}
+
+/*
+ * A REGISTER the kernel refused: it serves the connection over /dev/fuse
+ * from now on, so every thread takes up reading it with all its slots.
+ */
+void export_fall_back(struct export *exp, int err)
+{
+	int none = 0;
+
+	if (__atomic_compare_exchange_n(&exp->uring_failed, &none, -err, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		log_info("the kernel refused a ring REGISTER (%s) and turned FUSE-over-io_uring off for this connection: serving over /dev/fuse",
+			 strerror(-err));
 }
 
 /* A fatal error on one queue ends the whole export, never just the queue. */
@@ -170,8 +187,8 @@ static void pick_cpus(struct export *exp, struct queue_thread *t,
 static int prepare_thread(struct export *exp, struct queue_thread *t,
 			  const cpu_set_t *online)
 {
-	unsigned int slots = exp->uring ? SIDE_CHANNEL_SLOTS :
-					  exp->opt.queue_depth;
+	unsigned int active = exp->uring ? SIDE_CHANNEL_SLOTS :
+					   exp->opt.queue_depth;
 	int ret;
 
 	if (observe_requests && stats_alloc_ops(&t->stats))
@@ -191,7 +208,7 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 			return ret;
 		}
 	}
-	ret = dev_reader_alloc(t, slots);
+	ret = dev_reader_alloc(t, exp->opt.queue_depth, active);
 	if (ret)
 		log_error("cannot allocate /dev/fuse buffers: %s",
 			  strerror(-ret));

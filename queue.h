@@ -41,6 +41,7 @@ int queues_start(struct export *exp);
 void queues_join(struct export *exp);
 void queues_free(struct export *exp);
 bool export_fail(struct export *exp, int err);
+void export_fall_back(struct export *exp, int err);
 void queue_fail(struct queue_thread *t, int err);
 void queue_conn_gone(struct queue_thread *t);
 

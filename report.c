@@ -128,7 +128,8 @@ void report_serving(const struct export *exp, const struct export_mount *m)
 		log_debug("qid %u -> thread %u", qid,
 			  qid_owner(qid, exp->nr_threads));
 	log_info("serving %s at %s: transport %s, %u kernel queues, %u threads, depth %u, max I/O %u KiB, ring memory %.1f MiB, fusectl connection %u",
-		 exp->opt.image, m->path, exp->uring ? "ring" : "/dev/fuse",
+		 exp->opt.image, m->path,
+		 export_on_ring(exp) ? "ring" : "/dev/fuse",
 		 exp->nr_queues, exp->nr_threads, exp->opt.queue_depth,
 		 exp->init->max_write / 1024, ring_mib, m->conn);
 }

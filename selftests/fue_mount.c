@@ -1221,6 +1221,7 @@ int fue_parse_stats(const char *text, struct fue_stats *s)
 			ret |= field_ull(buf, "legacy", &t->legacy);
 			ret |= field_ull(buf, "legacy_io", &t->legacy_io);
 			ret |= field_ull(buf, "errors", &t->errors);
+			ret |= field_ull(buf, "readers", &t->readers);
 			if (ret)
 				return -EINVAL;
 			cur.nr_threads++;

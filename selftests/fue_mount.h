@@ -62,6 +62,8 @@ struct fue_tstat {
 	unsigned long long legacy;
 	unsigned long long legacy_io;
 	unsigned long long errors;
+	/* /dev/fuse slots taking requests */
+	unsigned long long readers;
 };
 
 struct fue_stats {
