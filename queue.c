@@ -2,7 +2,7 @@
 /*
  * Queue threads: each owns one io_uring (created inside the thread, as
  * SINGLE_ISSUER wants), the ring entries of the kernel queues dealt to it,
- * and a cloned /dev/fuse fd with its readers.
+ * and a cloned /dev/fuse fd with its reader.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include "ring.h"
 #include "trace.h"
 
-/* In ring mode /dev/fuse carries little: one reader per thread will do. */
+/* In ring mode /dev/fuse carries little: one slot per thread will do. */
 #define SIDE_CHANNEL_SLOTS 1
 
 static void notify_main(struct export *exp)
@@ -72,7 +72,7 @@ static void pin_thread(struct queue_thread *t)
 }
 
 /*
- * io-wq workers (buffered writes, /dev/fuse reads) inherit the thread's
+ * io-wq workers (buffered writes to the image) inherit the thread's
  * pinning; left so, they crowd onto the client's CPU and spin there on
  * the image's inode lock.  Let them run on any online CPU.
  */
@@ -93,7 +93,7 @@ static void *queue_main(void *arg)
 {
 	struct queue_thread *t = arg;
 	struct export *exp = t->exp;
-	unsigned int depth = t->nr_entries + t->nr_slots;
+	unsigned int depth = t->nr_entries + dev_reader_sqes(t);
 	int ret;
 
 	pin_thread(t);
@@ -107,7 +107,7 @@ static void *queue_main(void *arg)
 	unpin_workers(t);
 	if (exp->uring)
 		uring_entries_register(t);
-	dev_slots_arm(t);
+	dev_reader_start(t);
 	/*
 	 * A REGISTER that fails does so while it is submitted; reap those
 	 * results before telling main that this queue is armed.
@@ -191,7 +191,7 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 			return ret;
 		}
 	}
-	ret = dev_slots_alloc(t, slots);
+	ret = dev_reader_alloc(t, slots);
 	if (ret)
 		log_error("cannot allocate /dev/fuse buffers: %s",
 			  strerror(-ret));
@@ -260,7 +260,7 @@ void queues_free(struct export *exp)
 
 		uring_entries_free(t);
 		stats_free_ops(&t->stats);
-		dev_slots_free(t);
+		dev_reader_free(t);
 		if (t->dev_fd >= 0)
 			close(t->dev_fd);
 		t->dev_fd = -1;

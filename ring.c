@@ -33,8 +33,10 @@ int ring_setup(struct queue_thread *t, unsigned int depth)
 		if (ret != -EINVAL)
 			break;
 	}
-	if (ret == 0)
+	if (ret == 0) {
 		t->ring_ready = true;
+		t->ring_flags = p.flags;
+	}
 	return ret;
 }
 
