@@ -21,7 +21,8 @@ endif
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all clean deps smoke check install fuzz bench bench-quick
+.PHONY: all clean deps smoke check install fuzz bench bench-quick \
+	vm-build vm-check vm-smoke vm-matrix
 
 all: $(PROG)
 
@@ -45,6 +46,30 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/enable-uring || [ $$? -eq 4 ]
 	@$(MAKE) --no-print-directory -C selftests run_tests
+
+# The kernel under test, booted under QEMU over a read-only view of this
+# machine's root: make vm-check KERNEL=arch/x86/boot/bzImage
+# [MODULES=dir] [VM_TESTS="smoke semantics_test:-v,dev ..."] runs
+# scripts/vm-tests there (by default its whole set); vm-smoke runs
+# scripts/smoke.  The guest's status is make's verdict.
+VM_RUN = scripts/vm-run $(if $(MODULES),--modules "$(MODULES)")
+
+vm-build: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -C selftests all
+
+vm-check: vm-build
+	@test -n "$(KERNEL)" || { echo "usage: make vm-check KERNEL=bzImage [MODULES=dir] [VM_TESTS=...]"; exit 2; }
+	@$(VM_RUN) "$(KERNEL)" scripts/vm-tests $(VM_TESTS)
+
+vm-smoke: vm-build
+	@test -n "$(KERNEL)" || { echo "usage: make vm-smoke KERNEL=bzImage [MODULES=dir]"; exit 2; }
+	@$(VM_RUN) "$(KERNEL)" scripts/smoke
+
+# vm-check on Debian's 6.1 and 6.12 kernels, fetched into a cache outside
+# the tree ($$FUE_VM_CACHE, default /var/cache/fuse-uring-export/kernels).
+vm-matrix: vm-build
+	@scripts/vm-matrix $(VM_TESTS)
 
 # fio side by side: the raw image, the export over the ring and over
 # /dev/fuse, and qemu-storage-daemon when bench/run is given --with-qemu.
