@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "decode.h"
 #include "log.h"
 #include "ops.h"
 #include "queue.h"
@@ -156,7 +157,7 @@ void observe_begin(struct fuse_request *req)
 	req->start_ns = now_ns();
 	req->unique = req->in->unique;
 	req->opcode = req->in->opcode;
-	if (req->arg_len >= ops_arg_size(req->opcode))
+	if (req->arg_len >= decode_arg_size(req->opcode))
 		note_range(req);
 	if (!trace_file)
 		return;
