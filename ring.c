@@ -11,6 +11,25 @@
 /* SQEs are always 128 bytes: FUSE ring commands need the big cmd area. */
 #define SQE_BYTES 128
 
+/*
+ * Every ring this daemon sets up has 128-byte SQEs (SQE128, Linux 5.19):
+ * find out before mounting anything whether the kernel can.  0, or the
+ * errno of io_uring_setup().
+ */
+int ring_probe(void)
+{
+	struct io_uring_params p;
+	struct io_uring ring;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SQE128;
+	ret = io_uring_queue_init_params(1, &ring, &p);
+	if (!ret)
+		io_uring_queue_exit(&ring);
+	return ret;
+}
+
 int ring_setup(struct queue_thread *t, unsigned int depth)
 {
 	static const unsigned int flag_sets[] = {

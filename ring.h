@@ -4,6 +4,7 @@
 
 #include "queue.h"
 
+int ring_probe(void);
 int ring_setup(struct queue_thread *t, unsigned int depth);
 struct io_uring_sqe *ring_sqe(struct queue_thread *t, struct ring_op *op);
 unsigned int ring_reap(struct queue_thread *t);
