@@ -7,7 +7,9 @@
  * and to "daemon" as the other user.  /dev/fuse is made 0666 (Debian's
  * usual mode) and /etc/fuse.conf edited for the duration, then restored.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
