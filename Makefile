@@ -22,7 +22,8 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all clean deps smoke check install fuzz bench bench-quick \
-	vm-build vm-check vm-smoke vm-matrix
+	vm-build vm-check vm-smoke vm-matrix \
+	kselftest-tree
 
 all: $(PROG)
 
@@ -104,6 +105,17 @@ fuzz: deps $(FUZZER)
 	if [ $$rc -eq 0 ]; then echo "fuzz: PASS, no crash in $(FUZZ_SECONDS) s"; \
 	else tail -n 40 fuzz/work/log; echo "fuzz: FAIL (exit $$rc)"; fi; \
 	exit $$rc
+
+# Place the selftests and the daemon's sources into a kernel tree as
+# tools/testing/selftests/filesystems/fuse_uring/; KSFT_ADD_TARGET=1 also
+# adds that directory to the selftests' top Makefile TARGETS.
+kselftest-tree:
+	@if [ -z "$(LINUX)" ]; then \
+		echo "usage: make kselftest-tree LINUX=/path/to/linux [KSFT_ADD_TARGET=1]" >&2; \
+		exit 2; \
+	fi
+	@scripts/kselftest-tree $(if $(filter 1,$(KSFT_ADD_TARGET)),--add-target) \
+		"$(LINUX)" $(SRCS)
 
 install: $(PROG)
 	install -D -m 0755 $(PROG) $(DESTDIR)$(PREFIX)/sbin/$(PROG)

@@ -8,7 +8,9 @@
  * and fsync of the image fail, so each case is deterministic.  Both
  * transports.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>

@@ -14,7 +14,9 @@
  * the transport.  A seccomp filter makes io_uring_setup() fail as such
  * a kernel's would.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>

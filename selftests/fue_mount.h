@@ -83,7 +83,10 @@ struct fue_stats {
 const char *fue_check_env(void);
 const char *fue_check_uring(void);
 
-/* The daemon binary: $FUE_BIN, else ../fuse-uring-export next to the test. */
+/*
+ * The daemon binary: $FUE_BIN, else fuse-uring-export in the test's own
+ * directory, else in its parent.
+ */
 const char *fue_bin(void);
 
 /* Number of possible CPUs (= kernel FUSE queues) and the online CPU list. */

@@ -5,7 +5,9 @@
  * every CPU's queue is served, that a shallow queue still completes deep
  * concurrent I/O, and that both transports end cleanly on an unmount.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
