@@ -51,8 +51,10 @@ static int open_image(struct backing *b, const struct export_options *opt)
 		return -err;
 	}
 	if (fstat(b->fd, &st) < 0) {
-		log_error("%s: %s", opt->image, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		log_error("%s: %s", opt->image, strerror(err));
+		return -err;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		log_error("%s: is a directory, not an image", opt->image);
@@ -65,9 +67,11 @@ static int open_image(struct backing *b, const struct export_options *opt)
 		b->is_blockdev = true;
 		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0 ||
 		    ioctl(b->fd, BLKSSZGET, &lbs) < 0) {
+			int err = errno;
+
 			log_error("%s: cannot read the device size: %s",
-				  opt->image, strerror(errno));
-			return -errno;
+				  opt->image, strerror(err));
+			return -err;
 		}
 		b->size = size;
 		b->block_size = lbs;
@@ -111,8 +115,10 @@ static int open_unaligned_fd(struct backing *b,
 
 	b->unaligned_fd = open(opt->image, flags);
 	if (b->unaligned_fd < 0) {
-		log_error("%s: %s", opt->image, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		log_error("%s: %s", opt->image, strerror(err));
+		return -err;
 	}
 	return 0;
 }

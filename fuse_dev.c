@@ -149,6 +149,7 @@ static void dev_pump(struct dev_reader *r)
 	while (!t->stopping && r->idle) {
 		struct dev_slot *slot = r->idle;
 		ssize_t got;
+		int err;
 
 		got = read(t->dev_fd, slot->read_buf + read_skew(),
 			   t->exp->dev_read_size);
@@ -168,8 +169,9 @@ static void dev_pump(struct dev_reader *r)
 			queue_conn_gone(t);
 			break;
 		}
-		log_error("read from /dev/fuse failed: %s", strerror(errno));
-		queue_fail(t, -errno);
+		err = errno;
+		log_error("read from /dev/fuse failed: %s", strerror(err));
+		queue_fail(t, -err);
 		break;
 	}
 	r->pumping = false;

@@ -78,8 +78,10 @@ int trace_open(const char *path)
 	} else {
 		trace_file = fopen(path, "we");
 		if (!trace_file) {
-			log_error("--trace=%s: %s", path, strerror(errno));
-			return -errno;
+			int err = errno;
+
+			log_error("--trace=%s: %s", path, strerror(err));
+			return -err;
 		}
 		/* Whole lines, in order, even if the daemon is killed. */
 		setvbuf(trace_file, NULL, _IOLBF, 0);
