@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cpus.h"
 #include "decode.h"
 #include "fuse_uring.h"
 #include "init.h"
@@ -227,12 +228,12 @@ int uring_entries_alloc(struct queue_thread *t)
 			    page * page;
 	size_t per_entry = header_len + exp->payload_size;
 	unsigned int depth = exp->opt.queue_depth;
-	unsigned int qid, i, n = 0;
+	unsigned int qid, i, n;
 	size_t map_len;
 	char *map;
 
-	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads)
-		n += depth;
+	n = thread_entries(t->index, exp->nr_queues, exp->nr_threads,
+			   &exp->online, depth);
 	if (!n)
 		return 0;
 	t->entries = calloc(n, sizeof(*t->entries));
@@ -250,9 +251,9 @@ int uring_entries_alloc(struct queue_thread *t)
 	t->nr_entries = n;
 	i = 0;
 	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads) {
-		unsigned int d;
+		unsigned int d, nr = qid_entries(qid, &exp->online, depth);
 
-		for (d = 0; d < depth; d++, i++) {
+		for (d = 0; d < nr; d++, i++) {
 			struct uring_entry *ent = &t->entries[i];
 			char *base = map + per_entry * i;
 

@@ -106,15 +106,20 @@ static void unpin_workers(struct queue_thread *t)
 			  strerror(-ret));
 }
 
+/* Each ring entry and each /dev/fuse slot has one operation at a time. */
+static unsigned int thread_inflight(const struct queue_thread *t)
+{
+	return t->nr_entries + dev_reader_sqes(t);
+}
+
 static void *queue_main(void *arg)
 {
 	struct queue_thread *t = arg;
 	struct export *exp = t->exp;
-	unsigned int depth = t->nr_entries + dev_reader_sqes(t);
 	int ret;
 
 	pin_thread(t);
-	ret = ring_setup(t, depth < 8 ? 8 : depth);
+	ret = ring_setup(t, thread_inflight(t));
 	if (ret) {
 		log_error("io_uring setup failed on thread %u: %s", t->index,
 			  strerror(-ret));
@@ -187,6 +192,7 @@ static void pick_cpus(struct export *exp, struct queue_thread *t,
 static int prepare_thread(struct export *exp, struct queue_thread *t,
 			  const cpu_set_t *online)
 {
+	unsigned int sq, cq;
 	unsigned int active = exp->uring ? SIDE_CHANNEL_SLOTS :
 					   exp->opt.queue_depth;
 	int ret;
@@ -209,10 +215,17 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 		}
 	}
 	ret = dev_reader_alloc(t, exp->opt.queue_depth, active);
-	if (ret)
+	if (ret) {
 		log_error("cannot allocate /dev/fuse buffers: %s",
 			  strerror(-ret));
-	return ret;
+		return ret;
+	}
+	if (ring_sizes(thread_inflight(t), &sq, &cq)) {
+		log_error("thread %u would have %u operations in flight, more than io_uring's %u completions: use more --queues or a smaller --queue-depth",
+			  t->index, thread_inflight(t), 65536);
+		return -E2BIG;
+	}
+	return 0;
 }
 
 int queues_start(struct export *exp)

@@ -116,12 +116,17 @@ static void report_ring(const struct queue_thread *t)
 
 void report_serving(const struct export *exp, const struct export_mount *m)
 {
-	double ring_mib = 0;
-	unsigned int qid;
+	unsigned int qid, i, entries = 0;
+	double ring_mib;
 
+	/* Each entry: its payload and a page for its 288-byte header. */
+	for (i = 0; exp->uring && exp->threads && i < exp->nr_threads; i++)
+		entries += exp->threads[i].nr_entries;
+	ring_mib = (double)entries * (exp->payload_size + 4096) /
+		   (1024.0 * 1024.0);
 	if (exp->uring)
-		ring_mib = (double)exp->nr_queues * exp->opt.queue_depth *
-			   (exp->payload_size + 4096) / (1024.0 * 1024.0);
+		log_debug("ring buffers: %u entries (--queue-depth per queue with an online CPU, 1 per other queue) x (%u B payload + 4 KiB header) = %.1f MiB",
+			  entries, exp->payload_size, ring_mib);
 	if (log_verbose && exp->threads)
 		report_ring(&exp->threads[0]);
 	for (qid = 0; log_verbose && exp->uring && qid < exp->nr_queues; qid++)
