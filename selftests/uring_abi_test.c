@@ -34,10 +34,21 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+/*
+ * The ring's uapi (7.42) from the project's header, guarded so that a
+ * newer <linux/fuse.h> wins; in a kernel tree the uapi header has it all.
+ */
+#if __has_include("fuse_abi.h")
 #include "fuse_abi.h"
+#else
+#include <linux/fuse.h>
+#endif
 
 #define URING_PARAM	"/sys/module/fuse/parameters/enable_uring"
 #define FUSECTL		"/sys/fs/fuse/connections"
+
+/* The INIT reply's minor: 7.42 brought FUSE_OVER_IO_URING. */
+#define REPLY_MINOR	42
 
 /* What INIT negotiates; the ring then wants max(8K, 64K, 64 pages). */
 #define NEG_MAX_WRITE	(64 * 1024)
@@ -289,7 +300,7 @@ static int reply_init(FIXTURE_DATA(abi) *self, uint64_t grant)
 	r.h.len = sizeof(r);
 	r.h.unique = self->init_unique;
 	r.o.major = FUSE_KERNEL_VERSION;
-	r.o.minor = FUE_PROTO_MINOR;
+	r.o.minor = REPLY_MINOR;
 	r.o.max_readahead = self->init_readahead;
 	r.o.flags = (uint32_t)flags;
 	r.o.flags2 = (uint32_t)(flags >> 32);
