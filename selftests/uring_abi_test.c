@@ -567,8 +567,11 @@ static int cmd_result(struct io_uring *ring, uint64_t want)
 	uint64_t tag;
 	int res;
 
-	if (next_cqe(ring, CQE_MS, &tag, &res))
+	if (next_cqe(ring, CQE_MS, &tag, &res)) {
+		fprintf(stderr, "# no CQE within %d ms: the command was accepted and is held\n",
+			CQE_MS);
 		return NO_CQE;
+	}
 	if (tag != want) {
 		fprintf(stderr, "# unexpected CQE tag %#llx res %d\n",
 			(unsigned long long)tag, res);
@@ -1194,20 +1197,27 @@ TEST_F(abi, reply_error_out_of_range)
 	static const int bad[] = { 1, 4096, -512, -4096, INT_MIN };
 	struct reply_fault f = { .bad_error = true };
 	unsigned int k;
+	int64_t r;
 
 	SKIP_IF_NEEDED();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		f.error = bad[k];
-		EXPECT_EQ(-EINVAL, faulty_reply(_metadata, self, &f))
+		r = faulty_reply(_metadata, self, &f);
+		ASSERT_NE(INT64_MIN, r);
+		EXPECT_EQ(-EINVAL, r)
 			TH_LOG("fuse_uring_out_header_has_err(): error %d", bad[k]);
 	}
 	f.error = -EIO;
-	EXPECT_EQ(-EIO, faulty_reply(_metadata, self, &f))
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EIO, r)
 		TH_LOG("fuse_uring_out_header_has_err(): a valid error must reach the caller");
 	f.error = -511;
-	EXPECT_EQ(-511, faulty_reply(_metadata, self, &f))
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-511, r)
 		TH_LOG("fuse_uring_out_header_has_err(): -511 is the lowest valid error");
 	serves_over_ring(_metadata, self);
 }
@@ -1220,23 +1230,32 @@ TEST_F(abi, reply_error_out_of_range)
 TEST_F(abi, reply_payload_size)
 {
 	struct reply_fault f = { .set_payload_sz = true };
+	int64_t r;
 
 	SKIP_IF_NEEDED();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	f.payload_sz = (uint32_t)self->payload_size + 1;
-	EXPECT_EQ(-EINVAL, faulty_reply(_metadata, self, &f))
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
 		TH_LOG("fuse_copy_out_args(): payload_sz %u > buffer %zu",
 		       f.payload_sz, self->payload_size);
 	f.payload_sz = UINT32_MAX;
-	EXPECT_EQ(-EINVAL, faulty_reply(_metadata, self, &f))
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
 		TH_LOG("fuse_copy_out_args(): payload_sz %u", f.payload_sz);
 	f.payload_sz = sizeof(struct fuse_attr_out) + 1;
-	EXPECT_EQ(-EINVAL, faulty_reply(_metadata, self, &f))
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
 		TH_LOG("fuse_copy_out_args(): payload_sz %u > the GETATTR reply",
 		       f.payload_sz);
 	f.payload_sz = 0;
-	EXPECT_EQ(-EINVAL, faulty_reply(_metadata, self, &f))
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
 		TH_LOG("fuse_copy_out_args(): payload_sz 0 for a fixed-size reply");
 	serves_over_ring(_metadata, self);
 }
@@ -1248,15 +1267,20 @@ TEST_F(abi, reply_payload_size)
 TEST_F(abi, reply_unique_mismatch)
 {
 	struct reply_fault f = { .unique_delta = 2 };
+	int64_t r;
 
 	SKIP_IF_NEEDED();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
-	EXPECT_EQ(-ENOENT, faulty_reply(_metadata, self, &f))
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-ENOENT, r)
 		TH_LOG("fuse_uring_out_header_has_err(): unique off by 2");
 	f.unique_delta = 0;
 	f.unique_zero = true;
-	EXPECT_EQ(-EINVAL, faulty_reply(_metadata, self, &f))
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
 		TH_LOG("fuse_uring_out_header_has_err(): unique 0");
 	serves_over_ring(_metadata, self);
 }
