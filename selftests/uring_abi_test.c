@@ -1565,10 +1565,17 @@ TEST_F(abi, request_on_callers_cpu_queue)
 int main(int argc, char **argv)
 {
 	const char *why = check_env();
+	char saved[8];
+	int ret;
 
 	if (!why && kernel_version() < KV(6, 14))
 		why = "the FUSE ring came with Linux 6.14";
+	if (!why && read_word(URING_PARAM, saved, sizeof(saved)))
+		why = URING_PARAM " is unreadable";
 	if (why)
 		ksft_exit_skip("%s\n", why);
-	return test_harness_run(argc, argv);
+	ret = test_harness_run(argc, argv);
+	/* Even a case killed on timeout leaves enable_uring as it was. */
+	write_word(URING_PARAM, saved);
+	return ret;
 }
