@@ -861,6 +861,36 @@ TEST_F(abi, register_without_grant)
 }
 
 /*
+ * A /dev/fuse that no mount uses has no connection: fuse_uring_cmd()
+ * fails at fuse_get_dev().  6.14 to 6.17 answer -ENOTCONN ("No fuse
+ * device found"); 6.18's synchronous FUSE_INIT made fuse_get_dev() return
+ * ERR_PTR(-EPERM) for a device not yet installed, passed on as is.
+ */
+TEST_F(abi, register_unmounted_dev)
+{
+	int want = kernel_version() >= KV(6, 18) ? -EPERM : -ENOTCONN;
+	struct io_uring_sqe *sqe;
+	int fd, i;
+
+	SKIP_IF_NEEDED();
+	ASSERT_EQ(0, ring_init(self));
+	i = ent_new(self, 0, NEG_MAX_PAGES * 4096 + NEG_MAX_WRITE);
+	ASSERT_LE(0, i);
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	sqe = cmd_sqe(&self->ring, fd, FUSE_IO_URING_CMD_REGISTER, TAG_CMD,
+		      true);
+	ASSERT_NE(NULL, sqe);
+	sqe->addr = (uintptr_t)self->ents[i].iov;
+	sqe->len = 2;
+	ASSERT_EQ(1, io_uring_submit(&self->ring));
+	EXPECT_EQ(want, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_cmd(): fuse_get_dev() on an unmounted /dev/fuse, kernel %d.%d",
+		       kernel_version() / 1000, kernel_version() % 1000);
+	close(fd);
+}
+
+/*
  * enable_uring=N when the connection was made: INIT does not offer the
  * ring and fuse_uring_cmd() answers -EOPNOTSUPP.
  */
