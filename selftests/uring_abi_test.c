@@ -1061,7 +1061,7 @@ TEST_F(abi, unknown_command)
 
 	SKIP_IF_NEEDED();
 	START(FUSE_OVER_IO_URING);
-	for (k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+	for (k = 0; k < ARRAY_SIZE(ops); k++) {
 		sqe = cmd_sqe(&self->ring, self->dev, ops[k], TAG_CMD, true);
 		ASSERT_NE(NULL, sqe);
 		ASSERT_EQ(1, io_uring_submit(&self->ring));
@@ -1232,7 +1232,7 @@ TEST_F(abi, reply_error_out_of_range)
 	SKIP_IF_NEEDED();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
-	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+	for (k = 0; k < ARRAY_SIZE(bad); k++) {
 		f.error = bad[k];
 		r = faulty_reply(_metadata, self, &f);
 		ASSERT_NE(INT64_MIN, r);
