@@ -286,6 +286,21 @@ static int read_init(FIXTURE_DATA(abi) *self)
 	return 0;
 }
 
+/*
+ * The payload fuse_uring_create() requires for what reply_init()
+ * negotiates: max(FUSE_MIN_READ_BUFFER, max_write, max_pages pages).
+ */
+static size_t payload_need(void)
+{
+	size_t need = FUSE_MIN_READ_BUFFER;
+
+	if (need < NEG_MAX_WRITE)
+		need = NEG_MAX_WRITE;
+	if (need < NEG_MAX_PAGES * (size_t)getpagesize())
+		need = NEG_MAX_PAGES * (size_t)getpagesize();
+	return need;
+}
+
 /* Answer INIT granting FUSE_MAX_PAGES, FUSE_INIT_EXT and what grant adds. */
 static int reply_init(FIXTURE_DATA(abi) *self, uint64_t grant)
 {
@@ -294,7 +309,6 @@ static int reply_init(FIXTURE_DATA(abi) *self, uint64_t grant)
 		struct fuse_init_out o;
 	} r;
 	uint64_t flags = FUSE_INIT_EXT | FUSE_MAX_PAGES | grant;
-	size_t page = (size_t)getpagesize();
 
 	memset(&r, 0, sizeof(r));
 	r.h.len = sizeof(r);
@@ -311,12 +325,7 @@ static int reply_init(FIXTURE_DATA(abi) *self, uint64_t grant)
 	r.o.max_pages = NEG_MAX_PAGES;
 	if (write(self->dev, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		return -errno;
-	/* fuse_uring_create(): max(FUSE_MIN_READ_BUFFER, max_write, pages) */
-	self->payload_size = FUSE_MIN_READ_BUFFER;
-	if (self->payload_size < NEG_MAX_WRITE)
-		self->payload_size = NEG_MAX_WRITE;
-	if (self->payload_size < NEG_MAX_PAGES * page)
-		self->payload_size = NEG_MAX_PAGES * page;
+	self->payload_size = payload_need();
 	return 0;
 }
 
@@ -834,7 +843,7 @@ TEST_F(abi, register_before_init_reply)
 	EXPECT_TRUE(self->offered & FUSE_OVER_IO_URING)
 		TH_LOG("fuse_send_init(): enable_uring=Y must offer FUSE_OVER_IO_URING");
 	ASSERT_EQ(0, ring_init(self));
-	i = ent_new(self, 0, NEG_MAX_PAGES * 4096 + NEG_MAX_WRITE);
+	i = ent_new(self, 0, payload_need());
 	ASSERT_LE(0, i);
 	memcpy(iov, self->ents[i].iov, sizeof(iov));
 	EXPECT_EQ(-EAGAIN, bad_register(self, 0, iov, 2))
@@ -874,7 +883,7 @@ TEST_F(abi, register_unmounted_dev)
 
 	SKIP_IF_NEEDED();
 	ASSERT_EQ(0, ring_init(self));
-	i = ent_new(self, 0, NEG_MAX_PAGES * 4096 + NEG_MAX_WRITE);
+	i = ent_new(self, 0, payload_need());
 	ASSERT_LE(0, i);
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, fd);
