@@ -1324,6 +1324,67 @@ TEST_F(abi, reply_unique_mismatch)
 	serves_over_ring(_metadata, self);
 }
 
+/* Write a GETATTR reply for the request in self->buf; write()'s errno. */
+static int dev_write_reply(FIXTURE_DATA(abi) *self, int error,
+			   uint64_t unique, size_t extra)
+{
+	struct {
+		struct fuse_out_header h;
+		struct fuse_attr_out a;
+		char pad[8];
+	} r;
+	size_t len = sizeof(r.h) + sizeof(r.a) + extra;
+
+	memset(&r, 0, sizeof(r));
+	fill_attr(&r.a, SIZE_DEV);
+	r.h.error = error;
+	r.h.unique = unique;
+	if (error)
+		len = sizeof(r.h);
+	r.h.len = (uint32_t)len;
+	return write(self->dev, &r, len) == (ssize_t)len ? 0 : -errno;
+}
+
+/*
+ * The same faults over /dev/fuse, for comparison: fuse_dev_do_write()
+ * fails the server's write() and, for a bad error value or unique, leaves
+ * the request waiting for a correct reply; a reply of the wrong size ends
+ * the request with -EIO.
+ */
+TEST_F(abi, dev_reply_faults)
+{
+	struct fuse_in_header *in = (struct fuse_in_header *)self->buf;
+	uint64_t unique;
+	int c;
+
+	SKIP_IF_NEEDED();
+	START(0);
+	c = client_start(self, -1);
+	ASSERT_LE(0, c);
+	ASSERT_LT(0, dev_read(self, CQE_MS));
+	ASSERT_EQ(FUSE_GETATTR, in->opcode);
+	unique = in->unique;
+	EXPECT_EQ(-EINVAL, dev_write_reply(self, 1, unique, 0))
+		TH_LOG("fuse_dev_do_write(): error 1");
+	EXPECT_EQ(-ENOENT, dev_write_reply(self, 0, unique + 2, 0))
+		TH_LOG("fuse_dev_do_write(): unique off by 2");
+	EXPECT_EQ(-ETIMEDOUT, client_wait(self, c, QUIET_MS))
+		TH_LOG("fuse_dev_do_write(): a refused reply must leave the request waiting");
+	ASSERT_EQ(0, dev_write_reply(self, 0, unique, 0));
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+	EXPECT_EQ(SIZE_DEV, self->clients[c].result);
+
+	c = client_start(self, -1);
+	ASSERT_LE(0, c);
+	ASSERT_LT(0, dev_read(self, CQE_MS));
+	EXPECT_EQ(-EINVAL, dev_write_reply(self, 0, in->unique, 1))
+		TH_LOG("fuse_copy_out_args(): a reply 1 byte too long");
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+	EXPECT_EQ(-EIO, self->clients[c].result)
+		TH_LOG("fuse_dev_do_write(): a reply of the wrong size ends the request with -EIO");
+	serves_over_dev(_metadata, self);
+}
+
 /* Lifecycle */
 
 /* umount(2) in a bounded child: 0, the child's errno, or -ETIMEDOUT. */
