@@ -1249,6 +1249,7 @@ int fue_parse_stats(const char *text, struct fue_stats *s)
 			ret |= field_int(buf, "cpu", &q->cpu);
 			ret |= field_ull(buf, "ring", &q->ring);
 			ret |= field_ull(buf, "errors", &q->errors);
+			ret |= field_ull(buf, "inflight", &q->inflight);
 			if (ret)
 				return -EINVAL;
 			cur.nr_queues++;

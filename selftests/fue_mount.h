@@ -55,6 +55,7 @@ struct fue_qstat {
 	int cpu;
 	unsigned long long ring;
 	unsigned long long errors;
+	unsigned long long inflight;	/* taken, not yet answered */
 };
 
 struct fue_tstat {
