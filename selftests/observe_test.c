@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -793,6 +794,106 @@ TEST_F_TIMEOUT(obs, stalled_request_inflight_interrupt, TIMEOUT_S)
 	expect_clean_exit(_metadata, &self->e);
 	free(s);
 	fue_shared_free(c, sizeof(*c));
+}
+
+/*
+ * --pin: over the ring each queue thread is pinned to the CPUs of its
+ * kernel queues (default on); with --pin=off, or over /dev/fuse, it may
+ * run wherever the daemon may.  Queue threads are the daemon's tasks
+ * other than its main thread and io_uring's workers (iou-*).
+ */
+#define MAX_TASKS	64
+
+static int queue_thread_cpus(pid_t pid, char lists[][64], int max,
+			     char *main_list, size_t len)
+{
+	char path[320], *text, *p, *comm;
+	struct dirent *d;
+	int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir)) && n < max) {
+		char *list;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", pid,
+			 d->d_name);
+		comm = fue_slurp(path);
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", pid,
+			 d->d_name);
+		text = fue_slurp(path);
+		p = text ? strstr(text, "\nCpus_allowed_list:") : NULL;
+		if (p && comm && strncmp(comm, "iou-", 4)) {
+			p += strlen("\nCpus_allowed_list:");
+			p += strspn(p, " \t");
+			list = atoi(d->d_name) == pid ? main_list : lists[n++];
+			snprintf(list, atoi(d->d_name) == pid ? len : 64, "%.*s",
+				 (int)strcspn(p, "\n"), p);
+		}
+		free(text);
+		free(comm);
+	}
+	closedir(dir);
+	return n;
+}
+
+static void check_pin(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(obs) *self,
+		      const FIXTURE_VARIANT(obs) *variant, bool pin)
+{
+	char lists[MAX_TASKS][64], main_list[64] = "", want[16];
+	int cpus[MAX_CPUS], online, n, i, j;
+
+	if (pin) {
+		START("--pin=on");
+	} else {
+		START("--pin=off");
+	}
+	online = fue_online_cpus(cpus, MAX_CPUS);
+	n = queue_thread_cpus(self->e.pid, lists, MAX_TASKS, main_list,
+			      sizeof(main_list));
+	/* One queue thread per online CPU by default. */
+	ASSERT_EQ(online, n);
+	for (i = 0; i < n; i++)
+		TH_LOG("queue thread %d: CPUs %s (main thread: %s)", i,
+		       lists[i], main_list);
+	if (!pin || !variant->ring) {
+		/* Unpinned: as free as the daemon itself. */
+		for (i = 0; i < n; i++)
+			EXPECT_STREQ(main_list, lists[i]);
+		return;
+	}
+	if (fue_possible_cpus() != online) {
+		TH_LOG("possible CPUs are not all online: pinning not checked");
+		return;
+	}
+	/* Pinned: thread t serves queue t alone, i.e. runs on CPU t only. */
+	for (j = 0; j < online; j++) {
+		int found = 0;
+
+		snprintf(want, sizeof(want), "%d", cpus[j]);
+		for (i = 0; i < n; i++)
+			found += !strcmp(lists[i], want);
+		EXPECT_EQ(1, found) TH_LOG("threads pinned to CPU %d alone: %d",
+					   cpus[j], found);
+	}
+}
+
+TEST_F_TIMEOUT(obs, pin_on_pins_queue_threads, TIMEOUT_S)
+{
+	READY();
+	check_pin(_metadata, self, variant, true);
+}
+
+TEST_F_TIMEOUT(obs, pin_off_leaves_them_free, TIMEOUT_S)
+{
+	READY();
+	check_pin(_metadata, self, variant, false);
 }
 
 /* Every option in --help is in the man page, and back. */
