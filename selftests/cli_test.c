@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -149,9 +150,9 @@ static int mounts_under(const char *dir)
 }
 
 /*
- * The refusal every bad input must give: exit code want (any non-zero if
- * want is 0), exactly one line on stderr with our prefix, no new mount
- * and the image unchanged.
+ * The refusal every bad input must give: exit code want (README: 2 for a
+ * usage error, 1 for any other failure to start), exactly one line on
+ * stderr with our prefix, no new mount and the image unchanged.
  */
 static void check_refused(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(cli) *self, int code, int want,
@@ -161,11 +162,7 @@ static void check_refused(struct __test_metadata *_metadata,
 	uint64_t sum;
 
 	ASSERT_NE(NULL, err);
-	if (want) {
-		EXPECT_EQ(want, code);
-	} else {
-		EXPECT_NE(0, code);
-	}
+	EXPECT_EQ(want, code);
 	EXPECT_NE(-ETIMEDOUT, code) TH_LOG("the bad input was accepted");
 	EXPECT_EQ(1, fue_count_lines(err)) TH_LOG("stderr: %s", err);
 	EXPECT_EQ(0, strncmp(err, PREFIX, strlen(PREFIX)))
@@ -184,7 +181,7 @@ TEST_F_TIMEOUT(cli, missing_image, TIMEOUT_S)
 	const char *args[] = { P_NOENT, P_MNT, NULL };
 
 	READY();
-	check_refused(_metadata, self, run(self, args), 0, 0);
+	check_refused(_metadata, self, run(self, args), 1, 0);
 }
 
 TEST_F_TIMEOUT(cli, image_is_directory, TIMEOUT_S)
@@ -192,7 +189,7 @@ TEST_F_TIMEOUT(cli, image_is_directory, TIMEOUT_S)
 	const char *args[] = { "--writable", P_DIR, P_MNT, NULL };
 
 	READY();
-	check_refused(_metadata, self, run(self, args), 0, 0);
+	check_refused(_metadata, self, run(self, args), 1, 0);
 }
 
 TEST_F_TIMEOUT(cli, missing_mountpoint, TIMEOUT_S)
@@ -200,7 +197,7 @@ TEST_F_TIMEOUT(cli, missing_mountpoint, TIMEOUT_S)
 	const char *args[] = { "--writable", P_IMG, P_NOENT, NULL };
 
 	READY();
-	check_refused(_metadata, self, run(self, args), 0, 0);
+	check_refused(_metadata, self, run(self, args), 1, 0);
 	EXPECT_NE(0, access(self->noent, F_OK));
 }
 
@@ -209,7 +206,7 @@ TEST_F_TIMEOUT(cli, mountpoint_is_directory, TIMEOUT_S)
 	const char *args[] = { "--writable", P_IMG, P_DIR, NULL };
 
 	READY();
-	check_refused(_metadata, self, run(self, args), 0, 0);
+	check_refused(_metadata, self, run(self, args), 1, 0);
 }
 
 TEST_F_TIMEOUT(cli, mountpoint_already_exported, TIMEOUT_S)
@@ -224,7 +221,7 @@ TEST_F_TIMEOUT(cli, mountpoint_already_exported, TIMEOUT_S)
 	ASSERT_EQ(0, fue_start(&self->e, self->e.image, self->e.mnt, NULL));
 	args[1] = self->image2;
 	/* fue_start's log is the same file; start the second one afresh. */
-	check_refused(_metadata, self, run(self, args), 0, 1);
+	check_refused(_metadata, self, run(self, args), 1, 1);
 	EXPECT_EQ(1, fue_mount_info(self->e.mnt, NULL, NULL, 0));
 	ASSERT_EQ(0, fue_file_checksum(self->image2, 0, -1, &sum2_after));
 	EXPECT_EQ(sum2, sum2_after);
@@ -244,7 +241,7 @@ TEST_F_TIMEOUT(cli, growable_block_device, TIMEOUT_S)
 	if (self->loop_fd < 0)
 		SKIP(return, "no loop device: %s", strerror(-self->loop_fd));
 	args[2] = self->loop_dev;
-	check_refused(_metadata, self, run(self, args), 0, 0);
+	check_refused(_metadata, self, run(self, args), 1, 0);
 }
 
 TEST_F_TIMEOUT(cli, writable_on_immutable_image, TIMEOUT_S)
@@ -259,7 +256,7 @@ TEST_F_TIMEOUT(cli, writable_on_immutable_image, TIMEOUT_S)
 		SKIP(return, "cannot make the image immutable: %s",
 		     strerror(-ret));
 	self->immutable = true;
-	check_refused(_metadata, self, run(self, args), 0, 0);
+	check_refused(_metadata, self, run(self, args), 1, 0);
 }
 
 TEST_F_TIMEOUT(cli, daemonize_reports_failure, TIMEOUT_S)
@@ -271,7 +268,7 @@ TEST_F_TIMEOUT(cli, daemonize_reports_failure, TIMEOUT_S)
 	snprintf(pidfile, sizeof(pidfile), "%s/pid", self->e.dir);
 	snprintf(pidopt, sizeof(pidopt), "--pidfile=%s", pidfile);
 	/* The launcher must wait for the verdict, not detach and exit 0. */
-	check_refused(_metadata, self, run(self, args), 0, 0);
+	check_refused(_metadata, self, run(self, args), 1, 0);
 	EXPECT_NE(0, access(pidfile, F_OK));
 }
 
@@ -282,28 +279,45 @@ FIXTURE(usage) {
 };
 
 FIXTURE_VARIANT(usage) {
+	/* What the one line must name: the option, or what is missing. */
+	const char *names;
 	const char *args[6];
 };
 
-#define BAD(name, ...) \
-	FIXTURE_VARIANT_ADD(usage, name) { .args = { __VA_ARGS__, NULL } }
+#define BAD(name, what, ...) \
+	FIXTURE_VARIANT_ADD(usage, name) { \
+		.names = what, .args = { __VA_ARGS__, NULL } \
+	}
 
-BAD(queues_zero, "--queues=0", P_IMG, P_MNT);
-BAD(queues_abc, "--queues=abc", P_IMG, P_MNT);
-BAD(queues_too_many, "--queues=1025", P_IMG, P_MNT);
-BAD(queues_negative, "-q", "-1", P_IMG, P_MNT);
-BAD(queue_depth_zero, "--queue-depth=0", P_IMG, P_MNT);
-BAD(queue_depth_huge, "--queue-depth=100000", P_IMG, P_MNT);
-BAD(max_io_one, "--max-io=1", P_IMG, P_MNT);
-BAD(max_io_3g, "--max-io=3G", P_IMG, P_MNT);
-BAD(max_io_suffix, "--max-io=1X", P_IMG, P_MNT);
-BAD(unknown_long_option, "--bogus", P_IMG, P_MNT);
-BAD(unknown_short_option, "-Z", P_IMG, P_MNT);
-BAD(io_uring_bogus, "--io-uring=bogus", P_IMG, P_MNT);
-BAD(allow_other_bogus, "--allow-other=maybe", P_IMG, P_MNT);
-BAD(no_arguments, "--writable");
-BAD(one_argument, P_IMG);
-BAD(three_arguments, P_IMG, P_MNT, P_MNT);
+BAD(queues_zero, "--queues", "--queues=0", P_IMG, P_MNT);
+BAD(queues_abc, "--queues", "--queues=abc", P_IMG, P_MNT);
+BAD(queues_too_many, "--queues", "--queues=1025", P_IMG, P_MNT);
+BAD(queues_negative, "--queues", "-q", "-1", P_IMG, P_MNT);
+BAD(queue_depth_zero, "--queue-depth", "--queue-depth=0", P_IMG, P_MNT);
+BAD(queue_depth_above_max, "--queue-depth", "--queue-depth=4097", P_IMG,
+    P_MNT);
+BAD(queue_depth_huge, "--queue-depth", "--queue-depth=100000", P_IMG, P_MNT);
+BAD(max_io_one, "--max-io", "--max-io=1", P_IMG, P_MNT);
+BAD(max_io_above_max, "--max-io", "--max-io=16388K", P_IMG, P_MNT);
+BAD(max_io_3g, "--max-io", "--max-io=3G", P_IMG, P_MNT);
+BAD(max_io_suffix, "--max-io", "--max-io=1X", P_IMG, P_MNT);
+BAD(unknown_long_option, "--bogus", "--bogus", P_IMG, P_MNT);
+BAD(unknown_short_option, "-Z", "-Z", P_IMG, P_MNT);
+BAD(io_uring_bogus, "--io-uring", "--io-uring=bogus", P_IMG, P_MNT);
+BAD(allow_other_bogus, "--allow-other", "--allow-other=maybe", P_IMG, P_MNT);
+BAD(pin_bogus, "--pin", "--pin=maybe", P_IMG, P_MNT);
+BAD(pin_empty, "--pin", "--pin=", P_IMG, P_MNT);
+BAD(fail_io_what, "--fail-io", "--fail-io=erase:0+4K", P_IMG, P_MNT);
+BAD(fail_io_no_length, "--fail-io", "--fail-io=read:4K", P_IMG, P_MNT);
+BAD(fail_io_zero_length, "--fail-io", "--fail-io=read:0+0", P_IMG, P_MNT);
+BAD(fail_io_errno, "--fail-io", "--fail-io=rw:0+4K:EPERM", P_IMG, P_MNT);
+BAD(fail_io_twice, "--fail-io", "--fail-io=read:0+4K",
+    "--fail-io=write:8K+4K", P_IMG, P_MNT);
+BAD(growable_without_writable, "--growable", "--growable", P_IMG, P_MNT);
+BAD(value_missing, "--pidfile", P_IMG, P_MNT, "--pidfile");
+BAD(no_arguments, "IMAGE", "--writable");
+BAD(one_argument, "IMAGE", P_IMG);
+BAD(three_arguments, "IMAGE", P_IMG, P_MNT, P_MNT);
 
 FIXTURE_SETUP(usage)
 {
@@ -326,10 +340,81 @@ FIXTURE_TEARDOWN(usage)
 
 TEST_F_TIMEOUT(usage, exits_2, TIMEOUT_S)
 {
+	char *err;
+
 	if (self->cli.skip)
 		SKIP(return, "%s", self->cli.skip);
 	check_refused(_metadata, &self->cli, run(&self->cli, variant->args),
 		      2, 0);
+	/* README: one line naming the option and the reason. */
+	err = fue_slurp(self->cli.e.errlog);
+	ASSERT_NE(NULL, err);
+	EXPECT_NE(NULL, strstr(err, variant->names))
+		TH_LOG("the message does not name %s: %s", variant->names,
+		       err);
+	free(err);
+}
+
+/* The upper bounds themselves are accepted, and the export serves. */
+
+FIXTURE(bound) {
+	FIXTURE_DATA(cli) cli;
+};
+
+FIXTURE_VARIANT(bound) {
+	const char *opts[4];
+};
+
+FIXTURE_VARIANT_ADD(bound, queue_depth_max) {
+	/* A small --max-io keeps 4096 ring entries per queue affordable. */
+	.opts = { "--queue-depth=4096", "--max-io=4K", NULL },
+};
+
+FIXTURE_VARIANT_ADD(bound, max_io_max) {
+	.opts = { "--max-io=16M", NULL },
+};
+
+FIXTURE_SETUP(bound)
+{
+	FIXTURE_DATA(cli) *cli = &self->cli;
+
+	cli->loop_fd = -1;
+	cli->skip = fue_check_env();
+	if (!cli->skip)
+		ASSERT_EQ(0, fue_init(&cli->e));
+}
+
+FIXTURE_TEARDOWN(bound)
+{
+	fue_teardown(&self->cli.e);
+}
+
+TEST_F_TIMEOUT(bound, serves, TIMEOUT_S)
+{
+	struct fue_export *e = &self->cli.e;
+	char *buf = malloc(IMAGE_SIZE);
+	int ret, status;
+
+	if (self->cli.skip)
+		SKIP(return, "%s", self->cli.skip);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, fue_make_image(e->image, IMAGE_SIZE));
+	ASSERT_EQ(0, make_file(e->mnt));
+	ret = fue_startv(e, e->image, e->mnt, variant->opts);
+	if (ret) {
+		char *err = fue_slurp(e->errlog);
+
+		TH_LOG("start: %d, stderr: %s", ret, err ? err : "");
+		free(err);
+	}
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(IMAGE_SIZE, fue_read_all(e->mnt, buf, IMAGE_SIZE));
+	EXPECT_EQ(-1, fue_check_pattern(buf, IMAGE_SIZE, 0));
+	status = fue_stop(e);
+	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+		TH_LOG("daemon wait status %#x", status);
+	free(buf);
 }
 
 /* --help and --version. */

@@ -188,10 +188,45 @@ const char *fue_bin(void)
 	return path;
 }
 
+/*
+ * enable_uring as this program found it.  Tests that need the ring turn it
+ * on and tests of its absence turn it off; whatever they leave, the value
+ * found at the start is put back when the program exits, even after the
+ * harness killed a test on its timeout before the test's own teardown ran.
+ */
+static char uring_orig[8];
+static pid_t uring_orig_pid;
+
+static void restore_uring_param(void)
+{
+	char now[8];
+
+	if (getpid() != uring_orig_pid || !uring_orig[0] ||
+	    fue_read_word(URING_PARAM, now, sizeof(now)) ||
+	    !strcmp(now, uring_orig))
+		return;
+	if (fue_write_word(URING_PARAM, uring_orig))
+		fue_log("could not restore %s to %s", URING_PARAM, uring_orig);
+	else
+		fue_log("restored %s to %s", URING_PARAM, uring_orig);
+}
+
+static void save_uring_param(void)
+{
+	if (uring_orig_pid)
+		return;
+	uring_orig_pid = getpid();
+	if (fue_read_word(URING_PARAM, uring_orig, sizeof(uring_orig)))
+		uring_orig[0] = '\0';
+	else
+		atexit(restore_uring_param);
+}
+
 const char *fue_check_env(void)
 {
 	static char reason[PATH_MAX + 64];
 
+	save_uring_param();
 	if (geteuid() != 0)
 		return "must run as root (mounts FUSE filesystems)";
 	if (access("/dev/fuse", R_OK | W_OK))
@@ -209,10 +244,15 @@ const char *fue_check_uring(void)
 {
 	char val[16];
 
+	save_uring_param();
 	if (fue_read_word(URING_PARAM, val, sizeof(val)))
 		return URING_PARAM " is absent (kernel without CONFIG_FUSE_IO_URING)";
-	if (val[0] != 'Y')
-		return "enable_uring is N (run scripts/enable-uring)";
+	if (val[0] == 'Y')
+		return NULL;
+	/* A test of the ring turns it on itself; exit restores the value. */
+	if (fue_write_word(URING_PARAM, "Y") ||
+	    fue_read_word(URING_PARAM, val, sizeof(val)) || val[0] != 'Y')
+		return "enable_uring is N and cannot be set to Y";
 	return NULL;
 }
 
@@ -1216,6 +1256,7 @@ int fue_parse_stats(const char *text, struct fue_stats *s)
 			ret |= field_int(buf, "cpu", &q->cpu);
 			ret |= field_ull(buf, "ring", &q->ring);
 			ret |= field_ull(buf, "errors", &q->errors);
+			ret |= field_ull(buf, "inflight", &q->inflight);
 			if (ret)
 				return -EINVAL;
 			cur.nr_queues++;
@@ -1446,6 +1487,37 @@ int fue_wait_mounted(struct fue_export *e, int timeout_ms)
 	}
 	fue_log("nothing mounted on %s within %d ms", e->mounted_on,
 		timeout_ms);
+	return -ETIMEDOUT;
+}
+
+int fue_wait_serving(struct fue_export *e, int timeout_ms)
+{
+	static const char mark[] = "fuse-uring-export: serving ";
+	long long deadline = now_ms() + timeout_ms;
+	char *text, *p;
+	bool found;
+
+	for (;;) {
+		text = fue_slurp(e->errlog);
+		found = false;
+		for (p = text; p && (p = strstr(p, mark)); p++)
+			if (p == text || p[-1] == '\n') {
+				found = true;
+				break;
+			}
+		free(text);
+		if (found)
+			return 0;
+		if (fue_wait_exit(e, 0)) {
+			fue_log("daemon exited (wait status %#x) before serving",
+				e->status);
+			return -ECHILD;
+		}
+		if (now_ms() >= deadline)
+			break;
+		sleep_ms(10);
+	}
+	fue_log("no serving line from the daemon within %d ms", timeout_ms);
 	return -ETIMEDOUT;
 }
 

@@ -55,6 +55,7 @@ struct fue_qstat {
 	int cpu;
 	unsigned long long ring;
 	unsigned long long errors;
+	unsigned long long inflight;	/* taken, not yet answered */
 };
 
 struct fue_tstat {
@@ -79,7 +80,12 @@ struct fue_stats {
 	char transport[16];
 };
 
-/* Environment checks; each returns NULL if fine, else a reason to skip. */
+/*
+ * Environment checks; each returns NULL if fine, else a reason to skip.
+ * fue_check_uring() turns enable_uring on when it is off.  The first call
+ * of either notes enable_uring's value, and the program puts that value
+ * back when it exits.
+ */
 const char *fue_check_env(void);
 const char *fue_check_uring(void);
 
@@ -280,6 +286,13 @@ int fue_exec(const char *const *argv, const char *log, int timeout_ms);
 
 /* Find prog on PATH (or take it as is if it has a '/'); NULL if absent. */
 const char *fue_which(const char *prog, char *buf, size_t len);
+
+/*
+ * Wait until the daemon's stderr holds its "serving" line, which it prints
+ * once every queue thread is armed.  0, -ETIMEDOUT, or -ECHILD if the
+ * daemon (our child) exited first.
+ */
+int fue_wait_serving(struct fue_export *e, int timeout_ms);
 
 /* True while fusectl still lists connection conn. */
 bool fue_conn_exists(unsigned int conn);

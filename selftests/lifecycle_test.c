@@ -6,6 +6,8 @@
  * transports:
  *
  *  - SIGTERM twice in a row: the second one aborts at once, still exit 0;
+ *  - SIGTERM or SIGHUP once: the mount goes at once, open files are served
+ *    for the two-second grace period, then the daemon exits 0;
  *  - umount -l while clients hold the file open: they keep being served,
  *    and the daemon exits 0 once the last one closes it;
  *  - SIGKILL: clients fail with ENOTCONN or ECONNABORTED instead of
@@ -42,6 +44,10 @@
 #define MAX_CPUS	64
 /* Writers that must not look like the image pattern write it shifted. */
 #define SHIFT		12345
+/* README: files still open get two seconds after the first signal. */
+#define GRACE_MS	2000
+/* A second signal ends the daemon well inside that. */
+#define SECOND_SIGNAL_MS	1000
 
 /* Print the daemon's stderr as TAP comments. */
 static void dump_errlog(const struct fue_export *e)
@@ -228,9 +234,13 @@ TEST_F_TIMEOUT(life, sigterm_twice_under_load, TIMEOUT_S)
 	wait_signal_taken(pid, SIGTERM, 1000);
 	t0 = now_ms();
 	ASSERT_EQ(0, kill(pid, SIGTERM));
-	/* The second signal aborts without waiting out the grace period. */
-	ASSERT_TRUE(fue_wait_exit(&self->e, 5000))
-		TH_LOG("daemon still running 5s after the second SIGTERM");
+	/*
+	 * The second signal aborts without waiting out the grace period:
+	 * a daemon that ignored it would exit only after GRACE_MS.
+	 */
+	ASSERT_TRUE(fue_wait_exit(&self->e, SECOND_SIGNAL_MS))
+		TH_LOG("daemon still running %d ms after the second SIGTERM",
+		       SECOND_SIGNAL_MS);
 	TH_LOG("exited %lld ms after the second SIGTERM", now_ms() - t0);
 	/* README: a signal means exit 0; the second only makes it quick. */
 	EXPECT_TRUE(exited_with(&self->e, 0))
@@ -294,6 +304,75 @@ TEST_F_TIMEOUT(life, lazy_umount_serves_open_files, TIMEOUT_S)
 	EXPECT_TRUE(wait_conn_gone(conn, 2000));
 	free(before);
 	free(after);
+}
+
+/*
+ * One signal: the mount is detached at once, files still open on it are
+ * served through the grace period, then the connection is aborted and
+ * the daemon exits 0.
+ */
+static void grace_after_signal(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(life) *self, int sig)
+{
+	long long t0, detached, exited;
+	unsigned int conn = self->e.conn;
+	long ops;
+
+	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, 0,
+				    FUE_LOAD_WRITERS | FUE_LOAD_VERIFY);
+	ASSERT_NE(NULL, self->load);
+	ASSERT_TRUE(fue_load_wait_ops(self->load, 200, 10000))
+		log_load(self->load);
+
+	t0 = now_ms();
+	ASSERT_EQ(0, kill(self->e.pid, sig));
+	while (fue_mount_info(self->e.mnt, NULL, NULL, 0) > 0 &&
+	       now_ms() - t0 < GRACE_MS / 2)
+		usleep(1000);
+	detached = now_ms() - t0;
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0))
+		TH_LOG("still mounted %lld ms after %s", detached,
+		       strsignal(sig));
+	/* The open files keep working after the detach... */
+	ops = fue_load_ops(self->load);
+	EXPECT_TRUE(fue_load_wait_ops(self->load, ops + 100, GRACE_MS / 4))
+		TH_LOG("open files were not served after the detach");
+	EXPECT_EQ(0, fue_load_errors(self->load)) log_load(self->load);
+	EXPECT_FALSE(fue_wait_exit(&self->e, 0))
+		TH_LOG("daemon exited within the grace period");
+	/* ...until the grace period is over; then the daemon ends. */
+	ASSERT_TRUE(fue_wait_exit(&self->e, 2 * GRACE_MS + 1000))
+		TH_LOG("daemon still running %d ms after %s",
+		       2 * GRACE_MS + 1000, strsignal(sig));
+	exited = now_ms() - t0;
+	TH_LOG("%s: detached after %lld ms, exited after %lld ms",
+	       strsignal(sig), detached, exited);
+	EXPECT_LE(GRACE_MS - 100, exited)
+		TH_LOG("exited before the grace period was over");
+	EXPECT_TRUE(exited_with(&self->e, 0))
+		TH_LOG("daemon wait status %#x", self->e.status);
+	/* The clients are told, not left hanging, and saw no bad data. */
+	EXPECT_TRUE(fue_load_wait(self->load, 5000))
+		TH_LOG("clients still blocked 5s after the daemon exited");
+	EXPECT_LT(0, fue_load_errors(self->load));
+	EXPECT_EQ(0, fue_load_bad(self->load));
+	log_load(self->load);
+	EXPECT_TRUE(wait_conn_gone(conn, 5000))
+		TH_LOG("fusectl connection %u outlived its clients", conn);
+}
+
+TEST_F_TIMEOUT(life, sigterm_grace_serves_open_files, TIMEOUT_S)
+{
+	READY();
+	START();
+	grace_after_signal(_metadata, self, SIGTERM);
+}
+
+TEST_F_TIMEOUT(life, sighup_grace_serves_open_files, TIMEOUT_S)
+{
+	READY();
+	START();
+	grace_after_signal(_metadata, self, SIGHUP);
 }
 
 static bool synced_enough(const struct fue_load *l, long want)
@@ -702,20 +781,20 @@ TEST_F_TIMEOUT(life, fd_exhaustion_at_every_step, TIMEOUT_S)
 		ASSERT_EQ(0, truncate(self->e.errlog, 0) && errno != ENOENT);
 		ASSERT_EQ(0, fue_spawn(&self->e, wrapper, args, self->e.mnt));
 		ret = fue_wait_mounted(&self->e, 15000);
+		ASSERT_TRUE(ret == 0 || ret == -ECHILD)
+			TH_LOG("nofile=%u: neither mounted nor exited", nofile);
+		/* Mounted; serving only once every queue is armed. */
+		if (ret == 0)
+			ret = fue_wait_serving(&self->e, 15000);
 		if (ret == 0) {
-			/* Mounted; serving only once every queue is armed. */
-			usleep(300 * 1000);
-			if (!fue_wait_exit(&self->e, 0)) {
-				served = true;
-				fue_stop(&self->e);
-				EXPECT_TRUE(exited_with(&self->e, 0));
-				break;
-			}
-		} else {
-			ASSERT_EQ(-ECHILD, ret)
-				TH_LOG("nofile=%u: neither mounted nor exited",
-				       nofile);
+			served = true;
+			fue_stop(&self->e);
+			EXPECT_TRUE(exited_with(&self->e, 0));
+			break;
 		}
+		ASSERT_EQ(-ECHILD, ret)
+			TH_LOG("nofile=%u: mounted, neither served nor exited",
+			       nofile);
 		ASSERT_TRUE(fue_wait_exit(&self->e, 15000))
 			TH_LOG("nofile=%u: the daemon hangs", nofile);
 		err = fue_slurp(self->e.errlog);

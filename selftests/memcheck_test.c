@@ -37,7 +37,7 @@
 #include "kselftest_harness.h"
 #include "fue_mount.h"
 
-#define TIMEOUT_S	400
+#define TIMEOUT_S	200
 #define IMAGE_SIZE	(16 << 20)
 /* Everything is 20-50 times slower under memcheck. */
 #define SERVE_TIMEOUT_MS	60000

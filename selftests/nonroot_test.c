@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 struct start_args {
 	uid_t uid;
 	gid_t gid;
+	const char *errlog;
 	const char *argv[16];
 };
 
@@ -55,15 +57,18 @@ static int become(uid_t uid, gid_t gid)
 static int start_as_user(void *arg)
 {
 	struct start_args *a = arg;
-	int status;
+	int status, err;
 	pid_t pid;
 
-	if (become(a->uid, a->gid))
+	/* Opened as root: the log lives in the test's own directory. */
+	err = open(a->errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (err < 0 || become(a->uid, a->gid))
 		return 125;
 	pid = fork();
 	if (pid < 0)
 		return 126;
 	if (pid == 0) {
+		dup2(err, STDERR_FILENO);
 		execv(a->argv[0], (char *const *)a->argv);
 		_exit(127);
 	}
@@ -94,85 +99,117 @@ static int client_as_user(void *arg)
 	return 0;
 }
 
+/*
+ * /etc/fuse.conf and /dev/fuse as found: the test changes both and must
+ * put them back whatever happens, and never rewrites fuse.conf without a
+ * copy of it in hand.
+ */
+struct machine {
+	bool saved;
+	bool conf_existed;
+	char *conf;
+	mode_t conf_mode;
+	mode_t fuse_mode;
+};
+
+static int save_machine(struct machine *m)
+{
+	struct stat st;
+
+	memset(m, 0, sizeof(*m));
+	if (stat("/dev/fuse", &st))
+		return -errno;
+	m->fuse_mode = st.st_mode & 07777;
+	if (stat(FUSE_CONF, &st) == 0) {
+		m->conf_existed = true;
+		m->conf_mode = st.st_mode & 07777;
+		m->conf = fue_slurp(FUSE_CONF);
+		if (!m->conf)
+			return -EIO;
+	} else if (errno != ENOENT) {
+		return -errno;
+	}
+	m->saved = true;
+	return 0;
+}
+
+static int write_conf(const char *text, mode_t mode)
+{
+	size_t len = strlen(text);
+	int fd, ret = 0;
+
+	fd = open(FUSE_CONF, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len)
+		ret = -EIO;
+	if (fchmod(fd, mode))
+		ret = -errno;
+	if (close(fd))
+		ret = -errno;
+	return ret;
+}
+
+static void restore_machine(struct machine *m)
+{
+	char *now;
+
+	if (!m->saved)
+		return;
+	chmod("/dev/fuse", m->fuse_mode);
+	now = fue_slurp(FUSE_CONF);
+	if (m->conf_existed) {
+		if ((!now || strcmp(now, m->conf)) &&
+		    write_conf(m->conf, m->conf_mode))
+			fprintf(stderr, "# could not restore %s\n", FUSE_CONF);
+	} else if (now && unlink(FUSE_CONF)) {
+		fprintf(stderr, "# could not remove %s\n", FUSE_CONF);
+	}
+	free(now);
+}
+
+/* What main() found, put back at exit even after a test was killed. */
+static struct machine at_start;
+static pid_t main_pid;
+
+static void restore_at_exit(void)
+{
+	if (getpid() == main_pid)
+		restore_machine(&at_start);
+}
+
 FIXTURE(nonroot) {
 	struct fue_export e;
 	const char *skip;
-	char conf_backup[PATH_MAX];
-	bool conf_saved;
-	bool conf_existed;
-	mode_t fuse_mode;
+	struct machine m;
 	uid_t owner_uid, other_uid;
 	gid_t owner_gid, other_gid;
-	pid_t daemon;
 };
 
-static void save_conf(struct _test_data_nonroot *self)
+/* Only once the original is in hand. */
+static int set_user_allow_other(struct _test_data_nonroot *self, bool on)
 {
-	struct stat st;
-	char cmd[PATH_MAX * 2 + 16];
-
-	self->conf_existed = stat(FUSE_CONF, &st) == 0;
-	snprintf(self->conf_backup, sizeof(self->conf_backup),
-		 "%s/fuse.conf.saved", self->e.dir);
-	if (self->conf_existed) {
-		snprintf(cmd, sizeof(cmd), "cp -p %s %s", FUSE_CONF,
-			 self->conf_backup);
-		self->conf_saved = system(cmd) == 0;
-	} else {
-		self->conf_saved = true;
-	}
+	if (!self->m.saved)
+		return -EPERM;
+	return write_conf(on ? "# written by nonroot_test for its duration\nuser_allow_other\n" :
+			       "# written by nonroot_test for its duration\n",
+			  0644);
 }
 
-static void restore_conf(struct _test_data_nonroot *self)
-{
-	char cmd[PATH_MAX * 2 + 16];
-
-	if (!self->conf_saved)
-		return;
-	if (self->conf_existed) {
-		snprintf(cmd, sizeof(cmd), "cp -p %s %s", self->conf_backup,
-			 FUSE_CONF);
-		if (system(cmd))
-			fprintf(stderr, "# could not restore %s\n", FUSE_CONF);
-	} else {
-		unlink(FUSE_CONF);
-	}
-}
-
-static void set_user_allow_other(bool on)
-{
-	FILE *f = fopen(FUSE_CONF, "w");
-
-	if (!f)
-		return;
-	fprintf(f, "# written by nonroot_test for its duration\n%s",
-		on ? "user_allow_other\n" : "");
-	fclose(f);
-}
-
-/*
- * Setup only notes why the tests cannot run: a SKIP() there is followed by
- * the body on older harnesses and by no teardown on newer ones.  What must
- * be undone is done by prepare(), in the body, where every harness that
- * runs teardown after a failed ASSERT finds it half done at worst.
- */
 FIXTURE_SETUP(nonroot)
 {
-	self->daemon = 0;
-	self->conf_saved = false;
-	self->fuse_mode = 0;
+	struct passwd *owner, *other;
+
+	/*
+	 * Only note the reason: older harnesses run the body after a
+	 * SKIP() here, so each body skips itself.
+	 */
 	self->skip = fue_check_env();
 	if (!self->skip && access("/usr/bin/fusermount3", X_OK) &&
 	    access("/bin/fusermount3", X_OK))
 		self->skip = "fusermount3 is missing (install fuse3)";
-}
-
-static void prepare(struct __test_metadata *_metadata,
-		    FIXTURE_DATA(nonroot) *self)
-{
-	struct passwd *owner, *other;
-	struct stat st;
-
+	if (self->skip)
+		return;
 	owner = getpwnam("nobody");
 	ASSERT_NE(NULL, owner);
 	self->owner_uid = owner->pw_uid;
@@ -190,33 +227,49 @@ static void prepare(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, chown(self->e.image, self->owner_uid, self->owner_gid));
 	ASSERT_EQ(0, chown(self->e.mnt, self->owner_uid, self->owner_gid));
 
-	ASSERT_EQ(0, stat("/dev/fuse", &st));
-	self->fuse_mode = st.st_mode & 07777;
+	ASSERT_EQ(0, save_machine(&self->m));
 	ASSERT_EQ(0, chmod("/dev/fuse", 0666));
-	save_conf(self);
-	ASSERT_TRUE(self->conf_saved);
+}
+
+FIXTURE_TEARDOWN(nonroot)
+{
+	char *text, *line, *save = NULL;
+
+	/* Only a daemon that is our child is signalled (fue_stop()). */
+	fue_stop(&self->e);
+	if (self->e.dir[0])
+		fue_unmount_all(self->e.mnt, true);
+	restore_machine(&self->m);
+	free(self->m.conf);
+	text = self->e.dir[0] ? fue_slurp(self->e.errlog) : NULL;
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "# daemon: %s\n", line);
+	free(text);
+	/* Scans the daemon's stderr for sanitizer reports. */
+	fue_teardown(&self->e);
 }
 
 #define READY() do { \
 	if (self->skip) \
 		SKIP(return, "%s", self->skip); \
-	prepare(_metadata, self); \
 } while (0)
 
-FIXTURE_TEARDOWN(nonroot)
+/* The pid's parent, from /proc/PID/stat; -1 if unknown. */
+static pid_t parent_of(pid_t pid)
 {
-	if (self->daemon > 0)
-		kill(self->daemon, SIGTERM);
-	if (self->e.dir[0])
-		fue_unmount_all(self->e.mnt, true);
-	if (self->daemon > 0) {
-		usleep(200 * 1000);
-		kill(self->daemon, SIGKILL);
-	}
-	if (self->fuse_mode)
-		chmod("/dev/fuse", self->fuse_mode);
-	restore_conf(self);
-	fue_teardown(&self->e);
+	char path[64], *text, *p;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	text = fue_slurp(path);
+	if (!text)
+		return -1;
+	p = strrchr(text, ')');
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		ppid = -1;
+	free(text);
+	return ppid;
 }
 
 static int start_nobody(struct _test_data_nonroot *self, const char *opt)
@@ -225,13 +278,18 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 	char pidfile[PATH_MAX + 32], arg_pid[PATH_MAX + 48];
 	char *text;
 	int ret, i = 0;
+	pid_t pid;
 
 	snprintf(pidfile, sizeof(pidfile), "%s/nobody.pid", self->e.dir);
 	snprintf(arg_pid, sizeof(arg_pid), "--pidfile=%s", pidfile);
+	/* The daemon detaches: adopt it, so that it is ours to signal. */
+	if (!a || prctl(PR_SET_CHILD_SUBREAPER, 1))
+		return -ENOMEM;
 	/* nobody cannot write into a root-owned 0755 directory. */
 	chmod(self->e.dir, 0777);
 	a->uid = self->owner_uid;
 	a->gid = self->owner_gid;
+	a->errlog = self->e.errlog;
 	a->argv[i++] = fue_bin();
 	a->argv[i++] = "--daemonize";
 	a->argv[i++] = arg_pid;
@@ -248,9 +306,29 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 	text = fue_slurp(pidfile);
 	if (!text)
 		return -ENOENT;
-	self->daemon = (pid_t)atoi(text);
+	pid = (pid_t)atoi(text);
 	free(text);
+	if (pid <= 0 || parent_of(pid) != getpid())
+		return -ESRCH;
+	self->e.pid = pid;
+	self->e.exited = false;
+	snprintf(self->e.mounted_on, sizeof(self->e.mounted_on), "%s",
+		 self->e.mnt);
+	self->e.has_conn = fue_mount_info(self->e.mnt, &self->e.conn, NULL,
+					  0) > 0;
 	return 0;
+}
+
+/* SIGTERM: README says the daemon unmounts and exits 0. */
+static void stop_clean(struct __test_metadata *_metadata,
+		       struct _test_data_nonroot *self)
+{
+	int status = fue_stop(&self->e);
+
+	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+		TH_LOG("daemon wait status %#x", status);
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
 }
 
 static int as_user(uid_t uid, gid_t gid, const char *path, int flags,
@@ -269,16 +347,6 @@ static int as_user(uid_t uid, gid_t gid, const char *path, int flags,
 	return ret;
 }
 
-static bool wait_gone(pid_t pid, int ms)
-{
-	for (; ms > 0; ms -= 50) {
-		if (kill(pid, 0) && errno == ESRCH)
-			return true;
-		usleep(50 * 1000);
-	}
-	return false;
-}
-
 /* Mounted by fusermount3 as nobody; only nobody gets in. */
 TEST_F(nonroot, owner_only_without_allow_other)
 {
@@ -286,7 +354,7 @@ TEST_F(nonroot, owner_only_without_allow_other)
 	char fstype[64];
 
 	READY();
-	set_user_allow_other(false);
+	ASSERT_EQ(0, set_user_allow_other(self, false));
 	ASSERT_EQ(0, start_nobody(self, "--allow-other=auto"));
 	ASSERT_EQ(1, fue_mount_info(self->e.mnt, &conn, fstype,
 				    sizeof(fstype)));
@@ -300,22 +368,18 @@ TEST_F(nonroot, owner_only_without_allow_other)
 	EXPECT_EQ(EPERM, as_user(self->owner_uid, self->owner_gid,
 				 self->e.mnt, 0, 0644));
 
-	ASSERT_EQ(0, kill(self->daemon, SIGTERM));
-	EXPECT_TRUE(wait_gone(self->daemon, 5000));
-	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
-	self->daemon = 0;
+	stop_clean(_metadata, self);
 }
 
 /* With user_allow_other, auto turns allow_other on; modes then decide. */
 TEST_F(nonroot, other_users_with_allow_other)
 {
 	struct fue_export *e = &self->e;
-	char *buf;
+	char *buf = malloc(IMAGE_SIZE);
 
 	READY();
-	buf = malloc(IMAGE_SIZE);
 	ASSERT_NE(NULL, buf);
-	set_user_allow_other(true);
+	ASSERT_EQ(0, set_user_allow_other(self, true));
 	ASSERT_EQ(0, start_nobody(self, "--allow-other=auto"));
 
 	/* 0600 owned by nobody: the other user is refused by the mode. */
@@ -330,20 +394,29 @@ TEST_F(nonroot, other_users_with_allow_other)
 	EXPECT_EQ(-1, fue_check_pattern(buf, IMAGE_SIZE, 0));
 	free(buf);
 
-	ASSERT_EQ(0, kill(self->daemon, SIGTERM));
-	EXPECT_TRUE(wait_gone(self->daemon, 5000));
-	EXPECT_EQ(0, fue_mount_info(e->mnt, NULL, NULL, 0));
-	self->daemon = 0;
+	stop_clean(_metadata, self);
 }
 
 /* --allow-other=on without user_allow_other: fusermount3 refuses, cleanly. */
 TEST_F(nonroot, allow_other_on_refused)
 {
 	READY();
-	set_user_allow_other(false);
-	EXPECT_NE(0, start_nobody(self, "--allow-other=on"));
+	ASSERT_EQ(0, set_user_allow_other(self, false));
+	/* A start-up failure: exit 1, as README says. */
+	EXPECT_EQ(1, start_nobody(self, "--allow-other=on"));
 	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
-	self->daemon = 0;
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	const char *why = fue_check_env();
+
+	if (why)
+		ksft_exit_skip("%s\n", why);
+	main_pid = getpid();
+	if (save_machine(&at_start))
+		ksft_exit_fail_msg("cannot save %s and the mode of /dev/fuse\n",
+				   FUSE_CONF);
+	atexit(restore_at_exit);
+	return test_harness_run(argc, argv);
+}

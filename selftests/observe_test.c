@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #endif
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -52,6 +53,9 @@ FIXTURE(obs) {
 	const char *skip;
 	struct fue_load *load;
 	char trace[PATH_MAX];
+	/* An export whose image is another, stoppable, export. */
+	struct fue_export under;
+	pid_t client;
 };
 
 FIXTURE_VARIANT(obs) {
@@ -83,8 +87,18 @@ FIXTURE_SETUP(obs)
 
 FIXTURE_TEARDOWN(obs)
 {
+	int status;
+
+	/* A stopped export under this one would hold everything up. */
+	if (self->under.pid > 0 && !self->under.exited)
+		kill(self->under.pid, SIGCONT);
+	if (self->client > 0) {
+		kill(self->client, SIGKILL);
+		waitpid(self->client, &status, 0);
+	}
 	fue_load_stop(self->load, 2000);
 	fue_teardown(&self->e);
+	fue_teardown(&self->under);
 	fue_load_free(self->load);
 }
 
@@ -415,6 +429,48 @@ static bool has_word(const char *words, const char *word)
 
 #define PREFIX "fuse-uring-export: "
 
+/*
+ * README: -v prints max_write and max_pages, and which thread serves
+ * which kernel queue; the map must agree with the stats dump s.
+ */
+static void check_verbose_setup(struct __test_metadata *_metadata,
+				const FIXTURE_VARIANT(obs) *variant,
+				const char *text, const struct fue_stats *s)
+{
+	unsigned int max_write = 0, max_pages = 0, qid, thread;
+	int i, mapped = 0, page = getpagesize();
+	char *line, *p;
+
+	line = find_line(text, PREFIX "INIT: max_write ");
+	ASSERT_NE(NULL, line) TH_LOG("-v printed no max_write: %s", text);
+	EXPECT_EQ(2, sscanf(line, "%u, max_pages %u", &max_write,
+			    &max_pages)) TH_LOG("max_write %s", line);
+	free(line);
+	/* --max-io defaults to 1M; the kernel's limit may cut it. */
+	EXPECT_LT(0, max_write);
+	EXPECT_GE(1U << 20, max_write);
+	EXPECT_EQ(max_write / page, max_pages);
+
+	for (p = strstr(text, PREFIX "qid "); p;
+	     p = strstr(p + 1, PREFIX "qid ")) {
+		ASSERT_EQ(2, sscanf(p + strlen(PREFIX), "qid %u -> thread %u",
+				    &qid, &thread));
+		mapped++;
+		for (i = 0; i < s->nr_queues; i++)
+			if (s->q[i].qid == (int)qid)
+				break;
+		ASSERT_LT(i, s->nr_queues) TH_LOG("qid %u is in no stats line",
+						  qid);
+		EXPECT_EQ(s->q[i].thread, (int)thread)
+			TH_LOG("-v: qid %u -> thread %u, stats: thread %d", qid,
+			       thread, s->q[i].thread);
+		/* Dealt round-robin over the threads. */
+		EXPECT_EQ(qid % s->nr_threads, thread);
+	}
+	/* One line per kernel queue over the ring; no queues otherwise. */
+	EXPECT_EQ(variant->ring ? fue_possible_cpus() : 0, mapped);
+}
+
 TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
 {
 	char *text, *granted, *offered, *transport, *dump;
@@ -454,6 +510,7 @@ TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
 		EXPECT_EQ(0, strncmp(transport, "/dev/fuse", 9));
 	}
 	EXPECT_STREQ(variant->ring ? "ring" : "/dev/fuse", s->transport);
+	check_verbose_setup(_metadata, variant, text, s);
 	free(granted);
 	free(offered);
 	free(transport);
@@ -574,6 +631,286 @@ TEST_F_TIMEOUT(obs, sigusr1_during_io, TIMEOUT_S)
 	TH_LOG("READ count=%llu p50=%llu p99=%llu max=%llu us", read.count,
 	       read.p50_us, read.p99_us, read.max_us);
 	expect_clean_exit(_metadata, &self->e);
+}
+
+/*
+ * A request held in the daemon: the export's image is the file of a
+ * second export, which is stopped.  While the READ waits for it, the
+ * stats count it in flight on the caller's queue; a signal to the caller
+ * makes the kernel send INTERRUPT over /dev/fuse, which gets no reply
+ * (the daemon counts no error and the READ still completes); once the
+ * export underneath goes on, the bytes are right and nothing is left in
+ * flight.
+ */
+struct stalled {
+	const char *path;
+	int cpu;
+	ssize_t ret;
+	int err;
+	bool bad_data;
+};
+
+static void stalled_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+static int stalled_client(struct stalled *c)
+{
+	struct sigaction sa = { .sa_handler = stalled_sigusr1 };
+	cpu_set_t set;
+	void *buf;
+	int fd;
+
+	CPU_ZERO(&set);
+	CPU_SET(c->cpu, &set);
+	/* No SA_RESTART: the kernel is asked to interrupt the request. */
+	if (sched_setaffinity(0, sizeof(set), &set) ||
+	    sigaction(SIGUSR1, &sa, NULL) || posix_memalign(&buf, 4096, 4096))
+		return 1;
+	fd = open(c->path, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		return 1;
+	c->ret = pread(fd, buf, 4096, 8192);
+	c->err = c->ret < 0 ? errno : 0;
+	c->bad_data = c->ret == 4096 && fue_check_pattern(buf, 4096, 8192) >= 0;
+	close(fd);
+	return 0;
+}
+
+/* Request lines of op in the trace file, and the last one's unique. */
+static int trace_requests(const char *path, const char *op,
+			  unsigned long long *unique)
+{
+	char *text = fue_slurp(path), *line, *save = NULL;
+	struct trace_line t;
+	int n = 0;
+
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (parse_trace_line(line, &t) || t.reply || strcmp(t.opcode, op))
+			continue;
+		*unique = t.unique;
+		n++;
+	}
+	free(text);
+	return n;
+}
+
+/* The result word of the reply line for unique, or "" if none. */
+static void trace_result(const char *path, unsigned long long unique,
+			 char *result, size_t len)
+{
+	char *text = fue_slurp(path), *line, *save = NULL;
+	struct trace_line t;
+
+	result[0] = '\0';
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		if (!parse_trace_line(line, &t) && t.reply && t.unique == unique)
+			snprintf(result, len, "%s", t.result);
+	free(text);
+}
+
+static bool wait_trace(const char *path, const char *op, int want,
+		       unsigned long long *unique, int timeout_ms)
+{
+	for (; timeout_ms > 0; timeout_ms -= 10) {
+		if (trace_requests(path, op, unique) >= want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+TEST_F_TIMEOUT(obs, stalled_request_inflight_interrupt, TIMEOUT_S)
+{
+	struct stalled *c = fue_shared_alloc(sizeof(*c));
+	struct fue_stats *s = malloc(sizeof(*s));
+	const char *under_opts[] = { "--io-uring=off", NULL };
+	unsigned long long read_unique = 0, intr_unique = 0, inflight;
+	int cpus[MAX_CPUS], status, i, waited;
+	char topt[PATH_MAX + 16], result[32];
+	char buf[4096];
+	pid_t pid;
+
+	READY();
+	ASSERT_NE(NULL, c);
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, fue_init(&self->under));
+	ASSERT_EQ(0, fue_make_image(self->under.image, IMAGE_SIZE));
+	ASSERT_EQ(0, fue_make_mountpoint(self->under.mnt));
+	ASSERT_EQ(0, fue_startv(&self->under, self->under.image,
+				self->under.mnt, under_opts));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
+	snprintf(topt, sizeof(topt), "--trace=%s", self->trace);
+	{
+		const char *opts[] = { variant->transport, "--stats", topt,
+				       NULL };
+
+		ASSERT_EQ(0, fue_startv(&self->e, self->under.mnt, self->e.mnt,
+					opts));
+	}
+
+	ASSERT_LT(0, fue_online_cpus(cpus, MAX_CPUS));
+	c->path = self->e.mnt;
+	c->cpu = cpus[fue_online_cpus(cpus, MAX_CPUS) - 1];
+	ASSERT_EQ(0, kill(self->under.pid, SIGSTOP));
+	fflush(NULL);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(stalled_client(c));
+	self->client = pid;
+	ASSERT_TRUE(wait_trace(self->trace, "READ", 1, &read_unique, 10000))
+		TH_LOG("the READ never reached the daemon");
+
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	if (variant->ring) {
+		for (inflight = 0, i = 0; i < s->nr_queues; i++) {
+			inflight += s->q[i].inflight;
+			if (s->q[i].qid == c->cpu) {
+				EXPECT_EQ(1, s->q[i].inflight)
+					TH_LOG("qid %d: inflight %llu",
+					       c->cpu, s->q[i].inflight);
+			}
+		}
+		EXPECT_EQ(1, inflight);
+	}
+
+	ASSERT_EQ(0, kill(pid, SIGUSR1));
+	EXPECT_TRUE(wait_trace(self->trace, "INTERRUPT", 1, &intr_unique,
+			       5000))
+		TH_LOG("no INTERRUPT reached the daemon");
+	/* It is not an answer to the READ, which is still waiting. */
+	EXPECT_FALSE(fue_wait_exit(&self->e, 0));
+	ASSERT_EQ(0, kill(self->under.pid, SIGCONT));
+
+	for (waited = 0; waited < 10000; waited += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	ASSERT_GT(10000, waited) TH_LOG("the READ never completed");
+	self->client = 0;
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(4096, c->ret) TH_LOG("pread: %s", strerror(c->err));
+	EXPECT_FALSE(c->bad_data);
+
+	/* The READ was answered; the INTERRUPT was not, and nothing failed. */
+	trace_result(self->trace, read_unique, result, sizeof(result));
+	EXPECT_STREQ("OK", result);
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	EXPECT_EQ(0, s->errors);
+	EXPECT_LE(1, s->legacy) TH_LOG("the INTERRUPT was not counted");
+	for (i = 0; i < s->nr_queues; i++)
+		EXPECT_EQ(0, s->q[i].inflight) TH_LOG("qid %d", s->q[i].qid);
+	/* And the export goes on serving. */
+	ASSERT_EQ(4096, fue_pread(self->e.mnt, O_RDONLY, buf, 4096, 65536));
+	EXPECT_EQ(-1, fue_check_pattern(buf, 4096, 65536));
+	expect_clean_exit(_metadata, &self->e);
+	free(s);
+	fue_shared_free(c, sizeof(*c));
+}
+
+/*
+ * --pin: over the ring each queue thread is pinned to the CPUs of its
+ * kernel queues (default on); with --pin=off, or over /dev/fuse, it may
+ * run wherever the daemon may.  Queue threads are the daemon's tasks
+ * other than its main thread and io_uring's workers (iou-*).
+ */
+#define MAX_TASKS	64
+
+static int queue_thread_cpus(pid_t pid, char lists[][64], int max,
+			     char *main_list, size_t len)
+{
+	char path[320], *text, *p, *comm;
+	struct dirent *d;
+	int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir)) && n < max) {
+		char *list;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", pid,
+			 d->d_name);
+		comm = fue_slurp(path);
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", pid,
+			 d->d_name);
+		text = fue_slurp(path);
+		p = text ? strstr(text, "\nCpus_allowed_list:") : NULL;
+		if (p && comm && strncmp(comm, "iou-", 4)) {
+			p += strlen("\nCpus_allowed_list:");
+			p += strspn(p, " \t");
+			list = atoi(d->d_name) == pid ? main_list : lists[n++];
+			snprintf(list, atoi(d->d_name) == pid ? len : 64, "%.*s",
+				 (int)strcspn(p, "\n"), p);
+		}
+		free(text);
+		free(comm);
+	}
+	closedir(dir);
+	return n;
+}
+
+static void check_pin(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(obs) *self,
+		      const FIXTURE_VARIANT(obs) *variant, bool pin)
+{
+	char lists[MAX_TASKS][64], main_list[64] = "", want[16];
+	int cpus[MAX_CPUS], online, n, i, j;
+
+	if (pin) {
+		START("--pin=on");
+	} else {
+		START("--pin=off");
+	}
+	online = fue_online_cpus(cpus, MAX_CPUS);
+	n = queue_thread_cpus(self->e.pid, lists, MAX_TASKS, main_list,
+			      sizeof(main_list));
+	/* One queue thread per online CPU by default. */
+	ASSERT_EQ(online, n);
+	for (i = 0; i < n; i++)
+		TH_LOG("queue thread %d: CPUs %s (main thread: %s)", i,
+		       lists[i], main_list);
+	if (!pin || !variant->ring) {
+		/* Unpinned: as free as the daemon itself. */
+		for (i = 0; i < n; i++)
+			EXPECT_STREQ(main_list, lists[i]);
+		return;
+	}
+	if (fue_possible_cpus() != online) {
+		TH_LOG("possible CPUs are not all online: pinning not checked");
+		return;
+	}
+	/* Pinned: thread t serves queue t alone, i.e. runs on CPU t only. */
+	for (j = 0; j < online; j++) {
+		int found = 0;
+
+		snprintf(want, sizeof(want), "%d", cpus[j]);
+		for (i = 0; i < n; i++)
+			found += !strcmp(lists[i], want);
+		EXPECT_EQ(1, found) TH_LOG("threads pinned to CPU %d alone: %d",
+					   cpus[j], found);
+	}
+}
+
+TEST_F_TIMEOUT(obs, pin_on_pins_queue_threads, TIMEOUT_S)
+{
+	READY();
+	check_pin(_metadata, self, variant, true);
+}
+
+TEST_F_TIMEOUT(obs, pin_off_leaves_them_free, TIMEOUT_S)
+{
+	READY();
+	check_pin(_metadata, self, variant, false);
 }
 
 /* Every option in --help is in the man page, and back. */

@@ -76,7 +76,6 @@ struct client {
 	int done;
 	int bad;
 	int err;
-	bool buffered;
 };
 
 struct worker {
@@ -93,7 +92,6 @@ static void *worker_main(void *arg)
 	struct client *c = w->c;
 	int per = c->nr_blocks / c->threads;
 	int first = c->first_block + w->idx * per;
-	int flags = c->buffered ? 0 : O_DIRECT;
 	void *buf;
 	int fd, i;
 
@@ -101,7 +99,8 @@ static void *worker_main(void *arg)
 		w->err = ENOMEM;
 		return NULL;
 	}
-	fd = open(c->path, (c->write ? O_RDWR : O_RDONLY) | flags);
+	/* Every open of the export is direct I/O: O_DIRECT must work. */
+	fd = open(c->path, (c->write ? O_RDWR : O_RDONLY) | O_DIRECT);
 	if (fd < 0) {
 		w->err = errno;
 		free(buf);
@@ -138,7 +137,7 @@ static int client_main(void *arg)
 	struct client *c = arg;
 	struct worker w[64];
 	pthread_t tid[64];
-	int i, fd;
+	int i;
 
 	if (c->cpu >= 0) {
 		cpu_set_t set;
@@ -150,13 +149,6 @@ static int client_main(void *arg)
 			return 1;
 		}
 	}
-	/* Fall back to buffered I/O if the export refuses O_DIRECT. */
-	fd = open(c->path, O_RDONLY | O_DIRECT);
-	if (fd < 0 && errno == EINVAL)
-		c->buffered = true;
-	else if (fd >= 0)
-		close(fd);
-
 	memset(w, 0, sizeof(w));
 	for (i = 0; i < c->threads; i++) {
 		w[i].c = c;
@@ -203,8 +195,6 @@ static struct client *run_client(const char *path, int cpu, int threads,
 		TH_LOG("client error: %s", strerror((c)->err)); \
 	EXPECT_EQ((want), (c)->done); \
 	EXPECT_EQ(0, (c)->bad); \
-	if ((c)->buffered) \
-		TH_LOG("O_DIRECT refused by the export; used buffered I/O"); \
 } while (0)
 
 static const struct fue_qstat *find_qid(const struct fue_stats *s, int qid)
@@ -366,6 +356,7 @@ TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
 {
 	const char *opts[] = { variant->transport, NULL };
 	struct client *c;
+	char want[64], *text;
 	int status;
 
 	READY();
@@ -378,7 +369,15 @@ TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
 	status = self->e.status;
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1)
 		TH_LOG("daemon wait status %#x", status);
-	/* The dead mount may stay; teardown detaches it. */
+	/* README: it says so and removes the dead mount. */
+	snprintf(want, sizeof(want), "the FUSE connection %u was aborted",
+		 self->e.conn);
+	text = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(NULL, strstr(text, want)) TH_LOG("stderr: %s", text);
+	free(text);
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0))
+		TH_LOG("the dead mount is still there");
 }
 
 /*
@@ -644,6 +643,32 @@ TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
 	expect_clean_exit(_metadata, &self->e);
 }
 
+#define PREFIX		"fuse-uring-export: "
+
+/*
+ * Lines of text starting with prefix; *rest_len is the length of what
+ * follows the prefix on the last of them.
+ */
+static int count_prefixed(const char *text, const char *prefix,
+			  int *rest_len)
+{
+	size_t len = strlen(prefix);
+	const char *p = text;
+	int n = 0;
+
+	*rest_len = 0;
+	while (p && *p) {
+		if (!strncmp(p, prefix, len)) {
+			n++;
+			*rest_len = (int)strcspn(p + len, "\n");
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return n;
+}
+
 /* enable_uring=N: the kernel no longer offers the ring. */
 
 FIXTURE(no_uring) {
@@ -680,7 +705,8 @@ TEST_F_TIMEOUT(no_uring, io_uring_on_fails, TIMEOUT_S)
 	READY();
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ret = start(&self->e, opts);
-	EXPECT_LT(0, ret) TH_LOG("--io-uring=on started without enable_uring");
+	/* README: it unmounts and exits 1, naming the fix. */
+	EXPECT_EQ(1, ret) TH_LOG("--io-uring=on without the ring: %d", ret);
 	text = fue_slurp(self->e.errlog);
 	ASSERT_NE(NULL, text);
 	EXPECT_NE(NULL, strstr(text, "enable_uring"))
@@ -696,11 +722,20 @@ TEST_F_TIMEOUT(no_uring, auto_falls_back_to_dev, TIMEOUT_S)
 	const char *opts[] = { "--io-uring=auto", "--stats", NULL };
 	struct fue_stats *s = malloc(sizeof(*s));
 	struct client *c;
+	int why, reason;
+	char *text;
 
 	READY();
 	ASSERT_NE(NULL, s);
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ASSERT_EQ(0, start(&self->e, opts));
+	/* It says why, in one line. */
+	text = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, text);
+	why = count_prefixed(text, PREFIX "serving over /dev/fuse: ", &reason);
+	EXPECT_EQ(1, why) TH_LOG("stderr: %s", text);
+	EXPECT_LT(0, reason) TH_LOG("no reason given: %s", text);
+	free(text);
 	c = run_client(self->e.mnt, -1, 1, 0, 16, false);
 	CHECK_CLIENT(c, 16);
 	ASSERT_EQ(0, fue_request_stats(&self->e, s));
