@@ -59,8 +59,8 @@ static void reply_attr(struct fuse_request *req)
  * Only the owner bits are the export's to give; group and other bits,
  * and ownership, mean something only when other users can reach it.
  */
-static int setattr_mode_owner(struct backing *b,
-			      const struct fuse_setattr_in *in)
+static int setattr_mode_owner_check(const struct backing *b,
+				    const struct fuse_setattr_in *in)
 {
 	mode_t mode;
 
@@ -75,7 +75,12 @@ static int setattr_mode_owner(struct backing *b,
 	}
 	if ((in->valid & (FATTR_UID | FATTR_GID)) && !b->allow_other)
 		return -EPERM;
+	return 0;
+}
 
+static void setattr_mode_owner_apply(struct backing *b,
+				     const struct fuse_setattr_in *in)
+{
 	pthread_mutex_lock(&b->lock);
 	if (in->valid & FATTR_MODE)
 		b->mode = in->mode & 0777;
@@ -84,9 +89,12 @@ static int setattr_mode_owner(struct backing *b,
 	if (in->valid & FATTR_GID)
 		b->gid = in->gid;
 	pthread_mutex_unlock(&b->lock);
-	return 0;
 }
 
+/*
+ * Everything is checked and the size changed before mode or owner: a
+ * request answered with an error must have changed nothing.
+ */
 static void op_setattr(struct fuse_request *req)
 {
 	const struct fuse_setattr_in *in = req->arg;
@@ -104,7 +112,7 @@ static void op_setattr(struct fuse_request *req)
 		reply_error(req, -EROFS);
 		return;
 	}
-	ret = setattr_mode_owner(b, in);
+	ret = setattr_mode_owner_check(b, in);
 	if (ret) {
 		reply_error(req, ret);
 		return;
@@ -121,6 +129,7 @@ static void op_setattr(struct fuse_request *req)
 			return;
 		}
 	}
+	setattr_mode_owner_apply(b, in);
 	reply_attr(req);
 }
 
