@@ -126,19 +126,6 @@ static int run_script(void *arg)
 	return 0;
 }
 
-/* Print the daemon's stderr as TAP comments. */
-static void dump_errlog(const struct fue_export *e)
-{
-	char *text = fue_slurp(e->errlog), *line, *save = NULL;
-
-	if (!text)
-		return;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		fprintf(stderr, "# daemon: %s\n", line);
-	free(text);
-}
-
 FIXTURE(dur) {
 	struct fue_export e;
 	const char *skip;
@@ -195,7 +182,7 @@ static int start(struct fue_export *e, const char *transport,
 	int ret = fue_startv(e, e->image, e->mnt, opts);
 
 	if (ret)
-		dump_errlog(e);
+		fue_dump_errlog(e);
 	return ret;
 }
 

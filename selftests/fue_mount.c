@@ -1908,3 +1908,15 @@ void fue_load_free(struct fue_load *l)
 	fue_load_stop(l, 0);
 	fue_shared_free(l, sizeof(*l));
 }
+
+void fue_dump_errlog(const struct fue_export *e)
+{
+	char *text = fue_slurp(e->errlog), *line, *save = NULL;
+
+	if (!text)
+		return;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "# daemon: %s\n", line);
+	free(text);
+}

@@ -210,6 +210,9 @@ ssize_t fue_file_pread(const char *path, void *buf, size_t len, off_t off);
 /* FNV-1a over [off, off+len), len < 0 meaning to EOF; 0 or -errno. */
 int fue_file_checksum(const char *path, off_t off, off_t len, uint64_t *sum);
 
+/* Print the daemon's stderr (e->errlog) as TAP comments. */
+void fue_dump_errlog(const struct fue_export *e);
+
 /* Read a whole small file into a NUL-terminated malloc()ed string. */
 char *fue_slurp(const char *path);
 /* Count the lines of a file's contents; returns -1 on error. */
