@@ -120,7 +120,8 @@ TEST_F_TIMEOUT(fallback, auto_serves_dev_with_all_readers, TIMEOUT_S)
 		TH_LOG("the serving line names another transport: %s", text);
 	/* Every thread reads /dev/fuse with all its slots. */
 	for (i = 0; i < self->s->nr_threads; i++)
-		EXPECT_EQ(atoi(DEPTH), self->s->t[i].readers);
+		EXPECT_EQ((unsigned long long)atoi(DEPTH),
+			  self->s->t[i].readers);
 	free(text);
 }
 
@@ -162,7 +163,7 @@ TEST_F_TIMEOUT(fallback, no_failure_keeps_the_ring, TIMEOUT_S)
 	EXPECT_LE(BLOCKS, self->s->ring);
 	EXPECT_EQ(0, self->s->legacy_io);
 	for (i = 0; i < self->s->nr_threads; i++)
-		EXPECT_EQ(1, self->s->t[i].readers);
+		EXPECT_EQ(1ULL, self->s->t[i].readers);
 }
 
 /*
