@@ -15,6 +15,9 @@ int backing_seek(struct backing *b, uint64_t offset, int whence,
 int backing_statfs(struct backing *b, struct fuse_kstatfs *st);
 bool backing_take_dirty(struct backing *b);
 int backing_sync(struct backing *b);
+void backing_note_lack(struct backing *b, uint32_t what);
+int backing_data_fd(struct backing *b, uint64_t offset, uint32_t len,
+		    const void *buf);
 void backing_submit(struct fuse_request *req,
 		    void (*complete)(struct fuse_request *req, int res));
 
