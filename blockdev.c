@@ -46,6 +46,9 @@ static int open_image(struct backing *b, const struct export_options *opt)
 				  opt->image, strerror(err));
 		else if (err == EISDIR)
 			log_error("%s: is a directory, not an image", opt->image);
+		else if (err == EINVAL && opt->direct)
+			log_error("%s: its file system has no O_DIRECT (drop --direct)",
+				  opt->image);
 		else
 			log_error("%s: %s", opt->image, strerror(err));
 		return -err;
