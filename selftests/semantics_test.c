@@ -740,6 +740,89 @@ TEST_F_TIMEOUT(sem, zero_and_punch_large, TIMEOUT_S)
 	free(buf);
 }
 
+struct zero_job {
+	const char *path;
+	off_t len;
+	int done;
+	int err;
+};
+
+static void zero_job_main(struct zero_job *z)
+{
+	int fd = open(z->path, O_RDWR);
+
+	if (fd < 0 || fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				0, z->len))
+		z->err = errno;
+	__atomic_store_n(&z->done, 1, __ATOMIC_RELEASE);
+	_exit(0);
+}
+
+/* Reap pid within timeout_ms, killing it after; true if it ended. */
+static bool reap_within(pid_t pid, int timeout_ms)
+{
+	int status, waited;
+
+	for (waited = 0; waited < timeout_ms; waited += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return true;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return false;
+}
+
+/*
+ * ramfs has no PUNCH_HOLE: punching 1 GiB means 1024 chunks of zeroes.
+ * With one queue thread, a read must be answered while they are being
+ * written, not after the last one.
+ */
+TEST_F_TIMEOUT(sem, zeroing_keeps_thread_serving, TIMEOUT_S)
+{
+	const off_t size = 1 * GiB;
+	struct zero_job *z = fue_shared_alloc(sizeof(*z));
+	char buf[4096];
+	int waited;
+	pid_t pid;
+
+	READY();
+	if (variant->store != FUE_STORE_RAMFS)
+		SKIP(return, "%s punches holes itself",
+		     fue_store_name(variant->store));
+	ASSERT_NE(NULL, z);
+	/* Pattern in the first chunk only: the rest is a hole already. */
+	MAKE_IMAGE(size, 0, 1 * MiB);
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
+	START("--writable", "--queues=1");
+	z->path = self->e.mnt;
+	z->len = size;
+	fflush(NULL);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		zero_job_main(z);
+	/* Under way once the first chunk is zero in the image. */
+	for (waited = 0; waited < 10000; waited += 1) {
+		/* (The pattern's byte 0 is 0; byte 1 is not.) */
+		ASSERT_EQ(1, fue_file_pread(self->e.image, buf, 1, 1));
+		if (!buf[0] || __atomic_load_n(&z->done, __ATOMIC_ACQUIRE))
+			break;
+		usleep(1000);
+	}
+	EXPECT_EQ(0, buf[0]);
+	ASSERT_EQ(4096, fue_pread(self->e.mnt, O_RDONLY, buf, 4096,
+				  512 * MiB));
+	EXPECT_EQ(0, __atomic_load_n(&z->done, __ATOMIC_ACQUIRE))
+		TH_LOG("the read waited for all of the zeroing");
+	EXPECT_TRUE(reap_within(pid, 60000));
+	EXPECT_EQ(0, z->err) TH_LOG("fallocate: %s", strerror(z->err));
+	EXPECT_EQ(1, z->done);
+	ASSERT_EQ(4096, fue_file_pread(self->e.image, buf, 4096, 4096));
+	EXPECT_EQ(-1, fue_check_zero(buf, 4096));
+	fue_shared_free(z, sizeof(*z));
+}
+
 /* How many -v lines name each emulation, on each store, at most once. */
 struct notes {
 	int zero_range;
