@@ -342,7 +342,9 @@ static void op_fallocate(struct fuse_request *req)
 	if (end > size)
 		end = size;
 	/* Block devices cannot preallocate, and null: has nothing to do. */
-	if (b->is_null || (b->is_blockdev && in->mode == 0)) {
+	if (b->is_null || (b->is_blockdev &&
+			   !(in->mode & (FALLOC_FL_PUNCH_HOLE |
+					 FALLOC_FL_ZERO_RANGE)))) {
 		reply_error(req, 0);
 		return;
 	}
