@@ -48,7 +48,7 @@ static char zeroes[ZERO_CHUNK] __attribute__((aligned(4096)));
 enum falloc_step {
 	STEP_ZERO_RANGE,	/* FALLOC_FL_ZERO_RANGE over the middle */
 	STEP_PUNCH_HOLE,	/* FALLOC_FL_PUNCH_HOLE over the middle */
-	STEP_ALLOCATE,		/* mode 0 over the middle */
+	STEP_ALLOCATE,		/* allocation (KEEP_SIZE) over the middle */
 	STEP_ZEROES,		/* zeroes written over the middle */
 	STEP_HEAD,		/* zeroes over what precedes the middle */
 	STEP_TAIL,		/* zeroes over what follows it */
