@@ -21,7 +21,9 @@ endif
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all clean deps smoke check install fuzz bench bench-quick
+.PHONY: all clean deps smoke check install fuzz bench bench-quick \
+	vm-build vm-check vm-smoke vm-matrix \
+	kselftest-tree
 
 all: $(PROG)
 
@@ -45,6 +47,30 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/enable-uring || [ $$? -eq 4 ]
 	@$(MAKE) --no-print-directory -C selftests run_tests
+
+# The kernel under test, booted under QEMU over a read-only view of this
+# machine's root: make vm-check KERNEL=arch/x86/boot/bzImage
+# [MODULES=dir] [VM_TESTS="smoke semantics_test:-v,dev ..."] runs
+# scripts/vm-tests there (by default its whole set); vm-smoke runs
+# scripts/smoke.  The guest's status is make's verdict.
+VM_RUN = scripts/vm-run $(if $(MODULES),--modules "$(MODULES)")
+
+vm-build: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -C selftests all
+
+vm-check: vm-build
+	@test -n "$(KERNEL)" || { echo "usage: make vm-check KERNEL=bzImage [MODULES=dir] [VM_TESTS=...]"; exit 2; }
+	@$(VM_RUN) "$(KERNEL)" scripts/vm-tests $(VM_TESTS)
+
+vm-smoke: vm-build
+	@test -n "$(KERNEL)" || { echo "usage: make vm-smoke KERNEL=bzImage [MODULES=dir]"; exit 2; }
+	@$(VM_RUN) "$(KERNEL)" scripts/smoke
+
+# vm-check on Debian's 6.1 and 6.12 kernels, fetched into a cache outside
+# the tree ($$FUE_VM_CACHE, default /var/cache/fuse-uring-export/kernels).
+vm-matrix: vm-build
+	@scripts/vm-matrix $(VM_TESTS)
 
 # fio side by side: the raw image, the export over the ring and over
 # /dev/fuse, and qemu-storage-daemon when bench/run is given --with-qemu.
@@ -79,6 +105,17 @@ fuzz: deps $(FUZZER)
 	if [ $$rc -eq 0 ]; then echo "fuzz: PASS, no crash in $(FUZZ_SECONDS) s"; \
 	else tail -n 40 fuzz/work/log; echo "fuzz: FAIL (exit $$rc)"; fi; \
 	exit $$rc
+
+# Place the selftests and the daemon's sources into a kernel tree as
+# tools/testing/selftests/filesystems/fuse_uring/; KSFT_ADD_TARGET=1 also
+# adds that directory to the selftests' top Makefile TARGETS.
+kselftest-tree:
+	@if [ -z "$(LINUX)" ]; then \
+		echo "usage: make kselftest-tree LINUX=/path/to/linux [KSFT_ADD_TARGET=1]" >&2; \
+		exit 2; \
+	fi
+	@scripts/kselftest-tree $(if $(filter 1,$(KSFT_ADD_TARGET)),--add-target) \
+		"$(LINUX)" $(SRCS)
 
 install: $(PROG)
 	install -D -m 0755 $(PROG) $(DESTDIR)$(PREFIX)/sbin/$(PROG)

@@ -54,8 +54,10 @@ static int open_image(struct backing *b, const struct export_options *opt)
 		return -err;
 	}
 	if (fstat(b->fd, &st) < 0) {
-		log_error("%s: %s", opt->image, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		log_error("%s: %s", opt->image, strerror(err));
+		return -err;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		log_error("%s: is a directory, not an image", opt->image);
@@ -68,9 +70,11 @@ static int open_image(struct backing *b, const struct export_options *opt)
 		b->is_blockdev = true;
 		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0 ||
 		    ioctl(b->fd, BLKSSZGET, &lbs) < 0) {
+			int err = errno;
+
 			log_error("%s: cannot read the device size: %s",
-				  opt->image, strerror(errno));
-			return -errno;
+				  opt->image, strerror(err));
+			return -err;
 		}
 		b->size = size;
 		b->block_size = lbs;
@@ -114,8 +118,10 @@ static int open_unaligned_fd(struct backing *b,
 
 	b->unaligned_fd = open(opt->image, flags);
 	if (b->unaligned_fd < 0) {
-		log_error("%s: %s", opt->image, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		log_error("%s: %s", opt->image, strerror(err));
+		return -err;
 	}
 	return 0;
 }
@@ -218,9 +224,6 @@ void backing_touch(struct backing *b)
 {
 	struct timespec now;
 
-	/* Test first: a store per write would bounce the line between CPUs. */
-	if (!__atomic_load_n(&b->dirty, __ATOMIC_RELAXED))
-		__atomic_store_n(&b->dirty, true, __ATOMIC_RELAXED);
 	if (!b->is_null)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -228,6 +231,16 @@ void backing_touch(struct backing *b)
 	b->null_mtime = now;
 	b->null_ctime = now;
 	pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * Counted on completion, not submission: a sync begun before a write has
+ * completed cannot be relied on to cover it.
+ */
+void backing_wrote(struct backing *b)
+{
+	if (!b->is_null)
+		__atomic_add_fetch(&b->writes, 1, __ATOMIC_ACQ_REL);
 }
 
 /* Resize under the lock so that concurrent growth never shrinks. */
@@ -248,19 +261,27 @@ int backing_resize(struct backing *b, uint64_t size)
 	pthread_mutex_lock(&b->lock);
 	ret = resize_locked(b, size);
 	pthread_mutex_unlock(&b->lock);
-	if (!ret)
+	if (!ret) {
 		backing_touch(b);
+		backing_wrote(b);
+	}
 	return ret;
 }
 
 int backing_grow_to(struct backing *b, uint64_t end)
 {
+	bool grew = false;
 	int ret = 0;
 
+
 	pthread_mutex_lock(&b->lock);
-	if (end > backing_size(b))
+	if (end > backing_size(b)) {
 		ret = resize_locked(b, end);
+		grew = !ret;
+	}
 	pthread_mutex_unlock(&b->lock);
+	if (grew)
+		backing_wrote(b);
 	return ret;
 }
 
@@ -334,21 +355,67 @@ int backing_statfs(struct backing *b, struct fuse_kstatfs *st)
 	return 0;
 }
 
-/* True when writes happened since the last sync, which is now owed. */
-bool backing_take_dirty(struct backing *b)
+static void atomic_max(uint64_t *p, uint64_t value)
+{
+	uint64_t cur = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+
+	while (cur < value &&
+	       !__atomic_compare_exchange_n(p, &cur, value, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
+}
+
+/* True when a write has completed since the newest successful sync began. */
+bool backing_sync_owed(struct backing *b)
 {
 	if (b->is_null || !b->writable)
 		return false;
-	if (!__atomic_load_n(&b->dirty, __ATOMIC_RELAXED))
-		return false;
-	return __atomic_exchange_n(&b->dirty, false, __ATOMIC_ACQ_REL);
+	return __atomic_load_n(&b->synced, __ATOMIC_ACQUIRE) <
+	       __atomic_load_n(&b->writes, __ATOMIC_ACQUIRE);
 }
 
+static void sync_begin(struct backing *b, struct sync_ticket *ticket)
+{
+	ticket->writes = __atomic_load_n(&b->writes, __ATOMIC_ACQUIRE);
+	ticket->failures = __atomic_load_n(&b->sync_failures,
+					   __ATOMIC_ACQUIRE);
+}
+
+/*
+ * A failure is counted and stays owed.  A success vouches for the writes
+ * seen when it began, unless another sync failed meanwhile: the kernel
+ * reports a writeback error to one fdatasync of a file only, and the
+ * failed one may have taken the error that belonged to ours.
+ */
+static int sync_end(struct backing *b, const struct sync_ticket *ticket,
+		    int res)
+{
+	if (res < 0) {
+		__atomic_store_n(&b->sync_error, res, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&b->sync_failures, 1, __ATOMIC_ACQ_REL);
+		return res;
+	}
+	if (__atomic_load_n(&b->sync_failures, __ATOMIC_ACQUIRE) !=
+	    ticket->failures)
+		return __atomic_load_n(&b->sync_error, __ATOMIC_ACQUIRE);
+	atomic_max(&b->synced, ticket->writes);
+	return 0;
+}
+
+/* At exit: sync whatever is owed.  0 or a negative errno. */
 int backing_sync(struct backing *b)
 {
-	if (!backing_take_dirty(b))
+	struct sync_ticket ticket;
+	int res = 0;
+
+	if (!backing_sync_owed(b))
 		return 0;
-	return fdatasync(b->fd) < 0 ? -errno : 0;
+	sync_begin(b, &ticket);
+	if (b->fault.active && b->fault.syncs)
+		res = -b->fault.error;
+	else if (fdatasync(b->fd) < 0)
+		res = -errno;
+	return sync_end(b, &ticket, res);
 }
 
 static void submit_io(struct fuse_request *req);
@@ -356,9 +423,14 @@ static void submit_io(struct fuse_request *req);
 static void backing_io_done(struct ring_op *op, int res)
 {
 	struct fuse_request *req = container_of(op, struct fuse_request, op);
+	struct backing *b = &req->thread->exp->backing;
 	bool data_op = req->io_opcode == IORING_OP_READ ||
 		       req->io_opcode == IORING_OP_WRITE;
 
+	if (req->io_opcode == IORING_OP_FSYNC) {
+		req->io_complete(req, sync_end(b, &req->sync, res));
+		return;
+	}
 	if (data_op && res > 0) {
 		req->io_done += res;
 		/* A short transfer is not an error: carry on from there. */
@@ -374,6 +446,9 @@ static void backing_io_done(struct ring_op *op, int res)
 		else
 			res = req->io_done;
 	}
+	/* Even a failed write may have changed the image. */
+	if (req->io_opcode != IORING_OP_READ)
+		backing_wrote(b);
 	req->io_complete(req, res);
 }
 
@@ -414,7 +489,7 @@ static void submit_io(struct fuse_request *req)
 				    write_from, left, offset);
 		break;
 	case IORING_OP_FSYNC:
-		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, b->fd, req->io_mode);
 		break;
 	}
 }
@@ -439,6 +514,8 @@ static bool hits_fault(const struct fault_range *f,
 	bool data_op = req->io_opcode == IORING_OP_READ ?
 		       f->reads : req->io_opcode == IORING_OP_WRITE && f->writes;
 
+	if (req->io_opcode == IORING_OP_FSYNC)
+		return f->syncs;
 	return data_op && req->io_offset < f->offset + f->length &&
 	       f->offset < req->io_offset + req->io_len;
 }
@@ -453,8 +530,14 @@ void backing_submit(struct fuse_request *req,
 	struct backing *b = &req->thread->exp->backing;
 
 	req->io_complete = complete;
+	if (req->io_opcode == IORING_OP_FSYNC)
+		sync_begin(b, &req->sync);
 	if (__builtin_expect(b->fault.active, 0) && hits_fault(&b->fault, req)) {
-		complete(req, -b->fault.error);
+		if (req->io_opcode == IORING_OP_FSYNC)
+			complete(req, sync_end(b, &req->sync,
+					       -b->fault.error));
+		else
+			complete(req, -b->fault.error);
 		return;
 	}
 	if (req->io_opcode == IORING_OP_WRITE)

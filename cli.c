@@ -24,6 +24,7 @@ enum {
 	OPT_DAEMONIZE,
 	OPT_PIDFILE,
 	OPT_FAIL_IO,
+	OPT_FAIL_REGISTER,
 	OPT_PIN,
 };
 
@@ -65,6 +66,11 @@ static const char usage_text[] =
 "                               or both (WHAT is read, write or rw) that\n"
 "                               touch the range, with EIO (default), ENOSPC\n"
 "                               or EROFS\n"
+"      --fail-io=sync[:ERRNO]   test aid: fail every fdatasync and fsync of\n"
+"                               IMAGE (FLUSH, FSYNC and the one at exit)\n"
+"      --fail-register=N        test aid: send the N-th ring REGISTER and\n"
+"                               all later ones with a bad qid, so that the\n"
+"                               kernel refuses them\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
 "\n"
@@ -90,6 +96,7 @@ static const struct option long_options[] = {
 	{ "daemonize", no_argument, NULL, OPT_DAEMONIZE },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "fail-io", required_argument, NULL, OPT_FAIL_IO },
+	{ "fail-register", required_argument, NULL, OPT_FAIL_REGISTER },
 	{ "trace", optional_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -207,13 +214,35 @@ static int parse_image(struct export_options *opt, const char *image)
 	return 0;
 }
 
-/* --fail-io=read:1M+64K:EIO, a test aid for backing I/O errors. */
+static int parse_fault_errno(const char *name)
+{
+	if (!strcmp(name, "EIO"))
+		return EIO;
+	if (!strcmp(name, "ENOSPC"))
+		return ENOSPC;
+	if (!strcmp(name, "EROFS"))
+		return EROFS;
+	return 0;
+}
+
+/*
+ * --fail-io=read:1M+64K:EIO or --fail-io=sync:EIO, a test aid for backing
+ * I/O errors and for syncs that fail.
+ */
 static int parse_fault(const char *s, struct fault_range *f)
 {
 	char what[8], range[64], err[16] = "EIO";
 	char *plus;
 
 	memset(f, 0, sizeof(*f));
+	if (!strncmp(s, "sync", 4) && (!s[4] || s[4] == ':')) {
+		f->syncs = true;
+		f->error = s[4] ? parse_fault_errno(s + 5) : EIO;
+		if (!f->error)
+			goto bad;
+		f->active = true;
+		return 0;
+	}
 	if (sscanf(s, "%7[a-z]:%63[^:]:%15s", what, range, err) < 2)
 		goto bad;
 	plus = strchr(range, '+');
@@ -225,18 +254,13 @@ static int parse_fault(const char *s, struct fault_range *f)
 		goto bad;
 	f->reads = !strcmp(what, "read") || !strcmp(what, "rw");
 	f->writes = !strcmp(what, "write") || !strcmp(what, "rw");
-	if (!strcmp(err, "EIO"))
-		f->error = EIO;
-	else if (!strcmp(err, "ENOSPC"))
-		f->error = ENOSPC;
-	else if (!strcmp(err, "EROFS"))
-		f->error = EROFS;
+	f->error = parse_fault_errno(err);
 	if (!(f->reads || f->writes) || !f->error)
 		goto bad;
 	f->active = true;
 	return 0;
 bad:
-	log_error("--fail-io=%s: expected read|write|rw:OFFSET+LENGTH[:EIO|ENOSPC|EROFS]",
+	log_error("--fail-io=%s: expected read|write|rw:OFFSET+LENGTH[:ERRNO] or sync[:ERRNO], ERRNO one of EIO, ENOSPC, EROFS",
 		  s);
 	return -EINVAL;
 }
@@ -295,6 +319,9 @@ static int parse_option(int c, struct export_options *opt)
 			return -EINVAL;
 		}
 		return parse_fault(optarg, &opt->fault);
+	case OPT_FAIL_REGISTER:
+		return parse_uint("--fail-register", optarg, 1, UINT_MAX,
+				  &opt->fail_register);
 	case 't':
 		opt->trace = optarg ? optarg : "-";
 		return 0;

@@ -79,3 +79,29 @@ unsigned int thread_qid_count(unsigned int thread, unsigned int nr_queues,
 		return 0;
 	return (nr_queues - thread + nr_threads - 1) / nr_threads;
 }
+
+/*
+ * Ring entries kernel queue @qid gets: a queue whose CPU is offline
+ * receives no request (the caller's CPU picks the queue), but the ring is
+ * ready only once every queue has an entry, so it gets just that one.
+ * With no online list known, every queue counts as online.
+ */
+unsigned int qid_entries(unsigned int qid, const cpu_set_t *online,
+			 unsigned int depth)
+{
+	if (!CPU_COUNT(online) || CPU_ISSET(qid, online))
+		return depth;
+	return 1;
+}
+
+/* Ring entries of all the queues dealt to @thread. */
+unsigned int thread_entries(unsigned int thread, unsigned int nr_queues,
+			    unsigned int nr_threads, const cpu_set_t *online,
+			    unsigned int depth)
+{
+	unsigned int qid, n = 0;
+
+	for (qid = thread; qid < nr_queues; qid += nr_threads)
+		n += qid_entries(qid, online, depth);
+	return n;
+}

@@ -38,13 +38,17 @@ int daemon_detach(void)
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0) {
-		log_error("cannot daemonize: %s", strerror(errno));
-		return -errno;
+		int err = errno;
+
+		log_error("cannot daemonize: %s", strerror(err));
+		return -err;
 	}
 	pid = fork();
 	if (pid < 0) {
-		log_error("cannot daemonize: %s", strerror(errno));
-		return -errno;
+		int err = errno;
+
+		log_error("cannot daemonize: %s", strerror(err));
+		return -err;
 	}
 	if (pid > 0) {
 		close(fds[1]);
@@ -70,9 +74,11 @@ int daemon_ready(const char *pidfile)
 	if (pidfile) {
 		f = fopen(pidfile, "we");
 		if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f)) {
+			int err = errno;
+
 			log_error("%s: cannot write the pid file: %s", pidfile,
-				  strerror(errno));
-			return -errno;
+				  strerror(err));
+			return -err;
 		}
 		pidfile_written = 1;
 	}

@@ -8,7 +8,46 @@
 #include <errno.h>
 
 #include "decode.h"
-#include "ops.h"
+
+/*
+ * Size of each opcode's fixed argument struct: what a ring entry carries
+ * in op_in and what precedes variable data on /dev/fuse.
+ */
+uint32_t decode_arg_size(uint32_t opcode)
+{
+	switch (opcode) {
+	case FUSE_GETATTR:
+		return sizeof(struct fuse_getattr_in);
+	case FUSE_SETATTR:
+		return sizeof(struct fuse_setattr_in);
+	case FUSE_OPEN:
+		return sizeof(struct fuse_open_in);
+	case FUSE_READ:
+		return sizeof(struct fuse_read_in);
+	case FUSE_WRITE:
+		return sizeof(struct fuse_write_in);
+	case FUSE_RELEASE:
+		return sizeof(struct fuse_release_in);
+	case FUSE_FSYNC:
+		return sizeof(struct fuse_fsync_in);
+	case FUSE_FLUSH:
+		return sizeof(struct fuse_flush_in);
+	case FUSE_FALLOCATE:
+		return sizeof(struct fuse_fallocate_in);
+	case FUSE_LSEEK:
+		return sizeof(struct fuse_lseek_in);
+	case FUSE_FORGET:
+		return sizeof(struct fuse_forget_in);
+	case FUSE_BATCH_FORGET:
+		return sizeof(struct fuse_batch_forget_in);
+	case FUSE_INTERRUPT:
+		return sizeof(struct fuse_interrupt_in);
+	case FUSE_INIT:
+		return 16;
+	default:
+		return 0;
+	}
+}
 
 /*
  * /dev/fuse: the header, the opcode's fixed argument, then variable data,
@@ -29,7 +68,7 @@ int decode_dev_request(struct fuse_request *req, const void *buf,
 	req->arg_len = 0;
 	req->data = body;
 	req->data_len = 0;
-	arg_len = ops_arg_size(in->opcode);
+	arg_len = decode_arg_size(in->opcode);
 	if (in->len != len || len - sizeof(*in) < arg_len)
 		return -EINVAL;
 	req->arg_len = arg_len;
@@ -49,7 +88,8 @@ int decode_ring_request(struct fuse_request *req,
 {
 	const struct fuse_in_header *in = (const void *)h->in_out;
 	uint32_t payload_sz = h->ring_ent_in_out.payload_sz;
-	uint32_t arg_len = ops_arg_size(in->opcode);
+	uint32_t arg_len = decode_arg_size(in->opcode);
+	uint64_t header_and_data = sizeof(*in) + (uint64_t)payload_sz;
 
 	req->in = in;
 	req->arg = h->op_in;
@@ -59,6 +99,13 @@ int decode_ring_request(struct fuse_request *req,
 	req->reply = payload;
 	req->reply_cap = payload_cap;
 	if (payload_sz > payload_cap || arg_len > FUSE_URING_OP_IN_OUT_SZ)
+		return -EINVAL;
+	/*
+	 * in.len counts the header, the argument the kernel put in op_in
+	 * and the payload: an argument shorter than the opcode's struct
+	 * would leave the previous request's bytes in op_in to be read.
+	 */
+	if (in->len < header_and_data || in->len - header_and_data < arg_len)
 		return -EINVAL;
 	req->data_len = payload_sz;
 	return 0;

@@ -25,6 +25,8 @@ struct fault_range {
 	bool active;
 	bool reads;
 	bool writes;
+	/* Every fdatasync/fsync, FLUSH's and FSYNC's and the final one. */
+	bool syncs;
 	uint64_t offset;
 	uint64_t length;
 	int error;
@@ -53,6 +55,8 @@ struct export_options {
 	unsigned int queue_depth;
 	uint32_t max_io;
 	struct fault_range fault;
+	/* --fail-register=N: REGISTERs from the N-th on carry a bad qid. */
+	unsigned int fail_register;
 };
 
 struct backing {
@@ -71,8 +75,17 @@ struct backing {
 	uint32_t block_size;
 	/* Current size; changes only under @lock. */
 	uint64_t size;
-	/* Set by every write so that shutdown knows to fdatasync. */
-	bool dirty;
+	/*
+	 * What is owed to stable storage.  @writes counts writes, resizes
+	 * and fallocates that have completed; @synced is the value @writes
+	 * had when the newest successful sync began, so a sync is owed while
+	 * @synced < @writes.  @sync_failures counts failed syncs: a sync
+	 * that ran while another failed cannot vouch for the same writes.
+	 */
+	uint64_t writes;
+	uint64_t synced;
+	uint64_t sync_failures;
+	int sync_error;
 	pthread_mutex_t lock;
 	/* Attributes the export owns rather than the image file. */
 	mode_t mode;
@@ -95,6 +108,12 @@ struct backing {
 
 struct fuse_request;
 struct queue_thread;
+
+/* What a sync saw when it began: the backing's @writes, @sync_failures. */
+struct sync_ticket {
+	uint64_t writes;
+	uint64_t failures;
+};
 
 /* Completion of one submission on a queue thread's ring. */
 struct ring_op {
@@ -132,8 +151,9 @@ struct fuse_request {
 	uint32_t io_len;
 	uint32_t io_done;
 	uint8_t io_opcode;
-	/* FALLOCATE mode. */
+	/* FALLOCATE mode; for a sync, IORING_FSYNC_DATASYNC or 0. */
 	uint32_t io_mode;
+	struct sync_ticket sync;
 	/*
 	 * A FALLOCATE of [io_offset, io_end), done in steps (falloc.c):
 	 * the step it is on, and how far zeroes have been written.
@@ -181,7 +201,22 @@ struct export {
 	unsigned int armed;
 	/* First fatal error a queue thread hit, 0 if none. */
 	int fatal;
+	/*
+	 * The errno of the first REGISTER the kernel refused, 0 if none:
+	 * the kernel has then turned the ring off for the connection, and
+	 * every thread serves /dev/fuse with all its slots.
+	 */
+	int uring_failed;
+	/* REGISTERs sent so far, for --fail-register. */
+	unsigned int registers_sent;
 };
+
+/* What carries requests now: the ring, or /dev/fuse after a fallback. */
+static inline bool export_on_ring(const struct export *exp)
+{
+	return exp->uring &&
+	       !__atomic_load_n(&exp->uring_failed, __ATOMIC_ACQUIRE);
+}
 
 static inline void request_reply(struct fuse_request *req, int error,
 				 uint32_t len)

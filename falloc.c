@@ -88,8 +88,10 @@ static bool lacks(struct backing *b, uint32_t what)
 
 static void enter(struct fuse_request *req, enum falloc_step step);
 
+/* Even a failed step may have changed the image: a sync is owed. */
 static void finish(struct fuse_request *req, int res)
 {
+	backing_wrote(req_backing(req));
 	req->io_complete(req, res);
 }
 

@@ -1,11 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The classic /dev/fuse transport: reads kept in flight as SQEs on the
- * queue thread's ring, replies written with writev.  In ring mode it stays
- * up as the side channel for FORGET, INTERRUPT and requests queued before
- * every kernel queue had an entry, and its ENODEV tells of the unmount.
+ * The classic /dev/fuse transport.  Each queue thread polls its cloned
+ * /dev/fuse fd through its ring and, when the poll fires, reads requests
+ * itself with non-blocking read(2) until the kernel has none left or the
+ * thread has no idle slot; replies go back with writev.  In ring mode it
+ * stays up as the side channel for FORGET, INTERRUPT and requests queued
+ * before every kernel queue had an entry, and its ENODEV tells of the
+ * unmount.
+ *
+ * Why not IORING_OP_READ on /dev/fuse: the device ignores IOCB_NOWAIT and
+ * cannot be read without possibly sleeping, so io_uring has to punt each
+ * read to an io-wq worker.  On Linux 6.1 such a read is retried through
+ * poll from task work and spins there forever (soft lockups), and without
+ * DEFER_TASKRUN it crawls.  A one-shot POLL_ADD plus read(2) on an
+ * O_NONBLOCK fd asks io_uring only for what every kernel with SQE128 does
+ * well, and spares a worker thread hop per request.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +40,33 @@
 #define WRITE_HEADERS (sizeof(struct fuse_in_header) + \
 		       sizeof(struct fuse_write_in))
 
+struct dev_reader;
+
 struct dev_slot {
 	struct fuse_request req;
+	struct dev_reader *reader;
+	/* Next idle slot, while this one holds no request. */
+	struct dev_slot *next_idle;
 	char *read_buf;
 	void *reply_buf;
 	struct fuse_out_header out;
+};
+
+/* One queue thread's reading of its /dev/fuse fd. */
+struct dev_reader {
+	struct queue_thread *thread;
+	/* Completion of the POLL_ADD that waits for a request. */
+	struct ring_op poll_op;
+	bool poll_armed;
+	/* Set while dev_pump() runs, so that replies made inside it nest. */
+	bool pumping;
+	/* Slots free to take a request; the most recently used first. */
+	struct dev_slot *idle;
+	/* Slots kept back in ring mode, put to work by a fall-back. */
+	struct dev_slot *spare;
+	size_t map_len;
+	unsigned int nr_slots;
+	struct dev_slot slots[];
 };
 
 static void dev_reply(struct fuse_request *req, int error, uint32_t len);
@@ -64,25 +99,109 @@ static size_t read_skew(void)
 	return page_size() - WRITE_HEADERS;
 }
 
-static void read_done(struct ring_op *op, int res);
+static void poll_done(struct ring_op *op, int res);
 
-static void arm_read(struct dev_slot *slot)
+static void arm_poll(struct dev_reader *r)
 {
-	struct queue_thread *t = slot->req.thread;
+	struct queue_thread *t = r->thread;
 	struct io_uring_sqe *sqe;
 
-	if (t->stopping)
+	r->poll_op.done = poll_done;
+	sqe = ring_sqe(t, &r->poll_op);
+	io_uring_prep_poll_add(sqe, t->dev_fd, POLLIN);
+	r->poll_armed = true;
+}
+
+static bool conn_gone_errno(int err)
+{
+	return err == ENODEV || err == ECONNABORTED || err == ENOTCONN;
+}
+
+static void serve_read(struct dev_slot *slot, uint32_t len);
+
+static void take_spares(struct dev_reader *r)
+{
+	while (r->spare) {
+		struct dev_slot *slot = r->spare;
+
+		r->spare = slot->next_idle;
+		slot->next_idle = r->idle;
+		r->idle = slot;
+		stat_inc(&r->thread->stats.readers);
+	}
+}
+
+/*
+ * Take requests while the kernel has some and a slot is idle; when it has
+ * none, wait for the next through the ring.  With no idle slot, the slot
+ * freed next calls back in.
+ */
+static void dev_pump(struct dev_reader *r)
+{
+	struct queue_thread *t = r->thread;
+
+	if (r->pumping || r->poll_armed)
 		return;
-	slot->req.op.done = read_done;
-	sqe = ring_sqe(t, &slot->req.op);
-	io_uring_prep_read(sqe, t->dev_fd, slot->read_buf + read_skew(),
-			   t->exp->dev_read_size, 0);
-	/*
-	 * /dev/fuse ignores IOCB_NOWAIT: a read issued inline, as io_uring
-	 * does on a poll retry, would sleep in this thread and stall its
-	 * ring.  Always hand it to an io-wq worker, where sleeping is fine.
-	 */
-	sqe->flags |= IOSQE_ASYNC;
+	if (__builtin_expect(r->spare != NULL, 0) &&
+	    __atomic_load_n(&t->exp->uring_failed, __ATOMIC_ACQUIRE))
+		take_spares(r);
+	r->pumping = true;
+	while (!t->stopping && r->idle) {
+		struct dev_slot *slot = r->idle;
+		ssize_t got;
+		int err;
+
+		got = read(t->dev_fd, slot->read_buf + read_skew(),
+			   t->exp->dev_read_size);
+		if (got >= 0) {
+			r->idle = slot->next_idle;
+			serve_read(slot, (uint32_t)got);
+			continue;
+		}
+		if (errno == EAGAIN) {
+			arm_poll(r);
+			break;
+		}
+		/* ENOENT: the request was interrupted before we took it. */
+		if (errno == EINTR || errno == ENOENT)
+			continue;
+		if (conn_gone_errno(errno)) {
+			queue_conn_gone(t);
+			break;
+		}
+		err = errno;
+		log_error("read from /dev/fuse failed: %s", strerror(err));
+		queue_fail(t, -err);
+		break;
+	}
+	r->pumping = false;
+}
+
+static void poll_done(struct ring_op *op, int res)
+{
+	struct dev_reader *r = container_of(op, struct dev_reader, poll_op);
+
+	r->poll_armed = false;
+	/* Whatever the poll saw, the read that follows tells what it is. */
+	if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		if (res == -ECANCELED) {
+			queue_conn_gone(r->thread);
+			return;
+		}
+		log_error("poll of /dev/fuse failed: %s", strerror(-res));
+		queue_fail(r->thread, res);
+		return;
+	}
+	dev_pump(r);
+}
+
+static void slot_release(struct dev_slot *slot)
+{
+	struct dev_reader *r = slot->reader;
+
+	slot->next_idle = r->idle;
+	r->idle = slot;
+	dev_pump(r);
 }
 
 static void dev_reply(struct fuse_request *req, int error, uint32_t len)
@@ -109,19 +228,19 @@ static void dev_reply(struct fuse_request *req, int error, uint32_t len)
 	ret = writev(t->dev_fd, iov, len ? 2 : 1);
 	/* ENOENT: the request was interrupted meanwhile; nothing is owed. */
 	if (ret < 0 && errno != ENOENT) {
-		if (errno == ENODEV || errno == ENOTCONN)
+		if (conn_gone_errno(errno))
 			queue_conn_gone(t);
 		else
 			log_error("reply to /dev/fuse failed: %s",
 				  strerror(errno));
 	}
-	arm_read(slot);
+	slot_release(slot);
 }
 
 static void dev_drop(struct fuse_request *req)
 {
 	request_end(req, 0, 0);
-	arm_read(container_of(req, struct dev_slot, req));
+	slot_release(container_of(req, struct dev_slot, req));
 }
 
 static void serve_read(struct dev_slot *slot, uint32_t len)
@@ -133,7 +252,7 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
 	if (ret == DECODE_NO_HEADER) {
 		/* Without a header there is no unique to answer to. */
 		log_error("short request from /dev/fuse: %u bytes", len);
-		arm_read(slot);
+		slot_release(slot);
 		return;
 	}
 	stat_inc(&req->thread->stats.legacy);
@@ -147,58 +266,45 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
 	ops_dispatch(req);
 }
 
-static void read_done(struct ring_op *op, int res)
-{
-	struct fuse_request *req = container_of(op, struct fuse_request, op);
-	struct dev_slot *slot = container_of(req, struct dev_slot, req);
-	struct queue_thread *t = req->thread;
-
-	if (res >= 0) {
-		serve_read(slot, (uint32_t)res);
-		return;
-	}
-	switch (res) {
-	case -ENODEV:
-	case -ECANCELED:
-	case -ENOTCONN:
-	case -ECONNABORTED:
-		queue_conn_gone(t);
-		return;
-	case -EINTR:
-	case -EAGAIN:
-	case -ENOENT:
-		arm_read(slot);
-		return;
-	default:
-		log_error("read from /dev/fuse failed: %s", strerror(-res));
-		queue_fail(t, res);
-	}
-}
-
-int dev_slots_alloc(struct queue_thread *t, unsigned int nr_slots)
+/*
+ * @nr_slots buffers, of which @active take requests from the start; the
+ * others wait for a fall-back from the ring.  Untouched, they cost only
+ * address space.
+ */
+int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots,
+		     unsigned int active)
 {
 	struct export *exp = t->exp;
 	size_t page = page_size();
 	size_t read_len = (read_skew() + exp->dev_read_size + page - 1) /
 			  page * page;
 	size_t reply_len = exp->payload_size;
+	struct dev_reader *r;
 	unsigned int i;
+	int fl;
 
-	t->slots = calloc(nr_slots, sizeof(*t->slots));
-	if (!t->slots)
+	/* Reads only follow a poll, and must never sleep in this thread. */
+	fl = fcntl(t->dev_fd, F_GETFL);
+	if (fl < 0 || fcntl(t->dev_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	r = calloc(1, sizeof(*r) + nr_slots * sizeof(r->slots[0]));
+	if (!r)
 		return -ENOMEM;
-	t->nr_slots = nr_slots;
+	r->thread = t;
+	r->map_len = read_len + reply_len;
+	t->dev = r;
 	for (i = 0; i < nr_slots; i++) {
-		struct dev_slot *slot = &t->slots[i];
+		struct dev_slot *slot = &r->slots[i];
 		char *map;
 
-		map = mmap(NULL, read_len + reply_len, PROT_READ | PROT_WRITE,
+		map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (map == MAP_FAILED) {
-			t->nr_slots = i;
-			dev_slots_free(t);
+			dev_reader_free(t);
 			return -ENOMEM;
 		}
+		r->nr_slots = i + 1;
+		slot->reader = r;
 		slot->read_buf = map;
 		slot->reply_buf = map + read_len;
 		slot->req.thread = t;
@@ -207,27 +313,38 @@ int dev_slots_alloc(struct queue_thread *t, unsigned int nr_slots)
 		slot->req.reply = slot->reply_buf;
 		slot->req.reply_cap = (uint32_t)reply_len;
 	}
+	/* Handed out last first, so light load keeps touching one buffer. */
+	for (i = nr_slots; i-- > 0;) {
+		struct dev_slot **list = i < active ? &r->idle : &r->spare;
+
+		r->slots[i].next_idle = *list;
+		*list = &r->slots[i];
+	}
+	stat_add(&t->stats.readers, active < nr_slots ? active : nr_slots);
 	return 0;
 }
 
-void dev_slots_arm(struct queue_thread *t)
+/* At most one poll and one backing op per slot are in flight at once. */
+unsigned int dev_reader_sqes(const struct queue_thread *t)
 {
-	unsigned int i;
-
-	for (i = 0; i < t->nr_slots; i++)
-		arm_read(&t->slots[i]);
+	return t->dev ? t->dev->nr_slots + 1 : 0;
 }
 
-void dev_slots_free(struct queue_thread *t)
+void dev_reader_start(struct queue_thread *t)
 {
-	size_t page = page_size();
-	size_t read_len = (read_skew() + t->exp->dev_read_size + page - 1) /
-			  page * page;
+	if (t->dev)
+		dev_pump(t->dev);
+}
+
+void dev_reader_free(struct queue_thread *t)
+{
+	struct dev_reader *r = t->dev;
 	unsigned int i;
 
-	for (i = 0; i < t->nr_slots; i++)
-		munmap(t->slots[i].read_buf, read_len + t->exp->payload_size);
-	free(t->slots);
-	t->slots = NULL;
-	t->nr_slots = 0;
+	if (!r)
+		return;
+	for (i = 0; i < r->nr_slots; i++)
+		munmap(r->slots[i].read_buf, r->map_len);
+	free(r);
+	t->dev = NULL;
 }

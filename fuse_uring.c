@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cpus.h"
 #include "decode.h"
 #include "fuse_uring.h"
 #include "init.h"
@@ -68,14 +69,31 @@ static struct io_uring_sqe *uring_cmd_sqe(struct uring_entry *ent,
 	return sqe;
 }
 
+/*
+ * --fail-register=N: the N-th REGISTER and all after it name a qid the
+ * kernel has no queue for, so that it refuses them.
+ */
+static bool register_to_fail(struct export *exp)
+{
+	return exp->opt.fail_register &&
+	       __atomic_add_fetch(&exp->registers_sent, 1, __ATOMIC_ACQ_REL) >=
+	       exp->opt.fail_register;
+}
+
 static void submit_register(struct uring_entry *ent)
 {
+	struct export *exp = ent->req.thread->exp;
+	struct fuse_uring_cmd_req *cmd;
 	struct io_uring_sqe *sqe;
 
 	ent->state = ENTRY_REGISTERING;
 	sqe = uring_cmd_sqe(ent, FUSE_IO_URING_CMD_REGISTER);
 	sqe->addr = (uintptr_t)ent->iov;
 	sqe->len = 2;
+	if (register_to_fail(exp)) {
+		cmd = (struct fuse_uring_cmd_req *)sqe->cmd;
+		cmd->qid = (uint16_t)exp->nr_queues;
+	}
 }
 
 static void submit_commit(struct uring_entry *ent)
@@ -146,6 +164,28 @@ static bool conn_gone(int res)
 	       res == -ECONNABORTED || res == -ENODEV;
 }
 
+/*
+ * The kernel has turned the ring off for the connection: requests now
+ * come over /dev/fuse, or with --io-uring=on the export ends.  The entry
+ * is left unregistered.  One line says so, however many entries fail.
+ */
+static void register_failed(struct uring_entry *ent, int res)
+{
+	struct queue_thread *t = ent->req.thread;
+
+	stat_inc(&t->exp->qid_stats[ent->qid].errors);
+	log_debug("FUSE_IO_URING_CMD_REGISTER failed on qid %u: %s",
+		  ent->qid, strerror(-res));
+	if (t->exp->opt.io_uring != TRI_ON) {
+		export_fall_back(t->exp, res);
+		return;
+	}
+	t->stopping = true;
+	if (export_fail(t->exp, res))
+		log_error("--io-uring=on: the kernel refused FUSE_IO_URING_CMD_REGISTER on qid %u: %s",
+			  ent->qid, strerror(-res));
+}
+
 static void entry_done(struct ring_op *op, int res)
 {
 	struct fuse_request *req = container_of(op, struct fuse_request, op);
@@ -166,11 +206,7 @@ static void entry_done(struct ring_op *op, int res)
 			submit_register(ent);
 			return;
 		}
-		log_error("FUSE_IO_URING_CMD_REGISTER failed on qid %u: %s",
-			  ent->qid, strerror(-res));
-		stat_inc(&t->exp->qid_stats[ent->qid].errors);
-		if (t->exp->opt.io_uring == TRI_ON)
-			queue_fail(t, res);
+		register_failed(ent, res);
 		return;
 	}
 	/*
@@ -192,12 +228,12 @@ int uring_entries_alloc(struct queue_thread *t)
 			    page * page;
 	size_t per_entry = header_len + exp->payload_size;
 	unsigned int depth = exp->opt.queue_depth;
-	unsigned int qid, i, n = 0;
+	unsigned int qid, i, n;
 	size_t map_len;
 	char *map;
 
-	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads)
-		n += depth;
+	n = thread_entries(t->index, exp->nr_queues, exp->nr_threads,
+			   &exp->online, depth);
 	if (!n)
 		return 0;
 	t->entries = calloc(n, sizeof(*t->entries));
@@ -215,9 +251,9 @@ int uring_entries_alloc(struct queue_thread *t)
 	t->nr_entries = n;
 	i = 0;
 	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads) {
-		unsigned int d;
+		unsigned int d, nr = qid_entries(qid, &exp->online, depth);
 
-		for (d = 0; d < depth; d++, i++) {
+		for (d = 0; d < nr; d++, i++) {
 			struct uring_entry *ent = &t->entries[i];
 			char *base = map + per_entry * i;
 

@@ -116,3 +116,17 @@ uint32_t init_ring_payload_size(const struct init_result *res,
 		size = res->max_pages * page_size;
 	return (size + page_size - 1) / page_size * page_size;
 }
+
+/*
+ * What every OPEN answers: direct I/O, no page cache between the client
+ * and the image; and parallel direct writes where the protocol has them
+ * (7.38: an older kernel would read the bit as something else).
+ */
+uint32_t init_open_flags(const struct init_result *res)
+{
+	uint32_t flags = FOPEN_DIRECT_IO;
+
+	if (res->minor >= 38)
+		flags |= FOPEN_PARALLEL_DIRECT_WRITES;
+	return flags;
+}

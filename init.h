@@ -41,6 +41,8 @@ struct init_result {
 int init_negotiate(const void *in, size_t in_len,
 		   const struct init_policy *policy, struct init_result *res);
 
+uint32_t init_open_flags(const struct init_result *res);
+
 uint32_t init_ring_payload_size(const struct init_result *res,
 				uint32_t page_size);
 

@@ -26,6 +26,7 @@
 #include "mount.h"
 #include "queue.h"
 #include "report.h"
+#include "ring.h"
 #include "sysfile.h"
 #include "trace.h"
 
@@ -306,6 +307,30 @@ static int serve(struct export *exp, struct export_mount *mnt,
 	return EXIT_SUCCESS;
 }
 
+/* One line naming what the kernel lacks when io_uring cannot serve. */
+static int check_io_uring(void)
+{
+	int ret = ring_probe();
+
+	switch (ret) {
+	case 0:
+		return 0;
+	case -EINVAL:
+		log_error("io_uring refuses 128-byte SQEs (IORING_SETUP_SQE128): this daemon needs Linux 5.19 or newer");
+		break;
+	case -ENOSYS:
+		log_error("this kernel has no io_uring (CONFIG_IO_URING): this daemon needs Linux 5.19 or newer with io_uring");
+		break;
+	case -EPERM:
+		log_error("io_uring is not allowed here (see /proc/sys/kernel/io_uring_disabled and the seccomp policy)");
+		break;
+	default:
+		log_error("io_uring_setup failed: %s", strerror(-ret));
+		break;
+	}
+	return ret;
+}
+
 static int run(struct export *exp)
 {
 	static struct init_result init;
@@ -324,6 +349,8 @@ static int run(struct export *exp)
 		return EXIT_FAILURE;
 	}
 	exp->nr_queues = (unsigned int)ret;
+	if (check_io_uring())
+		return EXIT_FAILURE;
 	if (trace_open(exp->opt.trace))
 		return EXIT_FAILURE;
 	/* Latency figures need both ends of every request timed. */
@@ -345,9 +372,12 @@ static int run(struct export *exp)
 	if (setup_queues(exp, &init))
 		goto out_unmount;
 	status = serve(exp, &mnt, &signals);
-	if (backing_sync(&exp->backing))
-		log_error("%s: fdatasync failed: %s", exp->opt.image,
-			  strerror(errno));
+	ret = backing_sync(&exp->backing);
+	if (ret) {
+		log_error("%s: fdatasync failed: %s; writes may be lost",
+			  exp->opt.image, strerror(-ret));
+		status = EXIT_FAILURE;
+	}
 	if (exp->opt.stats)
 		stats_print(stderr, exp);
 	goto out_free;

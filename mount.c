@@ -93,8 +93,10 @@ int mount_prepare(struct export_mount *m, const char *mountpoint)
 	snprintf(dir_buf, sizeof(dir_buf), "%s", mountpoint);
 	snprintf(base_buf, sizeof(base_buf), "%s", mountpoint);
 	if (!realpath(dirname(dir_buf), real_dir)) {
-		log_error("%s: %s", mountpoint, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		log_error("%s: %s", mountpoint, strerror(err));
+		return -err;
 	}
 	if ((size_t)snprintf(m->path, sizeof(m->path), "%s/%s",
 			     strcmp(real_dir, "/") ? real_dir : "",
@@ -108,9 +110,11 @@ int mount_prepare(struct export_mount *m, const char *mountpoint)
 		return -EBUSY;
 	}
 	if (stat(m->path, &st) < 0) {
+		int err = errno;
+
 		log_error("%s: %s (the mount point must be an existing regular file)",
-			  mountpoint, strerror(errno));
-		return -errno;
+			  mountpoint, strerror(err));
+		return -err;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		log_error("%s: not a regular file (the export is one file, so it mounts over a file)",
@@ -149,9 +153,11 @@ static int mount_direct(struct export_mount *m, const char *source,
 
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
+		int err = errno;
+
 		log_error("/dev/fuse: %s (is the fuse module loaded? try: modprobe fuse)",
-			  strerror(errno));
-		return -errno;
+			  strerror(err));
+		return -err;
 	}
 	if (read_only)
 		flags |= MS_RDONLY;
@@ -160,11 +166,11 @@ static int mount_direct(struct export_mount *m, const char *source,
 		 fd, S_IFREG, getuid(), getgid(), max_read,
 		 allow_other ? ",allow_other" : "");
 	if (mount(source, m->path, "fuse." MOUNT_SUBTYPE, flags, opts) < 0) {
-		int err = -errno;
+		int err = errno;
 
-		log_error("%s: mount failed: %s", m->path, strerror(errno));
+		log_error("%s: mount failed: %s", m->path, strerror(err));
 		close(fd);
-		return err;
+		return -err;
 	}
 	return fd;
 }

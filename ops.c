@@ -20,46 +20,6 @@
 /* How long the kernel may cache attributes: only this daemon changes them. */
 #define ATTR_VALID_SEC 1
 
-/*
- * Size of each opcode's fixed argument struct: what a ring entry carries
- * in op_in and what precedes variable data on /dev/fuse.
- */
-uint32_t ops_arg_size(uint32_t opcode)
-{
-	switch (opcode) {
-	case FUSE_GETATTR:
-		return sizeof(struct fuse_getattr_in);
-	case FUSE_SETATTR:
-		return sizeof(struct fuse_setattr_in);
-	case FUSE_OPEN:
-		return sizeof(struct fuse_open_in);
-	case FUSE_READ:
-		return sizeof(struct fuse_read_in);
-	case FUSE_WRITE:
-		return sizeof(struct fuse_write_in);
-	case FUSE_RELEASE:
-		return sizeof(struct fuse_release_in);
-	case FUSE_FSYNC:
-		return sizeof(struct fuse_fsync_in);
-	case FUSE_FLUSH:
-		return sizeof(struct fuse_flush_in);
-	case FUSE_FALLOCATE:
-		return sizeof(struct fuse_fallocate_in);
-	case FUSE_LSEEK:
-		return sizeof(struct fuse_lseek_in);
-	case FUSE_FORGET:
-		return sizeof(struct fuse_forget_in);
-	case FUSE_BATCH_FORGET:
-		return sizeof(struct fuse_batch_forget_in);
-	case FUSE_INTERRUPT:
-		return sizeof(struct fuse_interrupt_in);
-	case FUSE_INIT:
-		return 16;
-	default:
-		return 0;
-	}
-}
-
 bool ops_is_io(uint32_t opcode)
 {
 	return opcode == FUSE_READ || opcode == FUSE_WRITE;
@@ -169,7 +129,7 @@ static void op_open(struct fuse_request *req)
 {
 	const struct fuse_open_in *in = req->arg;
 	struct fuse_open_out out = {
-		.open_flags = FOPEN_DIRECT_IO,
+		.open_flags = init_open_flags(req->thread->exp->init),
 	};
 
 	if ((in->flags & O_ACCMODE) != O_RDONLY &&
@@ -177,8 +137,6 @@ static void op_open(struct fuse_request *req)
 		reply_error(req, -EROFS);
 		return;
 	}
-	if (req->thread->exp->init->minor >= 36)
-		out.open_flags |= FOPEN_PARALLEL_DIRECT_WRITES;
 	reply_struct(req, &out, sizeof(out));
 }
 
@@ -274,16 +232,26 @@ static void sync_done(struct fuse_request *req, int res)
 	reply_error(req, res < 0 ? res : 0);
 }
 
-static void op_fsync(struct fuse_request *req)
+/*
+ * Answer only once a sync that began after every write completed so far
+ * has succeeded; with nothing owed, one already has.
+ */
+static void sync_image(struct fuse_request *req, bool datasync)
 {
-	struct backing *b = req_backing(req);
-
-	if (b->is_null || !b->writable) {
+	if (!backing_sync_owed(req_backing(req))) {
 		reply_error(req, 0);
 		return;
 	}
 	req->io_opcode = IORING_OP_FSYNC;
+	req->io_mode = datasync ? IORING_FSYNC_DATASYNC : 0;
 	backing_submit(req, sync_done);
+}
+
+static void op_fsync(struct fuse_request *req)
+{
+	const struct fuse_fsync_in *in = req->arg;
+
+	sync_image(req, in->fsync_flags & FUSE_FSYNC_FDATASYNC);
 }
 
 static void fallocate_done(struct fuse_request *req, int res)
@@ -386,12 +354,7 @@ static void op_statfs(struct fuse_request *req)
 /* A close after writes should find them on stable storage. */
 static void op_flush(struct fuse_request *req)
 {
-	if (!backing_take_dirty(req_backing(req))) {
-		reply_error(req, 0);
-		return;
-	}
-	req->io_opcode = IORING_OP_FSYNC;
-	backing_submit(req, sync_done);
+	sync_image(req, true);
 }
 
 void ops_dispatch(struct fuse_request *req)

@@ -4,7 +4,6 @@
 
 #include "export.h"
 
-uint32_t ops_arg_size(uint32_t opcode);
 bool ops_is_io(uint32_t opcode);
 void ops_dispatch(struct fuse_request *req);
 

@@ -2,7 +2,7 @@
 /*
  * Queue threads: each owns one io_uring (created inside the thread, as
  * SINGLE_ISSUER wants), the ring entries of the kernel queues dealt to it,
- * and a cloned /dev/fuse fd with its readers.
+ * and a cloned /dev/fuse fd with its reader.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,10 @@
 #include "ring.h"
 #include "trace.h"
 
-/* In ring mode /dev/fuse carries little: one reader per thread will do. */
+/*
+ * In ring mode /dev/fuse carries little: one slot per thread will do
+ * until a fall-back puts the others to work.
+ */
 #define SIDE_CHANNEL_SLOTS 1
 
 static void notify_main(struct export *exp)
@@ -39,6 +42,20 @@ bool export_fail(struct export *exp, int err)
 					    __ATOMIC_ACQUIRE);
 	notify_main(exp);
 	return first;
+}
+
+/*
+ * A REGISTER the kernel refused: it serves the connection over /dev/fuse
+ * from now on, so every thread takes up reading it with all its slots.
+ */
+void export_fall_back(struct export *exp, int err)
+{
+	int none = 0;
+
+	if (__atomic_compare_exchange_n(&exp->uring_failed, &none, -err, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		log_info("the kernel refused a ring REGISTER (%s) and turned FUSE-over-io_uring off for this connection: serving over /dev/fuse",
+			 strerror(-err));
 }
 
 /* A fatal error on one queue ends the whole export, never just the queue. */
@@ -72,7 +89,7 @@ static void pin_thread(struct queue_thread *t)
 }
 
 /*
- * io-wq workers (buffered writes, /dev/fuse reads) inherit the thread's
+ * io-wq workers (buffered writes to the image) inherit the thread's
  * pinning; left so, they crowd onto the client's CPU and spin there on
  * the image's inode lock.  Let them run on any online CPU.
  */
@@ -89,15 +106,20 @@ static void unpin_workers(struct queue_thread *t)
 			  strerror(-ret));
 }
 
+/* Each ring entry and each /dev/fuse slot has one operation at a time. */
+static unsigned int thread_inflight(const struct queue_thread *t)
+{
+	return t->nr_entries + dev_reader_sqes(t);
+}
+
 static void *queue_main(void *arg)
 {
 	struct queue_thread *t = arg;
 	struct export *exp = t->exp;
-	unsigned int depth = t->nr_entries + t->nr_slots;
 	int ret;
 
 	pin_thread(t);
-	ret = ring_setup(t, depth < 8 ? 8 : depth);
+	ret = ring_setup(t, thread_inflight(t));
 	if (ret) {
 		log_error("io_uring setup failed on thread %u: %s", t->index,
 			  strerror(-ret));
@@ -107,7 +129,7 @@ static void *queue_main(void *arg)
 	unpin_workers(t);
 	if (exp->uring)
 		uring_entries_register(t);
-	dev_slots_arm(t);
+	dev_reader_start(t);
 	/*
 	 * A REGISTER that fails does so while it is submitted; reap those
 	 * results before telling main that this queue is armed.
@@ -170,8 +192,9 @@ static void pick_cpus(struct export *exp, struct queue_thread *t,
 static int prepare_thread(struct export *exp, struct queue_thread *t,
 			  const cpu_set_t *online)
 {
-	unsigned int slots = exp->uring ? SIDE_CHANNEL_SLOTS :
-					  exp->opt.queue_depth;
+	unsigned int sq, cq;
+	unsigned int active = exp->uring ? SIDE_CHANNEL_SLOTS :
+					   exp->opt.queue_depth;
 	int ret;
 
 	if (observe_requests && stats_alloc_ops(&t->stats))
@@ -191,11 +214,18 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 			return ret;
 		}
 	}
-	ret = dev_slots_alloc(t, slots);
-	if (ret)
+	ret = dev_reader_alloc(t, exp->opt.queue_depth, active);
+	if (ret) {
 		log_error("cannot allocate /dev/fuse buffers: %s",
 			  strerror(-ret));
-	return ret;
+		return ret;
+	}
+	if (ring_sizes(thread_inflight(t), &sq, &cq)) {
+		log_error("thread %u would have %u operations in flight, more than io_uring's %u completions: use more --queues or a smaller --queue-depth",
+			  t->index, thread_inflight(t), 65536);
+		return -E2BIG;
+	}
+	return 0;
 }
 
 int queues_start(struct export *exp)
@@ -260,7 +290,7 @@ void queues_free(struct export *exp)
 
 		uring_entries_free(t);
 		stats_free_ops(&t->stats);
-		dev_slots_free(t);
+		dev_reader_free(t);
 		if (t->dev_fd >= 0)
 			close(t->dev_fd);
 		t->dev_fd = -1;

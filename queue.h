@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * A queue thread: one io_uring, the ring entries of the kernel queues it
- * was dealt, and its /dev/fuse readers.
+ * was dealt, and its /dev/fuse reader.
  */
 #ifndef FUE_QUEUE_H
 #define FUE_QUEUE_H
@@ -13,7 +13,7 @@
 #include "stats.h"
 
 struct uring_entry;
-struct dev_slot;
+struct dev_reader;
 
 struct queue_thread {
 	unsigned int index;
@@ -31,8 +31,9 @@ struct queue_thread {
 	cpu_set_t cpus;
 	struct uring_entry *entries;
 	unsigned int nr_entries;
-	struct dev_slot *slots;
-	unsigned int nr_slots;
+	struct dev_reader *dev;
+	/* The io_uring_setup() flags the kernel accepted for this ring. */
+	unsigned int ring_flags;
 	struct thread_stats stats;
 } __attribute__((aligned(CACHE_LINE)));
 
@@ -40,6 +41,7 @@ int queues_start(struct export *exp);
 void queues_join(struct export *exp);
 void queues_free(struct export *exp);
 bool export_fail(struct export *exp, int err);
+void export_fall_back(struct export *exp, int err);
 void queue_fail(struct queue_thread *t, int err);
 void queue_conn_gone(struct queue_thread *t);
 

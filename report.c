@@ -8,6 +8,7 @@
 
 #include "cpus.h"
 #include "log.h"
+#include "queue.h"
 #include "report.h"
 
 /* INIT flag names by bit number: flags2 bits follow at 32 and up. */
@@ -83,19 +84,57 @@ void report_init(const struct export *exp, const struct init_result *init)
 	(void)exp;
 }
 
+/* The io_uring_setup() flags ring_setup() may choose among. */
+static const struct {
+	unsigned int flag;
+	const char *name;
+} ring_flag_names[] = {
+	{ IORING_SETUP_SQE128, "SQE128" },
+	{ IORING_SETUP_CQSIZE, "CQSIZE" },
+	{ IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN" },
+	{ IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER" },
+	{ IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN" },
+};
+
+static void report_ring(const struct queue_thread *t)
+{
+	char words[128];
+	size_t used = 0, i;
+
+	words[0] = '\0';
+	for (i = 0; i < sizeof(ring_flag_names) / sizeof(ring_flag_names[0]);
+	     i++)
+		if (t->ring_flags & ring_flag_names[i].flag)
+			used += (size_t)snprintf(words + used,
+						 sizeof(words) - used, "%s%s",
+						 used ? " " : "",
+						 ring_flag_names[i].name);
+	log_debug("io_uring: %s (the first of DEFER_TASKRUN, COOP_TASKRUN, neither that this kernel accepts)",
+		  words);
+	log_debug("/dev/fuse reader: POLL_ADD on the ring, then non-blocking read(2) (io_uring never reads /dev/fuse: it cannot without a worker thread, and Linux 6.1 spins on it)");
+}
+
 void report_serving(const struct export *exp, const struct export_mount *m)
 {
-	double ring_mib = 0;
-	unsigned int qid;
+	unsigned int qid, i, entries = 0;
+	double ring_mib;
 
+	/* Each entry: its payload and a page for its 288-byte header. */
+	for (i = 0; exp->uring && exp->threads && i < exp->nr_threads; i++)
+		entries += exp->threads[i].nr_entries;
+	ring_mib = (double)entries * (exp->payload_size + 4096) /
+		   (1024.0 * 1024.0);
 	if (exp->uring)
-		ring_mib = (double)exp->nr_queues * exp->opt.queue_depth *
-			   (exp->payload_size + 4096) / (1024.0 * 1024.0);
+		log_debug("ring buffers: %u entries (--queue-depth per queue with an online CPU, 1 per other queue) x (%u B payload + 4 KiB header) = %.1f MiB",
+			  entries, exp->payload_size, ring_mib);
+	if (log_verbose && exp->threads)
+		report_ring(&exp->threads[0]);
 	for (qid = 0; log_verbose && exp->uring && qid < exp->nr_queues; qid++)
 		log_debug("qid %u -> thread %u", qid,
 			  qid_owner(qid, exp->nr_threads));
 	log_info("serving %s at %s: transport %s, %u kernel queues, %u threads, depth %u, max I/O %u KiB, ring memory %.1f MiB, fusectl connection %u",
-		 exp->opt.image, m->path, exp->uring ? "ring" : "/dev/fuse",
+		 exp->opt.image, m->path,
+		 export_on_ring(exp) ? "ring" : "/dev/fuse",
 		 exp->nr_queues, exp->nr_threads, exp->opt.queue_depth,
 		 exp->init->max_write / 1024, ring_mib, m->conn);
 }

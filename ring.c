@@ -11,7 +11,60 @@
 /* SQEs are always 128 bytes: FUSE ring commands need the big cmd area. */
 #define SQE_BYTES 128
 
-int ring_setup(struct queue_thread *t, unsigned int depth)
+/* io_uring_setup() refuses more than these without IORING_SETUP_CLAMP. */
+#define RING_MAX_SQ 32768
+#define RING_MAX_CQ 65536
+/* ring_sqe() submits whenever the SQ is full: it bounds a batch only. */
+#define RING_SQ_BATCH 4096
+#define RING_MIN 8
+
+static unsigned int round_up_pow2(unsigned int n)
+{
+	unsigned int p = 1;
+
+	while (p < n && p < (1u << 31))
+		p <<= 1;
+	return p;
+}
+
+/*
+ * Sizes for a ring with at most @inflight operations outstanding: a CQ
+ * with room for every completion, so that none can overflow, and an SQ
+ * for a batch.  -E2BIG when the CQ would have to pass io_uring's limit.
+ */
+int ring_sizes(unsigned int inflight, unsigned int *sq, unsigned int *cq)
+{
+	unsigned int need = inflight < RING_MIN ? RING_MIN : inflight;
+
+	if (need > RING_MAX_CQ)
+		return -E2BIG;
+	*cq = round_up_pow2(need);
+	*sq = *cq < RING_SQ_BATCH ? *cq : RING_SQ_BATCH;
+	if (*sq > RING_MAX_SQ)
+		*sq = RING_MAX_SQ;
+	return 0;
+}
+
+/*
+ * Every ring this daemon sets up has 128-byte SQEs (SQE128, Linux 5.19):
+ * find out before mounting anything whether the kernel can.  0, or the
+ * errno of io_uring_setup().
+ */
+int ring_probe(void)
+{
+	struct io_uring_params p;
+	struct io_uring ring;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SQE128;
+	ret = io_uring_queue_init_params(1, &ring, &p);
+	if (!ret)
+		io_uring_queue_exit(&ring);
+	return ret;
+}
+
+int ring_setup(struct queue_thread *t, unsigned int inflight)
 {
 	static const unsigned int flag_sets[] = {
 		/* Task work runs only when the loop enters the kernel. */
@@ -20,21 +73,25 @@ int ring_setup(struct queue_thread *t, unsigned int depth)
 		0,
 	};
 	struct io_uring_params p;
-	unsigned int i;
-	int ret = -EINVAL;
+	unsigned int i, sq, cq;
+	int ret;
 
+	ret = ring_sizes(inflight, &sq, &cq);
+	if (ret)
+		return ret;
 	for (i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
 		memset(&p, 0, sizeof(p));
 		p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE |
 			  flag_sets[i];
-		/* Every slot can have one op in flight, so CQ never overflows. */
-		p.cq_entries = depth * 2;
-		ret = io_uring_queue_init_params(depth, &t->ring, &p);
+		p.cq_entries = cq;
+		ret = io_uring_queue_init_params(sq, &t->ring, &p);
 		if (ret != -EINVAL)
 			break;
 	}
-	if (ret == 0)
+	if (ret == 0) {
 		t->ring_ready = true;
+		t->ring_flags = p.flags;
+	}
 	return ret;
 }
 

@@ -4,7 +4,9 @@
 
 #include "queue.h"
 
-int ring_setup(struct queue_thread *t, unsigned int depth);
+int ring_probe(void);
+int ring_sizes(unsigned int inflight, unsigned int *sq, unsigned int *cq);
+int ring_setup(struct queue_thread *t, unsigned int inflight);
 struct io_uring_sqe *ring_sqe(struct queue_thread *t, struct ring_op *op);
 unsigned int ring_reap(struct queue_thread *t);
 int ring_run(struct queue_thread *t);

@@ -153,8 +153,9 @@ void stats_print(FILE *out, const struct export *exp)
 		uint64_t t_errors = stat_read(&s->errors);
 
 		fprintf(out, "stats: thread=%u legacy=%" PRIu64 " legacy_io=%"
-			PRIu64 " errors=%" PRIu64 "\n", i, t_legacy,
-			t_legacy_io, t_errors);
+			PRIu64 " errors=%" PRIu64 " readers=%" PRIu64 "\n", i,
+			t_legacy, t_legacy_io, t_errors,
+			stat_read(&s->readers));
 		legacy += t_legacy;
 		legacy_io += t_legacy_io;
 		errors += t_errors;
@@ -163,6 +164,7 @@ void stats_print(FILE *out, const struct export *exp)
 		print_ops(out, exp);
 	fprintf(out, "stats: total ring=%" PRIu64 " legacy=%" PRIu64
 		" legacy_io=%" PRIu64 " errors=%" PRIu64 " transport=%s\n",
-		ring, legacy, legacy_io, errors, exp->uring ? "ring" : "dev");
+		ring, legacy, legacy_io, errors,
+		export_on_ring(exp) ? "ring" : "/dev/fuse");
 	fflush(out);
 }

@@ -35,6 +35,8 @@ struct qid_stats {
 } __attribute__((aligned(CACHE_LINE)));
 
 struct thread_stats {
+	/* /dev/fuse slots taking requests: 1 in ring mode until a fall-back. */
+	stat_counter readers;
 	stat_counter legacy;
 	stat_counter legacy_io;
 	stat_counter errors;

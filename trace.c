@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "decode.h"
 #include "log.h"
 #include "ops.h"
 #include "queue.h"
@@ -77,8 +78,10 @@ int trace_open(const char *path)
 	} else {
 		trace_file = fopen(path, "we");
 		if (!trace_file) {
-			log_error("--trace=%s: %s", path, strerror(errno));
-			return -errno;
+			int err = errno;
+
+			log_error("--trace=%s: %s", path, strerror(err));
+			return -err;
 		}
 		/* Whole lines, in order, even if the daemon is killed. */
 		setvbuf(trace_file, NULL, _IOLBF, 0);
@@ -127,6 +130,17 @@ static void note_range(struct fuse_request *req)
 	}
 }
 
+/* FSYNC asks for fdatasync or for fsync: the trace says which. */
+static const char *sync_kind(const struct fuse_request *req)
+{
+	const struct fuse_fsync_in *in = req->arg;
+
+	if (req->opcode != FUSE_FSYNC || req->arg_len < sizeof(*in))
+		return "";
+	return in->fsync_flags & FUSE_FSYNC_FDATASYNC ? " sync=fdatasync" :
+						       " sync=fsync";
+}
+
 static void trace_prefix(char *buf, size_t len, struct fuse_request *req,
 			 uint64_t at_ns)
 {
@@ -145,15 +159,15 @@ void observe_begin(struct fuse_request *req)
 	req->start_ns = now_ns();
 	req->unique = req->in->unique;
 	req->opcode = req->in->opcode;
-	if (req->arg_len >= ops_arg_size(req->opcode))
+	if (req->arg_len >= decode_arg_size(req->opcode))
 		note_range(req);
 	if (!trace_file)
 		return;
 	trace_prefix(prefix, sizeof(prefix), req, req->start_ns);
 	fprintf(trace_file, "%s > %" PRIu64 " %s node=%" PRIu64
-		" off=%" PRIu64 " size=%u\n", prefix, req->unique,
+		" off=%" PRIu64 " size=%u%s\n", prefix, req->unique,
 		opcode_name(req->opcode), (uint64_t)req->in->nodeid,
-		req->trace_offset, req->trace_size);
+		req->trace_offset, req->trace_size, sync_kind(req));
 }
 
 void observe_end(struct fuse_request *req, int error, uint32_t len)

@@ -8,7 +8,9 @@
  * accepted shows up as a run that does not end; it is then stopped after
  * RUN_TIMEOUT_MS and the test fails.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,9 @@
  * the image read directly must equal the export read through the mount,
  * byte for byte.  Both transports; fio missing means exit 4.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

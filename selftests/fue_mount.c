@@ -8,7 +8,9 @@
  * then reparented to us when the launcher exits, which lets us collect its
  * real exit status and prove that any pid we signal is one we started.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -167,7 +169,10 @@ const char *fue_bin(void)
 			snprintf(path, sizeof(path), "%s", env);
 		return path;
 	}
-	/* The test binaries live in selftests/, the daemon one level up. */
+	/*
+	 * A kselftest build or install puts the daemon next to the tests;
+	 * in this repository it sits one level up from selftests/.
+	 */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0) {
 		snprintf(path, sizeof(path), "../fuse-uring-export");
@@ -175,7 +180,9 @@ const char *fue_bin(void)
 	}
 	exe[n] = '\0';
 	*strrchr(exe, '/') = '\0';
-	snprintf(tmp, sizeof(tmp), "%s/../fuse-uring-export", exe);
+	snprintf(tmp, sizeof(tmp), "%s/fuse-uring-export", exe);
+	if (access(tmp, F_OK))
+		snprintf(tmp, sizeof(tmp), "%s/../fuse-uring-export", exe);
 	if (!realpath(tmp, path))
 		snprintf(path, sizeof(path), "%s", tmp);
 	return path;
@@ -1233,6 +1240,7 @@ int fue_parse_stats(const char *text, struct fue_stats *s)
 			ret |= field_ull(buf, "legacy", &t->legacy);
 			ret |= field_ull(buf, "legacy_io", &t->legacy_io);
 			ret |= field_ull(buf, "errors", &t->errors);
+			ret |= field_ull(buf, "readers", &t->readers);
 			if (ret)
 				return -EINVAL;
 			cur.nr_threads++;

@@ -62,6 +62,8 @@ struct fue_tstat {
 	unsigned long long legacy;
 	unsigned long long legacy_io;
 	unsigned long long errors;
+	/* /dev/fuse slots taking requests */
+	unsigned long long readers;
 };
 
 struct fue_stats {
@@ -81,7 +83,10 @@ struct fue_stats {
 const char *fue_check_env(void);
 const char *fue_check_uring(void);
 
-/* The daemon binary: $FUE_BIN, else ../fuse-uring-export next to the test. */
+/*
+ * The daemon binary: $FUE_BIN, else fuse-uring-export in the test's own
+ * directory, else in its parent.
+ */
 const char *fue_bin(void);
 
 /* Number of possible CPUs (= kernel FUSE queues) and the online CPU list. */

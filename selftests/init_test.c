@@ -197,4 +197,20 @@ TEST(no_max_pages_means_32_pages)
 	EXPECT_EQ(32 * 4096, r.max_write);
 }
 
+/* FOPEN_PARALLEL_DIRECT_WRITES came with 7.38; direct I/O always. */
+TEST(parallel_direct_writes_from_7_38)
+{
+	struct init_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.minor = 37;
+	EXPECT_EQ(FOPEN_DIRECT_IO, init_open_flags(&res));
+	res.minor = 38;
+	EXPECT_EQ(FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES,
+		  init_open_flags(&res));
+	res.minor = 45;
+	EXPECT_EQ(FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES,
+		  init_open_flags(&res));
+}
+
 TEST_HARNESS_MAIN

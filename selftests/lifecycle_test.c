@@ -15,7 +15,9 @@
  *  - a failure after the mount (a pid file that cannot be written) leaves
  *    no mount and no process behind.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -20,7 +20,9 @@
  *    kernel, but an unmount completes that wait (-ENOTCONN or -ENODEV)
  *    and the daemon then exits 0 by itself.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -11,7 +11,9 @@
  * read and checked directly, bypassing the export, so that a test proves
  * where the bytes really landed.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

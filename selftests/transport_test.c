@@ -5,7 +5,9 @@
  * every CPU's queue is served, that a shallow queue still completes deep
  * concurrent I/O, and that both transports end cleanly on an unmount.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -304,7 +306,7 @@ TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
 		EXPECT_EQ(0, s->legacy_io);
 		check_all_qids(_metadata, s);
 	} else {
-		EXPECT_STREQ("dev", s->transport);
+		EXPECT_STREQ("/dev/fuse", s->transport);
 		EXPECT_EQ(0, s->ring);
 		EXPECT_LE(64, s->legacy_io);
 		EXPECT_EQ(0, s->nr_queues);
@@ -315,7 +317,7 @@ TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
 	ASSERT_NE(NULL, text);
 	memset(s, 0, sizeof(*s));
 	EXPECT_EQ(0, fue_parse_stats(text, s));
-	EXPECT_STREQ(variant->ring ? "ring" : "dev", s->transport);
+	EXPECT_STREQ(variant->ring ? "ring" : "/dev/fuse", s->transport);
 	free(text);
 	free(s);
 }
@@ -702,7 +704,7 @@ TEST_F_TIMEOUT(no_uring, auto_falls_back_to_dev, TIMEOUT_S)
 	c = run_client(self->e.mnt, -1, 1, 0, 16, false);
 	CHECK_CLIENT(c, 16);
 	ASSERT_EQ(0, fue_request_stats(&self->e, s));
-	EXPECT_STREQ("dev", s->transport);
+	EXPECT_STREQ("/dev/fuse", s->transport);
 	EXPECT_EQ(0, s->ring);
 	EXPECT_LE(16, s->legacy_io);
 	expect_clean_exit(_metadata, &self->e);

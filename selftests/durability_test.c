@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Durability tests: FLUSH (close) and FSYNC answer only after a sync of
+ * the image that covers every write completed before them, a failed sync
+ * is reported to every close()/fsync() it leaves unsynced, the debt
+ * stays after a failure, and the daemon's exit status says when the sync
+ * at shutdown failed.  The test aid --fail-io=sync makes every fdatasync
+ * and fsync of the image fail, so each case is deterministic.  Both
+ * transports.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "fue_mount.h"
+
+#define TIMEOUT_S	90
+#define IMAGE_SIZE	(4 << 20)
+#define BS		4096
+
+/* What a scripted client saw: 0 or the errno of each step. */
+struct sync_client {
+	char path[PATH_MAX];
+	/* which script to run */
+	int script;
+	int open_err;
+	int write_err[2];
+	int fsync_err[2];
+	int close_err[2];
+	int falloc_err;
+};
+
+enum {
+	SCRIPT_WRITE_FSYNC_TWICE_CLOSE,
+	SCRIPT_TWO_WRITERS,
+	SCRIPT_READ_ONLY,
+	SCRIPT_FALLOCATE_FSYNC,
+	SCRIPT_FSYNC_AND_FDATASYNC,
+};
+
+static int err_of(int ret)
+{
+	return ret < 0 ? errno : 0;
+}
+
+static int write_block(int fd, off_t off)
+{
+	char *buf;
+	int ret;
+
+	if (posix_memalign((void **)&buf, BS, BS))
+		return ENOMEM;
+	fue_fill_pattern(buf, BS, off + 777);
+	ret = pwrite(fd, buf, BS, off) == BS ? 0 : (errno ? errno : EIO);
+	free(buf);
+	return ret;
+}
+
+static int run_script(void *arg)
+{
+	struct sync_client *c = arg;
+	int fd[2];
+
+	fd[0] = open(c->path, O_RDWR | O_DIRECT);
+	if (fd[0] < 0) {
+		c->open_err = errno;
+		return 0;
+	}
+	switch (c->script) {
+	case SCRIPT_WRITE_FSYNC_TWICE_CLOSE:
+		c->write_err[0] = write_block(fd[0], 0);
+		c->fsync_err[0] = err_of(fsync(fd[0]));
+		c->fsync_err[1] = err_of(fsync(fd[0]));
+		c->close_err[0] = err_of(close(fd[0]));
+		break;
+	case SCRIPT_TWO_WRITERS:
+		fd[1] = open(c->path, O_RDWR | O_DIRECT);
+		if (fd[1] < 0) {
+			c->open_err = errno;
+			close(fd[0]);
+			break;
+		}
+		c->write_err[0] = write_block(fd[0], 0);
+		c->write_err[1] = write_block(fd[1], BS);
+		c->close_err[0] = err_of(close(fd[0]));
+		c->close_err[1] = err_of(close(fd[1]));
+		break;
+	case SCRIPT_READ_ONLY: {
+		char *buf;
+
+		if (posix_memalign((void **)&buf, BS, BS)) {
+			c->open_err = ENOMEM;
+			close(fd[0]);
+			break;
+		}
+		c->write_err[0] = pread(fd[0], buf, BS, 0) == BS ? 0 : EIO;
+		free(buf);
+		c->fsync_err[0] = err_of(fsync(fd[0]));
+		c->close_err[0] = err_of(close(fd[0]));
+		break;
+	}
+	case SCRIPT_FALLOCATE_FSYNC:
+		c->falloc_err = err_of(fallocate(fd[0], FALLOC_FL_PUNCH_HOLE |
+						 FALLOC_FL_KEEP_SIZE, 0, BS));
+		c->fsync_err[0] = err_of(fsync(fd[0]));
+		c->close_err[0] = err_of(close(fd[0]));
+		break;
+	case SCRIPT_FSYNC_AND_FDATASYNC:
+		c->write_err[0] = write_block(fd[0], 0);
+		c->fsync_err[0] = err_of(fdatasync(fd[0]));
+		c->write_err[1] = write_block(fd[0], BS);
+		c->fsync_err[1] = err_of(fsync(fd[0]));
+		c->close_err[0] = err_of(close(fd[0]));
+		break;
+	}
+	return 0;
+}
+
+/* Print the daemon's stderr as TAP comments. */
+static void dump_errlog(const struct fue_export *e)
+{
+	char *text = fue_slurp(e->errlog), *line, *save = NULL;
+
+	if (!text)
+		return;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "# daemon: %s\n", line);
+	free(text);
+}
+
+FIXTURE(dur) {
+	struct fue_export e;
+	const char *skip;
+	struct sync_client *c;
+};
+
+/* Bodies skip themselves: older harnesses run them after SKIP(). */
+#define READY() do { \
+	if (self->skip) \
+		SKIP(return, "%s", self->skip); \
+} while (0)
+
+FIXTURE_VARIANT(dur) {
+	const char *transport;
+	bool ring;
+};
+
+FIXTURE_VARIANT_ADD(dur, dev) {
+	.transport = "--io-uring=off",
+	.ring = false,
+};
+
+FIXTURE_VARIANT_ADD(dur, ring) {
+	.transport = "--io-uring=on",
+	.ring = true,
+};
+
+FIXTURE_SETUP(dur)
+{
+	self->skip = fue_check_env();
+	if (!self->skip && variant->ring)
+		self->skip = fue_check_uring();
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
+	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
+	self->c = fue_shared_alloc(sizeof(*self->c));
+	ASSERT_NE(NULL, self->c);
+	snprintf(self->c->path, sizeof(self->c->path), "%s", self->e.mnt);
+}
+
+FIXTURE_TEARDOWN(dur)
+{
+	fue_teardown(&self->e);
+	if (self->c)
+		fue_shared_free(self->c, sizeof(*self->c));
+}
+
+static int start(struct fue_export *e, const char *transport,
+		 const char *extra)
+{
+	const char *opts[] = { transport, "-w", extra, NULL };
+	int ret = fue_startv(e, e->image, e->mnt, opts);
+
+	if (ret)
+		dump_errlog(e);
+	return ret;
+}
+
+static int script(struct sync_client *c, int which)
+{
+	c->script = which;
+	return fue_in_child(run_script, c, FUE_IO_TIMEOUT_MS);
+}
+
+/* The daemon's exit status after SIGTERM, or -1. */
+static int stop_status(struct fue_export *e)
+{
+	int status = fue_stop(e);
+
+	if (status < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * A write, then fsync twice and close: each must report the failed sync,
+ * the second because the first left the write unsynced; and the daemon's
+ * own sync at exit fails too, so it exits 1 and says so.
+ */
+TEST_F_TIMEOUT(dur, failed_sync_reaches_fsync_close_and_exit, TIMEOUT_S)
+{
+	char *text;
+
+	READY();
+	ASSERT_EQ(0, start(&self->e, variant->transport, "--fail-io=sync"));
+	ASSERT_EQ(0, script(self->c, SCRIPT_WRITE_FSYNC_TWICE_CLOSE));
+	ASSERT_EQ(0, self->c->open_err);
+	EXPECT_EQ(0, self->c->write_err[0]);
+	EXPECT_EQ(EIO, self->c->fsync_err[0]);
+	EXPECT_EQ(EIO, self->c->fsync_err[1])
+		TH_LOG("a second fsync() after a failed one answered 0");
+	EXPECT_EQ(EIO, self->c->close_err[0])
+		TH_LOG("close() after unsynced writes answered 0");
+	EXPECT_EQ(1, stop_status(&self->e));
+	text = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(NULL, strstr(text, "fdatasync failed"))
+		TH_LOG("exit does not say the sync failed: %s", text);
+	free(text);
+}
+
+/*
+ * Two files written, then both closed: the second close must not answer
+ * 0 because the first close's sync "took" the owed sync and failed.
+ */
+TEST_F_TIMEOUT(dur, second_writer_hears_of_failed_sync, TIMEOUT_S)
+{
+	READY();
+	ASSERT_EQ(0, start(&self->e, variant->transport, "--fail-io=sync:EIO"));
+	ASSERT_EQ(0, script(self->c, SCRIPT_TWO_WRITERS));
+	ASSERT_EQ(0, self->c->open_err);
+	EXPECT_EQ(0, self->c->write_err[0]);
+	EXPECT_EQ(0, self->c->write_err[1]);
+	EXPECT_EQ(EIO, self->c->close_err[0]);
+	EXPECT_EQ(EIO, self->c->close_err[1])
+		TH_LOG("the second writer's close() answered 0 with its write unsynced");
+	EXPECT_EQ(1, stop_status(&self->e));
+}
+
+/*
+ * Nothing written, nothing owed: fsync, close and the exit all succeed
+ * although every sync would fail, so no sync is made that is not owed.
+ */
+TEST_F_TIMEOUT(dur, nothing_written_nothing_synced, TIMEOUT_S)
+{
+	READY();
+	ASSERT_EQ(0, start(&self->e, variant->transport, "--fail-io=sync"));
+	ASSERT_EQ(0, script(self->c, SCRIPT_READ_ONLY));
+	ASSERT_EQ(0, self->c->open_err);
+	EXPECT_EQ(0, self->c->write_err[0]);
+	EXPECT_EQ(0, self->c->fsync_err[0]);
+	EXPECT_EQ(0, self->c->close_err[0]);
+	EXPECT_EQ(0, stop_status(&self->e));
+}
+
+/* A punched hole changes the image as a write does: a sync is owed. */
+TEST_F_TIMEOUT(dur, fallocate_owes_a_sync, TIMEOUT_S)
+{
+	READY();
+	ASSERT_EQ(0, start(&self->e, variant->transport, "--fail-io=sync"));
+	ASSERT_EQ(0, script(self->c, SCRIPT_FALLOCATE_FSYNC));
+	ASSERT_EQ(0, self->c->open_err);
+	EXPECT_EQ(0, self->c->falloc_err);
+	EXPECT_EQ(EIO, self->c->fsync_err[0])
+		TH_LOG("fsync() after fallocate() did not sync");
+	EXPECT_EQ(1, stop_status(&self->e));
+}
+
+/* Without a fault: syncs succeed, the exit is clean, the data is there. */
+TEST_F_TIMEOUT(dur, synced_writes_are_in_the_image, TIMEOUT_S)
+{
+	char *buf;
+
+	READY();
+	ASSERT_EQ(0, start(&self->e, variant->transport, "--trace"));
+	ASSERT_EQ(0, script(self->c, SCRIPT_FSYNC_AND_FDATASYNC));
+	ASSERT_EQ(0, self->c->open_err);
+	EXPECT_EQ(0, self->c->write_err[0]);
+	EXPECT_EQ(0, self->c->fsync_err[0]);
+	EXPECT_EQ(0, self->c->write_err[1]);
+	EXPECT_EQ(0, self->c->fsync_err[1]);
+	EXPECT_EQ(0, self->c->close_err[0]);
+	EXPECT_EQ(0, stop_status(&self->e));
+	buf = malloc(2 * BS);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(2 * BS, fue_file_pread(self->e.image, buf, 2 * BS, 0));
+	EXPECT_EQ(-1, fue_check_pattern(buf, BS, 777));
+	EXPECT_EQ(-1, fue_check_pattern(buf + BS, BS, BS + 777));
+	free(buf);
+}
+
+/* fdatasync() and fsync() reach the daemon as what they are. */
+TEST_F_TIMEOUT(dur, fsync_flags_are_told_apart, TIMEOUT_S)
+{
+	char *text, *datasync, *full;
+
+	READY();
+	ASSERT_EQ(0, start(&self->e, variant->transport, "--trace"));
+	ASSERT_EQ(0, script(self->c, SCRIPT_FSYNC_AND_FDATASYNC));
+	EXPECT_EQ(0, self->c->fsync_err[0]);
+	EXPECT_EQ(0, self->c->fsync_err[1]);
+	EXPECT_EQ(0, stop_status(&self->e));
+	text = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, text);
+	datasync = strstr(text, " FSYNC node=1 off=0 size=0 sync=fdatasync\n");
+	full = strstr(text, " FSYNC node=1 off=0 size=0 sync=fsync\n");
+	EXPECT_NE(NULL, datasync) TH_LOG("no FSYNC for fdatasync(): %s", text);
+	EXPECT_NE(NULL, full) TH_LOG("no FSYNC for fsync(): %s", text);
+	if (datasync && full)
+		EXPECT_LT(datasync, full);
+	free(text);
+}
+
+int main(int argc, char **argv)
+{
+	const char *why = fue_check_env();
+
+	if (why)
+		ksft_exit_skip("%s\n", why);
+	return test_harness_run(argc, argv);
+}

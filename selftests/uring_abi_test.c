@@ -1,0 +1,1683 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What the kernel accepts, rejects and cleans up on FUSE-over-io_uring.
+ *
+ * No daemon: every case mounts a file-backed FUSE connection with mount(2),
+ * answers FUSE_INIT itself and speaks raw /dev/fuse and io_uring, so that
+ * it can send the commands and replies a well-behaved server never sends
+ * and check the exact answer of fs/fuse/dev_uring.c.  Each failure names
+ * the kernel function whose check is in question.
+ *
+ * Every case runs in its own mount namespace (the harness forks one child
+ * a case), so a mount that outlives a crashed case dies with the child;
+ * teardown still aborts the connection, unmounts and closes the ring.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+/*
+ * The ring's uapi (7.42) from the project's header, guarded so that a
+ * newer <linux/fuse.h> wins; in a kernel tree the uapi header has it all.
+ */
+#if __has_include("fuse_abi.h")
+#include "fuse_abi.h"
+#else
+#include <linux/fuse.h>
+#endif
+
+#define URING_PARAM	"/sys/module/fuse/parameters/enable_uring"
+#define FUSECTL		"/sys/fs/fuse/connections"
+
+/* The INIT reply's minor: 7.42 brought FUSE_OVER_IO_URING. */
+#define REPLY_MINOR	42
+
+/* What INIT negotiates; the ring then wants max(8K, 64K, 64 pages). */
+#define NEG_MAX_WRITE	(64 * 1024)
+#define NEG_MAX_PAGES	64
+
+/* Deadlines, in milliseconds. */
+#define CQE_MS		3000	/* a CQE the kernel owes us */
+#define QUIET_MS	250	/* how long "nothing happens" is watched */
+#define CLIENT_MS	5000	/* a client's stat() */
+#define UMOUNT_MS	5000
+
+/* File sizes a GETATTR reply carries: which transport answered. */
+#define SIZE_RING	(3 * 4096)
+#define SIZE_DEV	(5 * 4096)
+
+#define MAX_QUEUES	64
+#define MAX_ENTS	(2 * MAX_QUEUES + 8)
+#define MAX_CLIENTS	(MAX_QUEUES + 4)
+
+/* user_data of ring entries' commands; anything below is a one-off. */
+#define TAG_ENT		0x1000
+#define TAG_CMD		0x1
+
+#define DEV_BUF_SIZE	(NEG_MAX_WRITE + 64 * 1024)
+
+struct ent {
+	struct fuse_uring_req_header *hdr;
+	void *payload;
+	size_t map_len;
+	struct iovec iov[2];
+	int qid;
+};
+
+struct client {
+	pid_t pid;
+	int fd;		/* read end: the result, 8 bytes */
+	bool done;
+	int64_t result;	/* st_size, or -errno */
+};
+
+FIXTURE(abi) {
+	const char *skip;
+	char dir[64];
+	char mnt[96];
+	char saved_param[8];
+	bool param_touched;
+	int dev;
+	bool mounted;
+	unsigned int conn;
+	bool has_ring;
+	struct io_uring ring;
+	int nr_queues;
+	int online[MAX_QUEUES];
+	int nr_online;
+	size_t payload_size;
+	uint64_t offered;
+	uint32_t kminor;
+	uint64_t init_unique;
+	uint32_t init_readahead;
+	struct ent ents[MAX_ENTS];
+	int nr_ents;
+	struct client clients[MAX_CLIENTS];
+	int nr_clients;
+	char *buf;
+};
+
+/* Environment */
+
+static int read_word(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static int write_word(const char *path, const char *word)
+{
+	ssize_t len = (ssize_t)strlen(word);
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, word, len) != len)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* Parse a CPU list like "0-3,8"; returns the count, filling cpus[]. */
+static int cpu_list(const char *path, int *cpus, int max)
+{
+	char text[256], *p = text, *end;
+	int n = 0;
+
+	if (read_word(path, text, sizeof(text)))
+		return -1;
+	while (*p) {
+		long a = strtol(p, &end, 10), b = a;
+
+		if (end == p)
+			break;
+		if (*end == '-')
+			b = strtol(end + 1, &end, 10);
+		for (; a <= b; a++, n++)
+			if (cpus && n < max)
+				cpus[n] = (int)a;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+/* Kernel version as major * 1000 + minor, from uname -r. */
+static int kernel_version(void)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return 0;
+	return major * 1000 + minor;
+}
+
+#define KV(major, minor)	((major) * 1000 + (minor))
+
+static const char *check_env(void)
+{
+	char val[8];
+
+	if (geteuid() != 0)
+		return "must run as root (mounts FUSE)";
+	if (access("/dev/fuse", R_OK | W_OK))
+		return "/dev/fuse is missing (CONFIG_FUSE_FS, modprobe fuse)";
+	if (read_word(URING_PARAM, val, sizeof(val)))
+		return URING_PARAM " is absent (kernel without CONFIG_FUSE_IO_URING; the ring came with 6.14)";
+	if (val[0] != 'Y' && write_word(URING_PARAM, "Y"))
+		return "enable_uring is N and cannot be set to Y";
+	if (val[0] != 'Y')
+		write_word(URING_PARAM, val);
+	return NULL;
+}
+
+/* The connection: mount, INIT, /dev/fuse */
+
+static int find_conn(FIXTURE_DATA(abi) *self)
+{
+	char line[1024], path[512];
+	unsigned int major, minor;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*d %*d %u:%u %*s %511s", &major, &minor,
+			   path) != 3 || strcmp(path, self->mnt))
+			continue;
+		self->conn = minor;
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
+}
+
+static bool conn_listed(FIXTURE_DATA(abi) *self)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), FUSECTL "/%u", self->conn);
+	return access(path, F_OK) == 0;
+}
+
+static int conn_file(FIXTURE_DATA(abi) *self, const char *name,
+		     const char *word, char *out, size_t len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), FUSECTL "/%u/%s", self->conn, name);
+	return word ? write_word(path, word) : read_word(path, out, len);
+}
+
+static int mount_conn(FIXTURE_DATA(abi) *self)
+{
+	char opts[128];
+
+	snprintf(opts, sizeof(opts),
+		 "fd=%d,rootmode=100000,user_id=0,group_id=0", self->dev);
+	if (mount("uring_abi", self->mnt, "fuse", MS_NOSUID | MS_NODEV, opts))
+		return -errno;
+	self->mounted = true;
+	return find_conn(self);
+}
+
+/* Read one request from /dev/fuse into self->buf; bytes or -errno. */
+static ssize_t dev_read(FIXTURE_DATA(abi) *self, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = self->dev, .events = POLLIN };
+	ssize_t n;
+	int ret;
+
+	ret = poll(&pfd, 1, timeout_ms);
+	if (ret < 0)
+		return -errno;
+	if (ret == 0)
+		return -ETIMEDOUT;
+	n = read(self->dev, self->buf, DEV_BUF_SIZE);
+	return n < 0 ? -errno : n;
+}
+
+static int read_init(FIXTURE_DATA(abi) *self)
+{
+	struct fuse_in_header *in = (struct fuse_in_header *)self->buf;
+	struct fuse_init_in *arg = (struct fuse_init_in *)(in + 1);
+	ssize_t n = dev_read(self, CQE_MS);
+
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < sizeof(*in) + 16 || in->opcode != FUSE_INIT)
+		return -EPROTO;
+	self->init_unique = in->unique;
+	self->kminor = arg->minor;
+	self->init_readahead = arg->max_readahead;
+	self->offered = arg->flags;
+	if ((arg->flags & FUSE_INIT_EXT) &&
+	    (size_t)n >= sizeof(*in) + sizeof(*arg))
+		self->offered |= (uint64_t)arg->flags2 << 32;
+	return 0;
+}
+
+/*
+ * The payload fuse_uring_create() requires for what reply_init()
+ * negotiates: max(FUSE_MIN_READ_BUFFER, max_write, max_pages pages).
+ */
+static size_t payload_need(void)
+{
+	size_t need = FUSE_MIN_READ_BUFFER;
+
+	if (need < NEG_MAX_WRITE)
+		need = NEG_MAX_WRITE;
+	if (need < NEG_MAX_PAGES * (size_t)getpagesize())
+		need = NEG_MAX_PAGES * (size_t)getpagesize();
+	return need;
+}
+
+/* Answer INIT granting FUSE_MAX_PAGES, FUSE_INIT_EXT and what grant adds. */
+static int reply_init(FIXTURE_DATA(abi) *self, uint64_t grant)
+{
+	struct {
+		struct fuse_out_header h;
+		struct fuse_init_out o;
+	} r;
+	uint64_t flags = FUSE_INIT_EXT | FUSE_MAX_PAGES | grant;
+
+	memset(&r, 0, sizeof(r));
+	r.h.len = sizeof(r);
+	r.h.unique = self->init_unique;
+	r.o.major = FUSE_KERNEL_VERSION;
+	r.o.minor = REPLY_MINOR;
+	r.o.max_readahead = self->init_readahead;
+	r.o.flags = (uint32_t)flags;
+	r.o.flags2 = (uint32_t)(flags >> 32);
+	r.o.max_background = 16;
+	r.o.congestion_threshold = 12;
+	r.o.max_write = NEG_MAX_WRITE;
+	r.o.time_gran = 1;
+	r.o.max_pages = NEG_MAX_PAGES;
+	if (write(self->dev, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		return -errno;
+	self->payload_size = payload_need();
+	return 0;
+}
+
+static void fill_attr(struct fuse_attr_out *a, uint64_t size)
+{
+	memset(a, 0, sizeof(*a));
+	a->attr.ino = FUSE_ROOT_ID;
+	a->attr.mode = S_IFREG | 0644;
+	a->attr.nlink = 1;
+	a->attr.size = size;
+	a->attr.blksize = 4096;
+}
+
+/* Answer the GETATTR in self->buf over /dev/fuse with SIZE_DEV. */
+static int dev_reply_getattr(FIXTURE_DATA(abi) *self)
+{
+	struct fuse_in_header *in = (struct fuse_in_header *)self->buf;
+	struct {
+		struct fuse_out_header h;
+		struct fuse_attr_out a;
+	} r;
+
+	if (in->opcode != FUSE_GETATTR)
+		return -EPROTO;
+	fill_attr(&r.a, SIZE_DEV);
+	r.h.len = sizeof(r);
+	r.h.error = 0;
+	r.h.unique = in->unique;
+	if (write(self->dev, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		return -errno;
+	return 0;
+}
+
+/* Clients: one stat() each, in a child, optionally pinned to a CPU */
+
+static int client_start(FIXTURE_DATA(abi) *self, int cpu)
+{
+	struct client *c = &self->clients[self->nr_clients];
+	int pfd[2];
+
+	if (self->nr_clients >= MAX_CLIENTS || pipe2(pfd, O_CLOEXEC))
+		return -1;
+	c->pid = fork();
+	if (c->pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (c->pid == 0) {
+		struct statx stx;
+		int64_t res;
+
+		/* The server's descriptors must die with the server alone. */
+		if (self->has_ring)
+			close(self->ring.ring_fd);
+		close(self->dev);
+		close(pfd[0]);
+		if (cpu >= 0) {
+			cpu_set_t set;
+
+			CPU_ZERO(&set);
+			CPU_SET(cpu, &set);
+			if (sched_setaffinity(0, sizeof(set), &set))
+				_exit(2);
+		}
+		/* Force a GETATTR: a cached attribute proves nothing. */
+		if (statx(AT_FDCWD, self->mnt, AT_STATX_FORCE_SYNC,
+			  STATX_BASIC_STATS, &stx))
+			res = -errno;
+		else
+			res = (int64_t)stx.stx_size;
+		if (write(pfd[1], &res, sizeof(res)) != sizeof(res))
+			_exit(3);
+		_exit(0);
+	}
+	close(pfd[1]);
+	c->fd = pfd[0];
+	c->done = false;
+	return self->nr_clients++;
+}
+
+/* Wait for client i's result; 0, or -ETIMEDOUT while it still waits. */
+static int client_wait(FIXTURE_DATA(abi) *self, int i, int timeout_ms)
+{
+	struct client *c = &self->clients[i];
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	int status;
+
+	if (c->done)
+		return 0;
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return -ETIMEDOUT;
+	if (read(c->fd, &c->result, sizeof(c->result)) != sizeof(c->result))
+		return -EPROTO;
+	c->done = true;
+	close(c->fd);
+	c->fd = -1;
+	waitpid(c->pid, &status, 0);
+	c->pid = 0;
+	return 0;
+}
+
+static void clients_kill(FIXTURE_DATA(abi) *self)
+{
+	int i, status, ms;
+
+	for (i = 0; i < self->nr_clients; i++) {
+		struct client *c = &self->clients[i];
+
+		if (c->pid > 0) {
+			kill(c->pid, SIGKILL);
+			/* A client stuck in FUSE dies once the abort lands. */
+			for (ms = 0; ms < 3000; ms += 10) {
+				if (waitpid(c->pid, &status, WNOHANG) == c->pid)
+					break;
+				usleep(10000);
+			}
+			c->pid = 0;
+		}
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+	}
+	self->nr_clients = 0;
+}
+
+/* The ring */
+
+static int ring_init(FIXTURE_DATA(abi) *self)
+{
+	int ret = io_uring_queue_init(64, &self->ring, IORING_SETUP_SQE128);
+
+	if (ret)
+		return ret;
+	self->has_ring = true;
+	/* Forked clients must not keep the ring alive through its maps. */
+	return io_uring_ring_dontfork(&self->ring);
+}
+
+static int ent_new(FIXTURE_DATA(abi) *self, int qid, size_t payload_len)
+{
+	size_t page = (size_t)getpagesize();
+	struct ent *e;
+	char *map;
+
+	if (self->nr_ents >= MAX_ENTS)
+		return -1;
+	e = &self->ents[self->nr_ents];
+	e->map_len = page + payload_len + page;
+	map = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	e->hdr = (struct fuse_uring_req_header *)map;
+	e->payload = map + page;
+	e->iov[0].iov_base = e->hdr;
+	e->iov[0].iov_len = sizeof(*e->hdr);
+	e->iov[1].iov_base = e->payload;
+	e->iov[1].iov_len = payload_len;
+	e->qid = qid;
+	return self->nr_ents++;
+}
+
+/* A zeroed 128-byte SQE for a FUSE command, its cmd area filled in. */
+static struct io_uring_sqe *cmd_sqe(struct io_uring *ring, int fd,
+				    uint32_t op, uint64_t tag, bool sqe128)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		return NULL;
+	memset(sqe, 0, sqe128 ? 128 : 64);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	sqe->user_data = tag;
+	return sqe;
+}
+
+static struct fuse_uring_cmd_req *cmd_req(struct io_uring_sqe *sqe)
+{
+	return (struct fuse_uring_cmd_req *)sqe->cmd;
+}
+
+/* REGISTER entry i with its own qid and iovecs. */
+static int submit_register(FIXTURE_DATA(abi) *self, int i)
+{
+	struct ent *e = &self->ents[i];
+	struct io_uring_sqe *sqe;
+
+	sqe = cmd_sqe(&self->ring, self->dev, FUSE_IO_URING_CMD_REGISTER,
+		      TAG_ENT + i, true);
+	if (!sqe)
+		return -EBUSY;
+	cmd_req(sqe)->qid = (uint16_t)e->qid;
+	sqe->addr = (uintptr_t)e->iov;
+	sqe->len = 2;
+	return io_uring_submit(&self->ring) == 1 ? 0 : -EIO;
+}
+
+static int submit_commit(FIXTURE_DATA(abi) *self, uint64_t tag, int qid,
+			 uint64_t commit_id)
+{
+	struct io_uring_sqe *sqe;
+
+	sqe = cmd_sqe(&self->ring, self->dev,
+		      FUSE_IO_URING_CMD_COMMIT_AND_FETCH, tag, true);
+	if (!sqe)
+		return -EBUSY;
+	cmd_req(sqe)->qid = (uint16_t)qid;
+	cmd_req(sqe)->commit_id = commit_id;
+	return io_uring_submit(&self->ring) == 1 ? 0 : -EIO;
+}
+
+/* Next CQE within timeout_ms: 0 with *tag and *res, or -ETIMEDOUT. */
+static int next_cqe(struct io_uring *ring, int timeout_ms, uint64_t *tag,
+		    int *res)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = timeout_ms / 1000,
+		.tv_nsec = (timeout_ms % 1000) * 1000000LL,
+	};
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	do {
+		ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+	} while (ret == -EINTR);
+	if (ret == -ETIME)
+		return -ETIMEDOUT;
+	if (ret)
+		return ret;
+	*tag = cqe->user_data;
+	*res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return 0;
+}
+
+/*
+ * The result of the one-off command tagged tag.  Returns INT_MIN when no
+ * CQE came, INT_MIN + 1 when a CQE of something else came first.
+ */
+#define NO_CQE		INT_MIN
+#define OTHER_CQE	(INT_MIN + 1)
+
+static int cmd_result(struct io_uring *ring, uint64_t want)
+{
+	uint64_t tag;
+	int res;
+
+	if (next_cqe(ring, CQE_MS, &tag, &res)) {
+		fprintf(stderr, "# no CQE within %d ms: the command was accepted and is held\n",
+			CQE_MS);
+		return NO_CQE;
+	}
+	if (tag != want) {
+		fprintf(stderr, "# unexpected CQE tag %#llx res %d\n",
+			(unsigned long long)tag, res);
+		return OTHER_CQE;
+	}
+	return res;
+}
+
+/* Register one entry on every queue and see that none is refused. */
+static int register_all(FIXTURE_DATA(abi) *self, int depth)
+{
+	uint64_t tag;
+	int q, d, i, res;
+
+	for (q = 0; q < self->nr_queues; q++) {
+		for (d = 0; d < depth; d++) {
+			i = ent_new(self, q, self->payload_size);
+			if (i < 0 || submit_register(self, i))
+				return -ENOMEM;
+		}
+	}
+	/* An accepted REGISTER stays queued: no CQE is the answer. */
+	if (next_cqe(&self->ring, QUIET_MS, &tag, &res) == 0) {
+		fprintf(stderr, "# REGISTER tag %#llx completed with %d\n",
+			(unsigned long long)tag, res);
+		return res ? res : -EPROTO;
+	}
+	return 0;
+}
+
+/* How a ring reply is built; zero means "correct". */
+struct reply_fault {
+	int error;
+	bool bad_error;		/* use error even if 0 */
+	int64_t unique_delta;
+	bool unique_zero;
+	bool set_payload_sz;
+	uint32_t payload_sz;
+};
+
+/*
+ * Wait for a request on any entry, check it is a GETATTR, answer it as
+ * told and commit.  *ent_out is the entry it came on.  0 or -errno.
+ */
+static int ring_serve(FIXTURE_DATA(abi) *self, const struct reply_fault *f,
+		      int *ent_out, uint64_t *commit_out)
+{
+	struct fuse_in_header *in;
+	struct fuse_out_header *out;
+	struct ent *e;
+	uint64_t tag, commit_id, unique;
+	int res, i, ret;
+
+	ret = next_cqe(&self->ring, CQE_MS, &tag, &res);
+	if (ret)
+		return ret;
+	if (tag < TAG_ENT || tag >= TAG_ENT + (uint64_t)self->nr_ents) {
+		fprintf(stderr, "# CQE of tag %#llx res %d, not an entry\n",
+			(unsigned long long)tag, res);
+		return -EPROTO;
+	}
+	i = (int)(tag - TAG_ENT);
+	if (ent_out)
+		*ent_out = i;
+	if (res) {
+		fprintf(stderr, "# entry %d completed with %d\n", i, res);
+		return res;
+	}
+	e = &self->ents[i];
+	in = (struct fuse_in_header *)e->hdr->in_out;
+	commit_id = e->hdr->ring_ent_in_out.commit_id;
+	if (commit_out)
+		*commit_out = commit_id;
+	if (in->opcode != FUSE_GETATTR) {
+		fprintf(stderr, "# opcode %u over the ring\n", in->opcode);
+		return -EPROTO;
+	}
+	unique = in->unique;
+	fill_attr((struct fuse_attr_out *)e->payload, SIZE_RING);
+	out = (struct fuse_out_header *)e->hdr->in_out;
+	out->len = sizeof(*out) + sizeof(struct fuse_attr_out);
+	out->error = f && (f->error || f->bad_error) ? f->error : 0;
+	out->unique = unique;
+	if (f && f->unique_zero)
+		out->unique = 0;
+	else if (f)
+		out->unique = unique + f->unique_delta;
+	e->hdr->ring_ent_in_out.payload_sz = f && f->set_payload_sz ?
+		f->payload_sz : sizeof(struct fuse_attr_out);
+	return submit_commit(self, tag, e->qid, commit_id);
+}
+
+/* Fixture */
+
+FIXTURE_SETUP(abi)
+{
+	int fd;
+
+	self->dev = -1;
+	self->skip = check_env();
+	if (self->skip)
+		return;
+	self->nr_queues = cpu_list("/sys/devices/system/cpu/possible", NULL, 0);
+	self->nr_online = cpu_list("/sys/devices/system/cpu/online",
+				   self->online, MAX_QUEUES);
+	ASSERT_LT(0, self->nr_queues);
+	ASSERT_GE(MAX_QUEUES, self->nr_queues);
+	ASSERT_LT(0, self->nr_online);
+
+	ASSERT_EQ(0, read_word(URING_PARAM, self->saved_param,
+			       sizeof(self->saved_param)));
+	self->param_touched = true;
+	ASSERT_EQ(0, write_word(URING_PARAM, "Y"));
+
+	snprintf(self->dir, sizeof(self->dir), "/tmp/uring_abi.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	snprintf(self->mnt, sizeof(self->mnt), "%s/mnt", self->dir);
+	fd = open(self->mnt, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ASSERT_LE(0, fd);
+	close(fd);
+
+	/* The mount lives and dies with this case's process. */
+	ASSERT_EQ(0, unshare(CLONE_NEWNS));
+	ASSERT_EQ(0, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	if (access(FUSECTL "/", F_OK) == 0 &&
+	    mount("fusectl", FUSECTL, "fusectl", 0, NULL) && errno != EBUSY)
+		TH_LOG("cannot mount fusectl: %s", strerror(errno));
+
+	self->buf = malloc(DEV_BUF_SIZE);
+	ASSERT_NE(NULL, self->buf);
+	self->dev = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->dev);
+}
+
+FIXTURE_TEARDOWN(abi)
+{
+	int i, status, ms;
+	pid_t pid;
+
+	/* Abort first: it releases clients stuck in a request. */
+	if (self->mounted && conn_listed(self))
+		conn_file(self, "abort", "1", NULL, 0);
+	clients_kill(self);
+	if (self->mounted) {
+		/* A bounded child, as umount(2) waits for the ring to stop. */
+		pid = fork();
+		if (pid == 0)
+			_exit(umount2(self->mnt, MNT_DETACH) ? 1 : 0);
+		for (ms = 0; pid > 0 && ms < UMOUNT_MS; ms += 10) {
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				break;
+			usleep(10000);
+		}
+		if (ms >= UMOUNT_MS)
+			TH_LOG("umount of %s did not finish", self->mnt);
+		self->mounted = false;
+	}
+	if (self->has_ring)
+		io_uring_queue_exit(&self->ring);
+	self->has_ring = false;
+	if (self->dev >= 0)
+		close(self->dev);
+	self->dev = -1;
+	for (i = 0; i < self->nr_ents; i++)
+		munmap(self->ents[i].hdr, self->ents[i].map_len);
+	self->nr_ents = 0;
+	free(self->buf);
+	if (self->param_touched)
+		write_word(URING_PARAM, self->saved_param);
+	if (self->dir[0]) {
+		unlink(self->mnt);
+		rmdir(self->dir);
+	}
+}
+
+#define SKIP_IF_NEEDED() do { \
+	if (self->skip) \
+		SKIP(return, "%s", self->skip); \
+} while (0)
+
+/* Mount, read INIT, answer it granting grant, set up a ring. */
+#define START(grant) do { \
+	ASSERT_EQ(0, mount_conn(self)); \
+	ASSERT_EQ(0, read_init(self)); \
+	ASSERT_EQ(0, reply_init(self, grant)); \
+	ASSERT_EQ(0, ring_init(self)); \
+} while (0)
+
+/* A client's stat() is answered over /dev/fuse: the ring is not in use. */
+static void serves_over_dev(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(abi) *self)
+{
+	int c = client_start(self, -1);
+	ssize_t n;
+
+	ASSERT_LE(0, c);
+	n = dev_read(self, CQE_MS);
+	ASSERT_LT(0, n) TH_LOG("no request on /dev/fuse: %zd", n);
+	ASSERT_EQ(0, dev_reply_getattr(self));
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+	EXPECT_EQ(SIZE_DEV, self->clients[c].result)
+		TH_LOG("the /dev/fuse reply did not reach the client");
+}
+
+/* A client's stat() is answered over the ring, on whatever queue. */
+static void serves_over_ring(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(abi) *self)
+{
+	int c = client_start(self, -1);
+
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, ring_serve(self, NULL, NULL, NULL))
+		TH_LOG("fuse_uring_queue_fuse_req(): no request over the ring");
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+	EXPECT_EQ(SIZE_RING, self->clients[c].result)
+		TH_LOG("fuse_uring_commit(): the ring reply did not reach the client");
+}
+
+/* Register every queue, then a request must come over the ring. */
+static void ring_becomes_usable(struct __test_metadata *_metadata,
+				FIXTURE_DATA(abi) *self)
+{
+	ASSERT_EQ(0, register_all(self, 1))
+		TH_LOG("fuse_uring_register() refused a well-formed REGISTER");
+	serves_over_ring(_metadata, self);
+}
+
+/* One bad REGISTER SQE built by the caller: its CQE result. */
+static int bad_register(FIXTURE_DATA(abi) *self, int qid, struct iovec *iov,
+			unsigned int nr_iov)
+{
+	struct io_uring_sqe *sqe;
+
+	sqe = cmd_sqe(&self->ring, self->dev, FUSE_IO_URING_CMD_REGISTER,
+		      TAG_CMD, true);
+	if (!sqe)
+		return NO_CQE;
+	cmd_req(sqe)->qid = (uint16_t)qid;
+	sqe->addr = (uintptr_t)iov;
+	sqe->len = nr_iov;
+	if (io_uring_submit(&self->ring) != 1)
+		return NO_CQE;
+	return cmd_result(&self->ring, TAG_CMD);
+}
+
+/* REGISTER */
+
+/*
+ * fuse_uring_cmd() refuses every command until the INIT reply has set
+ * fc->initialized: the ring is sized from what INIT negotiated.
+ */
+TEST_F(abi, register_before_init_reply)
+{
+	struct iovec iov[2];
+	int i;
+
+	SKIP_IF_NEEDED();
+	ASSERT_EQ(0, mount_conn(self));
+	ASSERT_EQ(0, read_init(self));
+	EXPECT_TRUE(self->offered & FUSE_OVER_IO_URING)
+		TH_LOG("fuse_send_init(): enable_uring=Y must offer FUSE_OVER_IO_URING");
+	ASSERT_EQ(0, ring_init(self));
+	i = ent_new(self, 0, payload_need());
+	ASSERT_LE(0, i);
+	memcpy(iov, self->ents[i].iov, sizeof(iov));
+	EXPECT_EQ(-EAGAIN, bad_register(self, 0, iov, 2))
+		TH_LOG("fuse_uring_cmd(): REGISTER before the INIT reply (!fc->initialized)");
+	ASSERT_EQ(0, reply_init(self, FUSE_OVER_IO_URING));
+	/* Refused before the command switch: the connection keeps the ring. */
+	ring_becomes_usable(_metadata, self);
+}
+
+/*
+ * INIT did not grant FUSE_OVER_IO_URING, enable_uring=Y.  6.14 to 6.18
+ * accept REGISTER anyway: fuse_uring_cmd() refuses only when
+ * "!enable_uring && !fc->io_uring", nothing checks the grant itself, and
+ * once every queue has an entry fuse_uring_do_register() switches the
+ * connection's requests to the ring.  This asserts that behaviour so a
+ * kernel that starts refusing (-EOPNOTSUPP would be the natural answer)
+ * is noticed and this case updated.
+ */
+TEST_F(abi, register_without_grant)
+{
+	SKIP_IF_NEEDED();
+	START(0);
+	ring_becomes_usable(_metadata, self);
+}
+
+/*
+ * A /dev/fuse that no mount uses has no connection: fuse_uring_cmd()
+ * fails at fuse_get_dev().  6.14 to 6.17 answer -ENOTCONN ("No fuse
+ * device found"); 6.18's synchronous FUSE_INIT made fuse_get_dev() return
+ * ERR_PTR(-EPERM) for a device not yet installed, passed on as is.
+ */
+TEST_F(abi, register_unmounted_dev)
+{
+	int want = kernel_version() >= KV(6, 18) ? -EPERM : -ENOTCONN;
+	struct io_uring_sqe *sqe;
+	int fd, i;
+
+	SKIP_IF_NEEDED();
+	ASSERT_EQ(0, ring_init(self));
+	i = ent_new(self, 0, payload_need());
+	ASSERT_LE(0, i);
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	sqe = cmd_sqe(&self->ring, fd, FUSE_IO_URING_CMD_REGISTER, TAG_CMD,
+		      true);
+	ASSERT_NE(NULL, sqe);
+	sqe->addr = (uintptr_t)self->ents[i].iov;
+	sqe->len = 2;
+	ASSERT_EQ(1, io_uring_submit(&self->ring));
+	EXPECT_EQ(want, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_cmd(): fuse_get_dev() on an unmounted /dev/fuse, kernel %d.%d",
+		       kernel_version() / 1000, kernel_version() % 1000);
+	close(fd);
+}
+
+/*
+ * enable_uring=N when the connection was made: INIT does not offer the
+ * ring and fuse_uring_cmd() answers -EOPNOTSUPP.
+ */
+TEST_F(abi, register_with_param_off)
+{
+	struct iovec iov[2];
+	int i;
+
+	SKIP_IF_NEEDED();
+	ASSERT_EQ(0, write_word(URING_PARAM, "N"));
+	ASSERT_EQ(0, mount_conn(self));
+	ASSERT_EQ(0, read_init(self));
+	EXPECT_FALSE(self->offered & FUSE_OVER_IO_URING)
+		TH_LOG("fuse_send_init(): enable_uring=N must not offer FUSE_OVER_IO_URING");
+	/* Ask for it anyway: process_init_reply() must not grant it. */
+	ASSERT_EQ(0, reply_init(self, FUSE_OVER_IO_URING));
+	ASSERT_EQ(0, ring_init(self));
+	i = ent_new(self, 0, self->payload_size);
+	ASSERT_LE(0, i);
+	memcpy(iov, self->ents[i].iov, sizeof(iov));
+	EXPECT_EQ(-EOPNOTSUPP, bad_register(self, 0, iov, 2))
+		TH_LOG("fuse_uring_cmd(): REGISTER with enable_uring=N on a connection without the ring");
+	serves_over_dev(_metadata, self);
+}
+
+/*
+ * enable_uring=N after INIT granted the ring: a connection that has the
+ * ring keeps it (6.14's "prevent disabling io-uring on active
+ * connections"), so REGISTER still works.
+ */
+TEST_F(abi, param_off_after_init)
+{
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, write_word(URING_PARAM, "N"));
+	ring_becomes_usable(_metadata, self);
+}
+
+/* A qid past the last possible CPU: fuse_uring_register() -EINVAL. */
+TEST_F(abi, register_bad_qid)
+{
+	struct iovec iov[2];
+	int i;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	i = ent_new(self, 0, self->payload_size);
+	ASSERT_LE(0, i);
+	memcpy(iov, self->ents[i].iov, sizeof(iov));
+	EXPECT_EQ(-EINVAL, bad_register(self, self->nr_queues, iov, 2))
+		TH_LOG("fuse_uring_register(): qid %d with %d possible CPUs",
+		       self->nr_queues, self->nr_queues);
+	EXPECT_EQ(-EINVAL, bad_register(self, 0xffff, iov, 2))
+		TH_LOG("fuse_uring_register(): qid 65535");
+	/* A failed REGISTER clears fc->io_uring: back to /dev/fuse. */
+	serves_over_dev(_metadata, self);
+}
+
+/* sqe->len must be 2: fuse_uring_get_iovec_from_sqe() -EINVAL. */
+TEST_F(abi, register_iovec_count)
+{
+	struct iovec iov[3];
+	int i;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	i = ent_new(self, 0, self->payload_size);
+	ASSERT_LE(0, i);
+	memcpy(iov, self->ents[i].iov, 2 * sizeof(iov[0]));
+	iov[2] = iov[1];
+	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 1))
+		TH_LOG("fuse_uring_get_iovec_from_sqe(): 1 iovec");
+	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 3))
+		TH_LOG("fuse_uring_get_iovec_from_sqe(): 3 iovecs");
+	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 0))
+		TH_LOG("fuse_uring_get_iovec_from_sqe(): 0 iovecs");
+	serves_over_dev(_metadata, self);
+}
+
+/* iov[0] shorter than the 288-byte header: fuse_uring_create_ring_ent(). */
+TEST_F(abi, register_short_header)
+{
+	struct iovec iov[2];
+	int i;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	i = ent_new(self, 0, self->payload_size);
+	ASSERT_LE(0, i);
+	memcpy(iov, self->ents[i].iov, sizeof(iov));
+	iov[0].iov_len = sizeof(struct fuse_uring_req_header) - 1;
+	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 2))
+		TH_LOG("fuse_uring_create_ring_ent(): header of %zu bytes",
+		       iov[0].iov_len);
+	serves_over_dev(_metadata, self);
+}
+
+/*
+ * iov[1] shorter than max(FUSE_MIN_READ_BUFFER, max_write, max_pages *
+ * PAGE_SIZE): fuse_uring_create_ring_ent() -EINVAL.  A payload of exactly
+ * that size is then accepted and carries requests.
+ */
+TEST_F(abi, register_short_payload)
+{
+	struct iovec iov[2];
+	int i;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	i = ent_new(self, 0, self->payload_size);
+	ASSERT_LE(0, i);
+	memcpy(iov, self->ents[i].iov, sizeof(iov));
+	iov[1].iov_len = self->payload_size - 1;
+	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 2))
+		TH_LOG("fuse_uring_create_ring_ent(): payload %zu < %zu",
+		       iov[1].iov_len, self->payload_size);
+	/* Sized from max_write alone, forgetting max_pages. */
+	iov[1].iov_len = NEG_MAX_WRITE;
+	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 2))
+		TH_LOG("fuse_uring_create_ring_ent(): payload %zu (max_write) < %zu",
+		       iov[1].iov_len, self->payload_size);
+	serves_over_dev(_metadata, self);
+	/* enable_uring=Y still lets REGISTER through: the exact size works. */
+	ring_becomes_usable(_metadata, self);
+}
+
+/* A ring without IORING_SETUP_SQE128: fuse_uring_cmd() -EINVAL. */
+TEST_F(abi, no_sqe128)
+{
+	struct io_uring small;
+	struct io_uring_sqe *sqe;
+	struct iovec iov[2];
+	int i, op;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	i = ent_new(self, 0, self->payload_size);
+	ASSERT_LE(0, i);
+	memcpy(iov, self->ents[i].iov, sizeof(iov));
+	ASSERT_EQ(0, io_uring_queue_init(8, &small, 0));
+	for (op = FUSE_IO_URING_CMD_REGISTER;
+	     op <= FUSE_IO_URING_CMD_COMMIT_AND_FETCH; op++) {
+		/* 64-byte SQE: the 16-byte cmd area stays zero. */
+		sqe = cmd_sqe(&small, self->dev, op, TAG_CMD, false);
+		ASSERT_NE(NULL, sqe);
+		if (op == FUSE_IO_URING_CMD_REGISTER) {
+			sqe->addr = (uintptr_t)iov;
+			sqe->len = 2;
+		}
+		ASSERT_EQ(1, io_uring_submit(&small));
+		EXPECT_EQ(-EINVAL, cmd_result(&small, TAG_CMD))
+			TH_LOG("fuse_uring_cmd(): cmd_op %d without IO_URING_F_SQE128",
+			       op);
+	}
+	io_uring_queue_exit(&small);
+	/* Refused before the command switch: the ring stays negotiated. */
+	ring_becomes_usable(_metadata, self);
+}
+
+/* cmd_op other than REGISTER and COMMIT_AND_FETCH: fuse_uring_cmd(). */
+TEST_F(abi, unknown_command)
+{
+	static const uint32_t ops[] = {
+		FUSE_IO_URING_CMD_INVALID, 3, 0x80000001u,
+	};
+	struct io_uring_sqe *sqe;
+	unsigned int k;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	for (k = 0; k < ARRAY_SIZE(ops); k++) {
+		sqe = cmd_sqe(&self->ring, self->dev, ops[k], TAG_CMD, true);
+		ASSERT_NE(NULL, sqe);
+		ASSERT_EQ(1, io_uring_submit(&self->ring));
+		EXPECT_EQ(-EINVAL, cmd_result(&self->ring, TAG_CMD))
+			TH_LOG("fuse_uring_cmd(): unknown cmd_op %#x", ops[k]);
+	}
+	ring_becomes_usable(_metadata, self);
+}
+
+/* COMMIT_AND_FETCH */
+
+/*
+ * A request sits in an entry (client waiting); a bogus commit is refused
+ * and the real one still answers the client.
+ */
+static int request_in_entry(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(abi) *self, int cpu, int *ent,
+			    uint64_t *commit_id)
+{
+	uint64_t tag;
+	int c, res;
+
+	c = client_start(self, cpu);
+	if (c < 0)
+		return c;
+	if (next_cqe(&self->ring, CQE_MS, &tag, &res) || res ||
+	    tag < TAG_ENT || tag >= TAG_ENT + (uint64_t)self->nr_ents) {
+		TH_LOG("fuse_uring_send_in_task(): no request reached an entry");
+		return -1;
+	}
+	*ent = (int)(tag - TAG_ENT);
+	*commit_id = self->ents[*ent].hdr->ring_ent_in_out.commit_id;
+	return c;
+}
+
+/* Answer the request held by entry i correctly; the client must see it. */
+static void commit_good(struct __test_metadata *_metadata,
+			FIXTURE_DATA(abi) *self, int c, int i,
+			uint64_t commit_id)
+{
+	struct ent *e = &self->ents[i];
+	struct fuse_in_header *in = (struct fuse_in_header *)e->hdr->in_out;
+	struct fuse_out_header *out = (struct fuse_out_header *)e->hdr->in_out;
+	uint64_t unique = in->unique;
+
+	fill_attr((struct fuse_attr_out *)e->payload, SIZE_RING);
+	out->len = sizeof(*out) + sizeof(struct fuse_attr_out);
+	out->error = 0;
+	out->unique = unique;
+	e->hdr->ring_ent_in_out.payload_sz = sizeof(struct fuse_attr_out);
+	ASSERT_EQ(0, submit_commit(self, TAG_ENT + i, e->qid, commit_id));
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS))
+		TH_LOG("fuse_uring_commit_fetch(): the good commit did not end the request");
+	EXPECT_EQ(SIZE_RING, self->clients[c].result);
+}
+
+/* A commit_id no request has: fuse_uring_commit_fetch() -ENOENT. */
+TEST_F(abi, commit_unknown_id)
+{
+	uint64_t commit_id;
+	int c, i;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, self->ents[i].qid,
+				   commit_id + 1000));
+	EXPECT_EQ(-ENOENT, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_commit_fetch(): commit_id %llu has no request",
+		       (unsigned long long)commit_id + 1000);
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, self->ents[i].qid, 0));
+	EXPECT_EQ(-ENOENT, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_commit_fetch(): commit_id 0");
+	commit_good(_metadata, self, c, i, commit_id);
+	serves_over_ring(_metadata, self);
+}
+
+/* The commit_id of a request already answered: -ENOENT. */
+TEST_F(abi, commit_answered_id)
+{
+	uint64_t commit_id;
+	int c, i;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
+	ASSERT_LE(0, c);
+	commit_good(_metadata, self, c, i, commit_id);
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, self->ents[i].qid,
+				   commit_id));
+	EXPECT_EQ(-ENOENT, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_commit_fetch(): commit_id %llu was answered",
+		       (unsigned long long)commit_id);
+	serves_over_ring(_metadata, self);
+}
+
+/*
+ * The right commit_id on another queue: each queue looks only in its own
+ * processing list, -ENOENT; a qid past the last queue is -EINVAL.
+ */
+TEST_F(abi, commit_wrong_qid)
+{
+	uint64_t commit_id;
+	int c, i, qid, other;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	c = request_in_entry(_metadata, self, self->online[0], &i,
+			     &commit_id);
+	ASSERT_LE(0, c);
+	qid = self->ents[i].qid;
+	EXPECT_EQ(self->online[0], qid)
+		TH_LOG("fuse_uring_task_to_queue(): CPU %d's request on qid %d",
+		       self->online[0], qid);
+	if (self->nr_queues > 1) {
+		other = (qid + 1) % self->nr_queues;
+		ASSERT_EQ(0, submit_commit(self, TAG_CMD, other, commit_id));
+		EXPECT_EQ(-ENOENT, cmd_result(&self->ring, TAG_CMD))
+			TH_LOG("fuse_uring_commit_fetch(): qid %d's request committed on qid %d",
+			       qid, other);
+	} else {
+		TH_LOG("one possible CPU: no other queue to commit on");
+	}
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, self->nr_queues, commit_id));
+	EXPECT_EQ(-EINVAL, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_commit_fetch(): qid %d >= %d queues",
+		       self->nr_queues, self->nr_queues);
+	commit_good(_metadata, self, c, i, commit_id);
+}
+
+/* Replies */
+
+/* One request answered with fault f: the client's result. */
+static int64_t faulty_reply(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(abi) *self,
+			    const struct reply_fault *f)
+{
+	int c = client_start(self, -1);
+
+	if (c < 0)
+		return INT64_MIN;
+	if (ring_serve(self, f, NULL, NULL)) {
+		TH_LOG("fuse_uring_queue_fuse_req(): no request over the ring");
+		return INT64_MIN;
+	}
+	if (client_wait(self, c, CLIENT_MS)) {
+		TH_LOG("fuse_uring_commit(): the faulty reply left the client waiting");
+		return INT64_MIN;
+	}
+	return self->clients[c].result;
+}
+
+/*
+ * fuse_uring_out_header_has_err(): an error outside (-ERESTARTSYS, 0]
+ * ends the request with -EINVAL; one inside reaches the caller.
+ */
+TEST_F(abi, reply_error_out_of_range)
+{
+	static const int bad[] = { 1, 4096, -512, -4096, INT_MIN };
+	struct reply_fault f = { .bad_error = true };
+	unsigned int k;
+	int64_t r;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	for (k = 0; k < ARRAY_SIZE(bad); k++) {
+		f.error = bad[k];
+		r = faulty_reply(_metadata, self, &f);
+		ASSERT_NE(INT64_MIN, r);
+		EXPECT_EQ(-EINVAL, r)
+			TH_LOG("fuse_uring_out_header_has_err(): error %d", bad[k]);
+	}
+	f.error = -EIO;
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EIO, r)
+		TH_LOG("fuse_uring_out_header_has_err(): a valid error must reach the caller");
+	f.error = -511;
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-511, r)
+		TH_LOG("fuse_uring_out_header_has_err(): -511 is the lowest valid error");
+	serves_over_ring(_metadata, self);
+}
+
+/*
+ * payload_sz must match the reply: fuse_copy_out_args() -EINVAL for more
+ * than the reply holds (up to past the registered buffer) and for less
+ * than a fixed-size reply.
+ */
+TEST_F(abi, reply_payload_size)
+{
+	struct reply_fault f = { .set_payload_sz = true };
+	int64_t r;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	f.payload_sz = (uint32_t)self->payload_size + 1;
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
+		TH_LOG("fuse_copy_out_args(): payload_sz %u > buffer %zu",
+		       f.payload_sz, self->payload_size);
+	f.payload_sz = UINT32_MAX;
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
+		TH_LOG("fuse_copy_out_args(): payload_sz %u", f.payload_sz);
+	f.payload_sz = sizeof(struct fuse_attr_out) + 1;
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
+		TH_LOG("fuse_copy_out_args(): payload_sz %u > the GETATTR reply",
+		       f.payload_sz);
+	f.payload_sz = 0;
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
+		TH_LOG("fuse_copy_out_args(): payload_sz 0 for a fixed-size reply");
+	serves_over_ring(_metadata, self);
+}
+
+/*
+ * The out header's unique must be the request's: -ENOENT when it is
+ * another's, -EINVAL when 0 (a notification, not supported on the ring).
+ */
+TEST_F(abi, reply_unique_mismatch)
+{
+	struct reply_fault f = { .unique_delta = 2 };
+	int64_t r;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-ENOENT, r)
+		TH_LOG("fuse_uring_out_header_has_err(): unique off by 2");
+	f.unique_delta = 0;
+	f.unique_zero = true;
+	r = faulty_reply(_metadata, self, &f);
+	ASSERT_NE(INT64_MIN, r);
+	EXPECT_EQ(-EINVAL, r)
+		TH_LOG("fuse_uring_out_header_has_err(): unique 0");
+	serves_over_ring(_metadata, self);
+}
+
+/* Write a GETATTR reply for the request in self->buf; write()'s errno. */
+static int dev_write_reply(FIXTURE_DATA(abi) *self, int error,
+			   uint64_t unique, size_t extra)
+{
+	struct {
+		struct fuse_out_header h;
+		struct fuse_attr_out a;
+		char pad[8];
+	} r;
+	size_t len = sizeof(r.h) + sizeof(r.a) + extra;
+
+	memset(&r, 0, sizeof(r));
+	fill_attr(&r.a, SIZE_DEV);
+	r.h.error = error;
+	r.h.unique = unique;
+	if (error)
+		len = sizeof(r.h);
+	r.h.len = (uint32_t)len;
+	return write(self->dev, &r, len) == (ssize_t)len ? 0 : -errno;
+}
+
+/*
+ * The same faults over /dev/fuse, for comparison: fuse_dev_do_write()
+ * fails the server's write() and, for a bad error value or unique, leaves
+ * the request waiting for a correct reply; a reply of the wrong size ends
+ * the request with -EIO.
+ */
+TEST_F(abi, dev_reply_faults)
+{
+	struct fuse_in_header *in = (struct fuse_in_header *)self->buf;
+	uint64_t unique;
+	int c;
+
+	SKIP_IF_NEEDED();
+	START(0);
+	c = client_start(self, -1);
+	ASSERT_LE(0, c);
+	ASSERT_LT(0, dev_read(self, CQE_MS));
+	ASSERT_EQ(FUSE_GETATTR, in->opcode);
+	unique = in->unique;
+	EXPECT_EQ(-EINVAL, dev_write_reply(self, 1, unique, 0))
+		TH_LOG("fuse_dev_do_write(): error 1");
+	EXPECT_EQ(-ENOENT, dev_write_reply(self, 0, unique + 2, 0))
+		TH_LOG("fuse_dev_do_write(): unique off by 2");
+	EXPECT_EQ(-ETIMEDOUT, client_wait(self, c, QUIET_MS))
+		TH_LOG("fuse_dev_do_write(): a refused reply must leave the request waiting");
+	ASSERT_EQ(0, dev_write_reply(self, 0, unique, 0));
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+	EXPECT_EQ(SIZE_DEV, self->clients[c].result);
+
+	c = client_start(self, -1);
+	ASSERT_LE(0, c);
+	ASSERT_LT(0, dev_read(self, CQE_MS));
+	EXPECT_EQ(-EINVAL, dev_write_reply(self, 0, in->unique, 1))
+		TH_LOG("fuse_copy_out_args(): a reply 1 byte too long");
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+	EXPECT_EQ(-EIO, self->clients[c].result)
+		TH_LOG("fuse_dev_do_write(): a reply of the wrong size ends the request with -EIO");
+	serves_over_dev(_metadata, self);
+}
+
+/* Lifecycle */
+
+/* umount(2) in a bounded child: 0, the child's errno, or -ETIMEDOUT. */
+static int bounded_umount(FIXTURE_DATA(abi) *self)
+{
+	int status, ms;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		_exit(umount2(self->mnt, 0) ? errno : 0);
+	for (ms = 0; ms < UMOUNT_MS; ms += 5) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
+		usleep(5000);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * umount with every entry registered and idle: fuse_abort_conn() ->
+ * fuse_uring_stop_queues() completes each entry's CQE with -ENOTCONN, the
+ * connection goes away and /dev/fuse reads -ENODEV.
+ */
+TEST_F(abi, umount_idle_entries)
+{
+	int depth = 2, want, got = 0, bad = 0, res;
+	uint64_t tag;
+	ssize_t n;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, depth));
+	serves_over_ring(_metadata, self);
+	want = self->nr_queues * depth;
+	ASSERT_EQ(0, bounded_umount(self))
+		TH_LOG("fuse_conn_destroy(): umount with idle ring entries");
+	self->mounted = false;
+	while (got < want && next_cqe(&self->ring, CQE_MS, &tag, &res) == 0) {
+		got++;
+		if (res != -ENOTCONN) {
+			bad++;
+			TH_LOG("entry tag %#llx completed with %d",
+			       (unsigned long long)tag, res);
+		}
+	}
+	EXPECT_EQ(want, got)
+		TH_LOG("fuse_uring_entry_teardown(): %d of %d entries completed",
+		       got, want);
+	EXPECT_EQ(0, bad)
+		TH_LOG("fuse_uring_entry_teardown(): entries must end with -ENOTCONN");
+	n = dev_read(self, CQE_MS);
+	EXPECT_EQ(-ENODEV, n)
+		TH_LOG("fuse_dev_do_read() after umount");
+	EXPECT_FALSE(conn_listed(self))
+		TH_LOG("fuse_ctl_remove_conn(): connection %u still listed",
+		       self->conn);
+	io_uring_queue_exit(&self->ring);
+	self->has_ring = false;
+}
+
+/* Wait until fusectl counts at least n requests waiting for an answer. */
+static int wait_waiting(FIXTURE_DATA(abi) *self, int n)
+{
+	char waiting[16] = "0";
+	int ms;
+
+	for (ms = 0; ms < CQE_MS; ms += 10) {
+		if (!conn_file(self, "waiting", NULL, waiting,
+			       sizeof(waiting)) && atoi(waiting) >= n)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * fusectl abort with one request held in an entry and one queued behind
+ * it on the same queue.  Both callers get -ECONNABORTED
+ * (fuse_uring_stop_fuse_req_end(), fuse_uring_abort_end_requests()), the
+ * idle entries complete with -ENOTCONN (fuse_uring_entry_teardown()) and
+ * new calls get -ENOTCONN (fuse_get_req()).  What the server itself sees
+ * next depends on FUSE_ABORT_ERROR: fuse_conn_abort_write() sets
+ * fc->aborted only when INIT granted it, so a late COMMIT_AND_FETCH and a
+ * /dev/fuse read get -ECONNABORTED with it and -ENOTCONN / -ENODEV
+ * without (fuse_uring_cmd(), fuse_dev_do_read()).
+ */
+static void abort_in_flight(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(abi) *self, bool abort_error)
+{
+	int want_cmd = abort_error ? -ECONNABORTED : -ENOTCONN;
+	int want_read = abort_error ? -ECONNABORTED : -ENODEV;
+	uint64_t commit_id, tag;
+	int c1, c2, c3, i, res, idle = 0, bad = 0;
+	ssize_t n;
+
+	ASSERT_EQ(0, register_all(self, 1));
+	c1 = request_in_entry(_metadata, self, self->online[0], &i,
+			      &commit_id);
+	ASSERT_LE(0, c1);
+	/* Same CPU, same queue, no free entry: it waits in the queue. */
+	c2 = client_start(self, self->online[0]);
+	ASSERT_LE(0, c2);
+	ASSERT_EQ(0, wait_waiting(self, 2))
+		TH_LOG("the second request never queued");
+	ASSERT_EQ(0, conn_file(self, "abort", "1", NULL, 0));
+
+	ASSERT_EQ(0, client_wait(self, c1, CLIENT_MS))
+		TH_LOG("fuse_uring_stop_queues(): the request held in an entry still waits");
+	EXPECT_EQ(-ECONNABORTED, self->clients[c1].result)
+		TH_LOG("fuse_uring_stop_fuse_req_end(): request held by the server");
+	ASSERT_EQ(0, client_wait(self, c2, CLIENT_MS))
+		TH_LOG("fuse_uring_abort_end_requests(): the queued request still waits");
+	EXPECT_EQ(-ECONNABORTED, self->clients[c2].result)
+		TH_LOG("fuse_uring_abort_end_requests(): request queued for an entry");
+
+	while (idle < self->nr_queues - 1 &&
+	       next_cqe(&self->ring, CQE_MS, &tag, &res) == 0) {
+		idle++;
+		if (res != -ENOTCONN || tag == TAG_ENT + (uint64_t)i) {
+			bad++;
+			TH_LOG("tag %#llx completed with %d",
+			       (unsigned long long)tag, res);
+		}
+	}
+	EXPECT_EQ(self->nr_queues - 1, idle)
+		TH_LOG("fuse_uring_entry_teardown(): idle entries must complete");
+	EXPECT_EQ(0, bad);
+
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, self->ents[i].qid,
+				   commit_id));
+	EXPECT_EQ(want_cmd, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_cmd(): COMMIT_AND_FETCH after abort, FUSE_ABORT_ERROR %s",
+		       abort_error ? "granted" : "not granted");
+	n = dev_read(self, CQE_MS);
+	EXPECT_EQ(want_read, n)
+		TH_LOG("fuse_dev_do_read() after abort, FUSE_ABORT_ERROR %s",
+		       abort_error ? "granted" : "not granted");
+	c3 = client_start(self, -1);
+	ASSERT_LE(0, c3);
+	ASSERT_EQ(0, client_wait(self, c3, CLIENT_MS));
+	EXPECT_EQ(-ENOTCONN, self->clients[c3].result)
+		TH_LOG("fuse_get_req(): a new call on an aborted connection");
+}
+
+TEST_F(abi, abort_in_flight)
+{
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	abort_in_flight(_metadata, self, false);
+}
+
+TEST_F(abi, abort_in_flight_abort_error)
+{
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING | FUSE_ABORT_ERROR);
+	abort_in_flight(_metadata, self, true);
+}
+
+/*
+ * The server dies holding a request, with idle entries registered.
+ * Closing the ring cancels the idle entries (fuse_uring_cancel()); the
+ * last reference to /dev/fuse then ends the connection (fuse_dev_release()
+ * -> fuse_abort_conn()), which ends the held request with -ECONNABORTED
+ * (fuse_uring_stop_fuse_req_end()).  From then on the mount fails at once
+ * with -ENOTCONN.
+ */
+TEST_F(abi, server_gone)
+{
+	struct timespec t0, t1;
+	uint64_t commit_id;
+	int c1, c2, i;
+	long ms;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 2));
+	c1 = request_in_entry(_metadata, self, -1, &i, &commit_id);
+	ASSERT_LE(0, c1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	io_uring_queue_exit(&self->ring);
+	self->has_ring = false;
+	close(self->dev);
+	self->dev = -1;
+	ASSERT_EQ(0, client_wait(self, c1, CLIENT_MS))
+		TH_LOG("fuse_dev_release(): the request the dead server held still waits");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	EXPECT_EQ(-ECONNABORTED, self->clients[c1].result)
+		TH_LOG("fuse_uring_stop_fuse_req_end(): request held by the dead server");
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	TH_LOG("the held request ended %ld ms after the server closed its ring and /dev/fuse",
+	       ms);
+	c2 = client_start(self, -1);
+	ASSERT_LE(0, c2);
+	ASSERT_EQ(0, client_wait(self, c2, CLIENT_MS))
+		TH_LOG("a call after the server died hangs");
+	EXPECT_EQ(-ENOTCONN, self->clients[c2].result)
+		TH_LOG("fuse_get_req(): a call on a connection whose server died");
+}
+
+
+/*
+ * is_ring_ready(): requests keep blocking in fuse_get_req() until every
+ * queue has an entry, then go over the ring, never to /dev/fuse.
+ */
+TEST_F(abi, ready_needs_every_queue)
+{
+	char waiting[16];
+	uint64_t tag;
+	int c, q, i, missing, res, ms, cpu = self->online[0];
+	ssize_t n;
+
+	SKIP_IF_NEEDED();
+	if (self->nr_queues < 2)
+		SKIP(return, "needs two possible CPUs");
+	START(FUSE_OVER_IO_URING);
+	missing = (cpu + 1) % self->nr_queues;
+	for (q = 0; q < self->nr_queues; q++) {
+		if (q == missing)
+			continue;
+		i = ent_new(self, q, self->payload_size);
+		ASSERT_LE(0, i);
+		ASSERT_EQ(0, submit_register(self, i));
+	}
+	c = client_start(self, cpu);
+	ASSERT_LE(0, c);
+	for (ms = 0; ms < CQE_MS; ms += 10) {
+		if (!conn_file(self, "waiting", NULL, waiting,
+			       sizeof(waiting)) && atoi(waiting) >= 1)
+			break;
+		usleep(10000);
+	}
+	EXPECT_EQ(-ETIMEDOUT, next_cqe(&self->ring, QUIET_MS, &tag, &res))
+		TH_LOG("fuse_uring_queue_fuse_req(): a request before qid %d registered (tag %#llx res %d)",
+		       missing, (unsigned long long)tag, res);
+	n = dev_read(self, QUIET_MS);
+	EXPECT_EQ(-ETIMEDOUT, n)
+		TH_LOG("fuse_block_alloc(): a request went to /dev/fuse while the ring was not ready");
+	EXPECT_EQ(-ETIMEDOUT, client_wait(self, c, 0))
+		TH_LOG("the client finished before the ring was ready");
+	i = ent_new(self, missing, self->payload_size);
+	ASSERT_LE(0, i);
+	ASSERT_EQ(0, submit_register(self, i));
+	ASSERT_EQ(0, ring_serve(self, NULL, &i, NULL))
+		TH_LOG("fuse_uring_do_register(): the last queue did not wake the waiting request");
+	EXPECT_EQ(cpu, self->ents[i].qid);
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+	EXPECT_EQ(SIZE_RING, self->clients[c].result);
+}
+
+/* fuse_uring_task_to_queue(): a request goes to its caller's CPU's queue. */
+TEST_F(abi, request_on_callers_cpu_queue)
+{
+	int k, c, i, cpu;
+
+	SKIP_IF_NEEDED();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	for (k = 0; k < self->nr_online; k++) {
+		cpu = self->online[k];
+		c = client_start(self, cpu);
+		ASSERT_LE(0, c);
+		ASSERT_EQ(0, ring_serve(self, NULL, &i, NULL))
+			TH_LOG("no request from CPU %d over the ring", cpu);
+		EXPECT_EQ(cpu, self->ents[i].qid)
+			TH_LOG("fuse_uring_task_to_queue(): CPU %d's request on qid %d",
+			       cpu, self->ents[i].qid);
+		ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+		EXPECT_EQ(SIZE_RING, self->clients[c].result);
+	}
+}
+
+/*
+ * Not TEST_HARNESS_MAIN: without root, /dev/fuse or the ring nothing here
+ * can run, and kselftest wants exit 4 with the reason for that.
+ */
+int main(int argc, char **argv)
+{
+	const char *why = check_env();
+	char saved[8];
+	int ret;
+
+	if (!why && kernel_version() < KV(6, 14))
+		why = "the FUSE ring came with Linux 6.14";
+	if (!why && read_word(URING_PARAM, saved, sizeof(saved)))
+		why = URING_PARAM " is unreadable";
+	if (why)
+		ksft_exit_skip("%s\n", why);
+	ret = test_harness_run(argc, argv);
+	/* Even a case killed on timeout leaves enable_uring as it was. */
+	write_word(URING_PARAM, saved);
+	return ret;
+}
