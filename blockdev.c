@@ -46,6 +46,9 @@ static int open_image(struct backing *b, const struct export_options *opt)
 				  opt->image, strerror(err));
 		else if (err == EISDIR)
 			log_error("%s: is a directory, not an image", opt->image);
+		else if (err == EINVAL && opt->direct)
+			log_error("%s: its file system has no O_DIRECT (drop --direct)",
+				  opt->image);
 		else
 			log_error("%s: %s", opt->image, strerror(err));
 		return -err;
@@ -234,7 +237,7 @@ void backing_touch(struct backing *b)
  * Counted on completion, not submission: a sync begun before a write has
  * completed cannot be relied on to cover it.
  */
-static void backing_wrote(struct backing *b)
+void backing_wrote(struct backing *b)
 {
 	if (!b->is_null)
 		__atomic_add_fetch(&b->writes, 1, __ATOMIC_ACQ_REL);
@@ -282,29 +285,54 @@ int backing_grow_to(struct backing *b, uint64_t end)
 	return ret;
 }
 
+static const char *lack_note(const struct backing *b, uint32_t what)
+{
+	switch (what) {
+	case STORE_LACKS_ZERO_RANGE:
+		return b->is_blockdev ?
+		       "image: the device has no ZERO_RANGE; writing zeroes instead" :
+		       "image: the store has no ZERO_RANGE; emulated with PUNCH_HOLE and allocation";
+	case STORE_LACKS_PUNCH_HOLE:
+		return b->is_blockdev ?
+		       "image: the device cannot discard; PUNCH_HOLE becomes ZERO_RANGE on the device" :
+		       "image: the store has no PUNCH_HOLE; writing zeroes instead (the space stays allocated)";
+	case STORE_LACKS_ALLOCATE:
+		return "image: the store cannot preallocate; fallocate succeeds without reserving space";
+	default:
+		return "image: the store has no SEEK_DATA/SEEK_HOLE; the whole image counts as data";
+	}
+}
+
+/* Remember that the store lacks @what (STORE_LACKS_*); -v says so once. */
+void backing_note_lack(struct backing *b, uint32_t what)
+{
+	/* Threads may find out together: only the first one says so. */
+	if (__atomic_fetch_or(&b->lacks, what, __ATOMIC_RELAXED) & what)
+		return;
+	log_debug("%s", lack_note(b, what));
+}
+
 int backing_seek(struct backing *b, uint64_t offset, int whence,
 		 uint64_t *result)
 {
-	off_t pos;
+	off_t pos = -1;
 
 	if (offset >= backing_size(b))
 		return -ENXIO;
-	if (b->is_null) {
-		/* null: reads as data everywhere, with one hole at the end. */
-		*result = whence == SEEK_DATA ? offset : backing_size(b);
-		return 0;
-	}
-	pos = lseek(b->fd, (off_t)offset, whence);
-	if (pos < 0) {
-		/* Devices know no holes: all of it is data. */
-		if (errno == EINVAL && b->is_blockdev) {
-			*result = whence == SEEK_DATA ? offset :
-							backing_size(b);
+	/* null: reads as data everywhere, with one hole at the end. */
+	if (!b->is_null &&
+	    !(__atomic_load_n(&b->lacks, __ATOMIC_RELAXED) & STORE_LACKS_SEEK)) {
+		pos = lseek(b->fd, (off_t)offset, whence);
+		if (pos >= 0) {
+			*result = (uint64_t)pos;
 			return 0;
 		}
-		return -errno;
+		if (errno != EINVAL && errno != EOPNOTSUPP && errno != ESPIPE)
+			return -errno;
+		/* A store that knows no holes holds data throughout. */
+		backing_note_lack(b, STORE_LACKS_SEEK);
 	}
-	*result = (uint64_t)pos;
+	*result = whence == SEEK_DATA ? offset : backing_size(b);
 	return 0;
 }
 
@@ -429,8 +457,9 @@ static bool aligned(uint64_t value, uint32_t alignment)
 	return !(value & (alignment - 1));
 }
 
-static int data_fd(struct backing *b, uint64_t offset, uint32_t len,
-		   const void *buf)
+/* The descriptor I/O of this offset, length and buffer can go through. */
+int backing_data_fd(struct backing *b, uint64_t offset, uint32_t len,
+		    const void *buf)
 {
 	if (!b->direct)
 		return b->fd;
@@ -452,19 +481,15 @@ static void submit_io(struct fuse_request *req)
 	req->op.done = backing_io_done;
 	switch (req->io_opcode) {
 	case IORING_OP_READ:
-		io_uring_prep_read(sqe, data_fd(b, offset, left, read_to),
+		io_uring_prep_read(sqe, backing_data_fd(b, offset, left, read_to),
 				   read_to, left, offset);
 		break;
 	case IORING_OP_WRITE:
-		io_uring_prep_write(sqe, data_fd(b, offset, left, write_from),
+		io_uring_prep_write(sqe, backing_data_fd(b, offset, left, write_from),
 				    write_from, left, offset);
 		break;
 	case IORING_OP_FSYNC:
 		io_uring_prep_fsync(sqe, b->fd, req->io_mode);
-		break;
-	case IORING_OP_FALLOCATE:
-		io_uring_prep_fallocate(sqe, b->fd, (int)req->io_mode,
-					req->io_offset, req->io_len);
 		break;
 	}
 }
@@ -515,8 +540,7 @@ void backing_submit(struct fuse_request *req,
 			complete(req, -b->fault.error);
 		return;
 	}
-	if (req->io_opcode == IORING_OP_WRITE ||
-	    req->io_opcode == IORING_OP_FALLOCATE)
+	if (req->io_opcode == IORING_OP_WRITE)
 		backing_touch(b);
 	if (b->is_null) {
 		complete(req, null_io(req));

@@ -96,7 +96,15 @@ struct backing {
 	/* Timestamps of a null: image, which has no inode of its own. */
 	struct timespec null_mtime;
 	struct timespec null_ctime;
+	/* STORE_LACKS_* the store has turned down, so emulated since. */
+	uint32_t lacks;
 };
+
+/* What a store may lack, learnt from its first refusal. */
+#define STORE_LACKS_ZERO_RANGE	0x1
+#define STORE_LACKS_PUNCH_HOLE	0x2
+#define STORE_LACKS_ALLOCATE	0x4
+#define STORE_LACKS_SEEK	0x8
 
 struct fuse_request;
 struct queue_thread;
@@ -146,6 +154,13 @@ struct fuse_request {
 	/* FALLOCATE mode; for a sync, IORING_FSYNC_DATASYNC or 0. */
 	uint32_t io_mode;
 	struct sync_ticket sync;
+	/*
+	 * A FALLOCATE of [io_offset, io_end), done in steps (falloc.c):
+	 * the step it is on, and how far zeroes have been written.
+	 */
+	uint64_t io_end;
+	uint64_t io_pos;
+	uint8_t io_step;
 	/* Called when the backing I/O has finished, short I/O resubmitted. */
 	void (*io_complete)(struct fuse_request *req, int res);
 	int qid;

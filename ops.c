@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "blockdev.h"
+#include "falloc.h"
 #include "init.h"
 #include "ops.h"
 #include "queue.h"
@@ -318,24 +319,16 @@ static void op_fallocate(struct fuse_request *req)
 	if (end > size)
 		end = size;
 	/* Block devices cannot preallocate, and null: has nothing to do. */
-	if (b->is_null || (b->is_blockdev && in->mode == 0)) {
+	if (b->is_null || (b->is_blockdev &&
+			   !(in->mode & (FALLOC_FL_PUNCH_HOLE |
+					 FALLOC_FL_ZERO_RANGE)))) {
 		reply_error(req, 0);
 		return;
 	}
-	req->io_opcode = IORING_OP_FALLOCATE;
-	req->io_mode = in->mode | FALLOC_FL_KEEP_SIZE;
-	if (in->mode == 0)
-		req->io_mode = 0;
+	req->io_mode = in->mode;
 	req->io_offset = in->offset;
-	req->io_len = (uint32_t)(end - in->offset);
-	if (end - in->offset > UINT32_MAX) {
-		/* fallocate takes a 64-bit length; io_len is the SQE's. */
-		ret = fallocate(b->fd, (int)req->io_mode, (off_t)in->offset,
-				(off_t)(end - in->offset));
-		reply_error(req, ret < 0 ? -errno : 0);
-		return;
-	}
-	backing_submit(req, fallocate_done);
+	req->io_end = end;
+	falloc_submit(req, fallocate_done);
 }
 
 static void op_lseek(struct fuse_request *req)

@@ -1077,9 +1077,21 @@ int fue_make_image(const char *path, off_t size)
 
 off_t fue_file_size(const char *path)
 {
+	uint64_t size;
 	struct stat st;
+	int fd, ret;
 
-	return stat(path, &st) ? -errno : st.st_size;
+	if (stat(path, &st))
+		return -errno;
+	if (!S_ISBLK(st.st_mode))
+		return st.st_size;
+	/* A device node's own size is 0: ask the device. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = ioctl(fd, BLKGETSIZE64, &size) ? -errno : 0;
+	close(fd);
+	return ret ? ret : (off_t)size;
 }
 
 ssize_t fue_file_pread(const char *path, void *buf, size_t len, off_t off)

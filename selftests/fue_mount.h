@@ -205,6 +205,7 @@ int fue_loop_attach(const char *file, char *dev, size_t len);
 void fue_loop_detach(int fd);
 
 /* Direct access to an image file, bypassing the export. */
+/* The size of a file, or of a block device; -errno on error. */
 off_t fue_file_size(const char *path);
 ssize_t fue_file_pread(const char *path, void *buf, size_t len, off_t off);
 /* FNV-1a over [off, off+len), len < 0 meaning to EOF; 0 or -errno. */

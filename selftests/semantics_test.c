@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Filesystem semantics of one exported image file, on real mounts, on both
- * transports: every case runs once over /dev/fuse and once over the ring.
+ * transports and on every backing store: every case runs over /dev/fuse
+ * and over the ring, with the image on tmpfs, ramfs, ext4, xfs and btrfs
+ * and as a block device with 512 and 4096-byte sectors (fue_store.h), so
+ * that what the export promises holds wherever the image lives, natively
+ * or emulated, and wherever TMPDIR is.
  *
  * Each test starts its own export with the options it needs; the image is
  * read and checked directly, bypassing the export, so that a test proves
@@ -28,6 +32,7 @@
 
 #include "kselftest_harness.h"
 #include "fue_mount.h"
+#include "fue_store.h"
 
 #define KiB		1024LL
 #define MiB		(1024 * KiB)
@@ -38,7 +43,11 @@
 
 FIXTURE(sem) {
 	struct fue_export e;
+	struct fue_store store;
 	const char *skip;
+	char skip_buf[128];
+	/* The store could not be made: the test fails, naming it. */
+	int store_err;
 	int loop_fd;
 	char loop_dev[64];
 };
@@ -46,17 +55,29 @@ FIXTURE(sem) {
 FIXTURE_VARIANT(sem) {
 	const char *transport;
 	bool ring;
+	enum fue_store_kind store;
 };
 
-FIXTURE_VARIANT_ADD(sem, dev) {
-	.transport = "--io-uring=off",
-	.ring = false,
-};
+/* Each store, over /dev/fuse and over the ring. */
+#define STORE_VARIANTS(name, kind) \
+	FIXTURE_VARIANT_ADD(sem, name##_dev) { \
+		.transport = "--io-uring=off", \
+		.ring = false, \
+		.store = kind, \
+	}; \
+	FIXTURE_VARIANT_ADD(sem, name##_ring) { \
+		.transport = "--io-uring=on", \
+		.ring = true, \
+		.store = kind, \
+	}
 
-FIXTURE_VARIANT_ADD(sem, ring) {
-	.transport = "--io-uring=on",
-	.ring = true,
-};
+STORE_VARIANTS(tmpfs, FUE_STORE_TMPFS);
+STORE_VARIANTS(ramfs, FUE_STORE_RAMFS);
+STORE_VARIANTS(ext4, FUE_STORE_EXT4);
+STORE_VARIANTS(xfs, FUE_STORE_XFS);
+STORE_VARIANTS(btrfs, FUE_STORE_BTRFS);
+STORE_VARIANTS(bdev512, FUE_STORE_BDEV512);
+STORE_VARIANTS(bdev4096, FUE_STORE_BDEV4096);
 
 FIXTURE_SETUP(sem)
 {
@@ -64,25 +85,79 @@ FIXTURE_SETUP(sem)
 	 * Only note the reason here: harnesses before 6.10 go on to run the
 	 * test body after a SKIP() in setup, so each body skips itself.
 	 */
+	int ret;
+
 	self->loop_fd = -1;
 	self->skip = fue_check_env();
 	if (!self->skip && variant->ring)
 		self->skip = fue_check_uring();
-	if (!self->skip)
-		ASSERT_EQ(0, fue_init(&self->e));
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
+	/* No ASSERT from here: teardown runs only after a setup that passed. */
+	ret = fue_store_setup(&self->store, variant->store, self->e.dir);
+	if (ret == -ENOENT) {
+		snprintf(self->skip_buf, sizeof(self->skip_buf),
+			 "no mkfs for %s (scripts/install-deps installs it)",
+			 fue_store_name(variant->store));
+		self->skip = self->skip_buf;
+	} else if (ret) {
+		self->store_err = ret;
+	}
+	snprintf(self->e.image, sizeof(self->e.image), "%s/image",
+		 self->store.dir);
 }
 
 FIXTURE_TEARDOWN(sem)
 {
-	fue_teardown(&self->e);
+	/* The daemon first: it holds the image the store is to let go of. */
+	if (self->e.pid && !self->e.exited)
+		fue_stop(&self->e);
 	if (self->loop_fd >= 0)
 		fue_loop_detach(self->loop_fd);
+	fue_store_teardown(&self->store);
+	fue_teardown(&self->e);
 }
 
 #define READY() do { \
 	if (self->skip) \
 		SKIP(return, "%s", self->skip); \
+	ASSERT_EQ(0, self->store_err) \
+		TH_LOG("cannot make the %s store: %s", \
+		       fue_store_name(variant->store), \
+		       strerror(-self->store_err)); \
 } while (0)
+
+static bool is_blockdev(const FIXTURE_VARIANT(sem) *variant)
+{
+	return fue_store_is_blockdev(variant->store);
+}
+
+/* What a block device cannot be: of any size, growable, a mountpoint. */
+#define NOT_ON_BLOCKDEV(why) do { \
+	if (is_blockdev(variant)) \
+		SKIP(return, "a block device %s", why); \
+} while (0)
+
+/* ramfs has no O_DIRECT; the daemon says so and exits. */
+#define NEEDS_O_DIRECT() do { \
+	if (variant->store == FUE_STORE_RAMFS) \
+		SKIP(return, "ramfs has no O_DIRECT"); \
+} while (0)
+
+/* Stores that keep holes: the others hold data throughout. */
+static bool has_holes(const FIXTURE_VARIANT(sem) *variant)
+{
+	switch (variant->store) {
+	case FUE_STORE_TMPFS:
+	case FUE_STORE_EXT4:
+	case FUE_STORE_XFS:
+	case FUE_STORE_BTRFS:
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* Print the daemon's stderr as TAP comments, to explain a failed start. */
 static void dump_errlog(const struct fue_export *e)
@@ -123,10 +198,18 @@ static int start(FIXTURE_DATA(sem) *self, const FIXTURE_VARIANT(sem) *variant,
 	ASSERT_EQ(0, start(self, variant, self->e.image, self->e.mnt, \
 			   ##__VA_ARGS__, NULL))
 
-/* An empty regular file to mount on. */
+/*
+ * An image in the store, pattern in [off, off + len) and a hole around:
+ * self->e.image is its path, a loop device on a block device store.
+ */
+#define MAKE_IMAGE(size, off, len) \
+	ASSERT_EQ(0, fue_store_make_image(&self->store, (size), (off), \
+					  (len), self->e.image, \
+					  sizeof(self->e.image)))
+
 /* Image of the given size with the pattern, plus an empty mountpoint. */
 #define SETUP_IMAGE(size) do { \
-	ASSERT_EQ(0, fue_make_image(self->e.image, (size))); \
+	MAKE_IMAGE((size), 0, (size)); \
 	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt)); \
 } while (0)
 
@@ -141,6 +224,7 @@ TEST_F_TIMEOUT(sem, stat_read_only, TIMEOUT_S)
 	struct stat st, img;
 
 	READY();
+	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(1 * MiB + 123);
 	START();
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
@@ -173,8 +257,8 @@ TEST_F_TIMEOUT(sem, stat_blocks_sparse, TIMEOUT_S)
 	struct stat st, img;
 
 	READY();
-	ASSERT_EQ(0, fue_make_sparse_image(self->e.image, 8 * MiB, 1 * MiB,
-					   64 * KiB));
+	NOT_ON_BLOCKDEV("has no allocation to report");
+	MAKE_IMAGE(8 * MiB, 1 * MiB, 64 * KiB);
 	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	START();
 	ASSERT_EQ(0, stat(self->e.image, &img));
@@ -211,6 +295,7 @@ TEST_F_TIMEOUT(sem, read_whole_image, TIMEOUT_S)
 	char *buf = malloc(size + 4096);
 
 	READY();
+	NOT_ON_BLOCKDEV("has whole sectors only");
 	ASSERT_NE(NULL, buf);
 	SETUP_IMAGE(size);
 	START();
@@ -226,6 +311,7 @@ TEST_F_TIMEOUT(sem, read_crossing_eof, TIMEOUT_S)
 	char buf[4096];
 
 	READY();
+	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(size);
 	START();
 	ASSERT_EQ(100, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf),
@@ -388,6 +474,7 @@ TEST_F_TIMEOUT(sem, growable_write_extends, TIMEOUT_S)
 	struct stat st;
 
 	READY();
+	NOT_ON_BLOCKDEV("cannot grow");
 	ASSERT_NE(NULL, gap);
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
@@ -416,6 +503,7 @@ TEST_F_TIMEOUT(sem, growable_truncate, TIMEOUT_S)
 	struct stat st;
 
 	READY();
+	NOT_ON_BLOCKDEV("cannot grow");
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
 	ASSERT_EQ(0, truncate(self->e.mnt, 32 * KiB));
@@ -476,6 +564,7 @@ TEST_F_TIMEOUT(sem, fallocate_grows_growable, TIMEOUT_S)
 	int fd;
 
 	READY();
+	NOT_ON_BLOCKDEV("cannot grow");
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
 	fd = open(self->e.mnt, O_RDWR);
@@ -557,6 +646,7 @@ TEST_F_TIMEOUT(sem, zero_range_extends_growable, TIMEOUT_S)
 	int fd;
 
 	READY();
+	NOT_ON_BLOCKDEV("cannot grow");
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
 	fd = open(self->e.mnt, O_RDWR);
@@ -574,6 +664,247 @@ TEST_F_TIMEOUT(sem, zero_range_extends_growable, TIMEOUT_S)
 	ASSERT_EQ((ssize_t)sizeof(buf), fue_pread(self->e.mnt, O_RDONLY, buf,
 					 sizeof(buf), size - 4096));
 	EXPECT_EQ(-1, fue_check_zero(buf, sizeof(buf)));
+}
+
+/*
+ * A range that starts and ends inside a 4 KiB block: a block device
+ * takes only whole blocks, so the daemon writes the head and the tail.
+ */
+static void check_zeroed_unaligned(struct __test_metadata *_metadata,
+				   const struct fue_export *e, int mode)
+{
+	const off_t off = 1000, len = 10000;
+	char buf[64 * 1024];
+	int fd;
+
+	fd = open(e->mnt, O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fallocate(fd, mode, off, len));
+	close(fd);
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_pread(e->mnt, O_RDONLY, buf,
+						  sizeof(buf), 0));
+	EXPECT_EQ(-1, fue_check_pattern(buf, off, 0));
+	EXPECT_EQ(-1, fue_check_zero(buf + off, len));
+	EXPECT_EQ(-1, fue_check_pattern(buf + off + len,
+					sizeof(buf) - off - len, off + len));
+	ASSERT_EQ((ssize_t)sizeof(buf), fue_file_pread(e->image, buf,
+						       sizeof(buf), 0));
+	EXPECT_EQ(-1, fue_check_pattern(buf, off, 0));
+	EXPECT_EQ(-1, fue_check_zero(buf + off, len));
+	EXPECT_EQ(-1, fue_check_pattern(buf + off + len,
+					sizeof(buf) - off - len, off + len));
+	EXPECT_EQ(64 * 1024, fue_file_size(e->image));
+}
+
+TEST_F_TIMEOUT(sem, punch_hole_unaligned, TIMEOUT_S)
+{
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	START("--writable");
+	check_zeroed_unaligned(_metadata, &self->e,
+			       FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+}
+
+TEST_F_TIMEOUT(sem, zero_range_unaligned, TIMEOUT_S)
+{
+	READY();
+	SETUP_IMAGE(64 * KiB);
+	START("--writable");
+	check_zeroed_unaligned(_metadata, &self->e, FALLOC_FL_ZERO_RANGE);
+}
+
+/*
+ * Ranges many times the daemon's 1 MiB chunk of zeroes, unaligned at
+ * both ends; checked byte for byte in the image.
+ */
+TEST_F_TIMEOUT(sem, zero_and_punch_large, TIMEOUT_S)
+{
+	const off_t size = 24 * MiB;
+	const off_t z_off = 512, z_end = 10 * MiB + 1000;
+	const off_t p_off = 12 * MiB + 333, p_end = 22 * MiB;
+	char *buf = malloc(size);
+	int fd;
+
+	READY();
+	ASSERT_NE(NULL, buf);
+	SETUP_IMAGE(size);
+	START("--writable");
+	fd = open(self->e.mnt, O_RDWR);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+			       z_off, z_end - z_off));
+	EXPECT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       p_off, p_end - p_off));
+	close(fd);
+	ASSERT_EQ(size, fue_file_pread(self->e.image, buf, size, 0));
+	EXPECT_EQ(-1, fue_check_pattern(buf, z_off, 0));
+	EXPECT_EQ(-1, fue_check_zero(buf + z_off, z_end - z_off));
+	EXPECT_EQ(-1, fue_check_pattern(buf + z_end, p_off - z_end, z_end));
+	EXPECT_EQ(-1, fue_check_zero(buf + p_off, p_end - p_off));
+	EXPECT_EQ(-1, fue_check_pattern(buf + p_end, size - p_end, p_end));
+	EXPECT_EQ(size, fue_file_size(self->e.image));
+	free(buf);
+}
+
+struct zero_job {
+	const char *path;
+	off_t len;
+	int done;
+	int err;
+};
+
+static void zero_job_main(struct zero_job *z)
+{
+	int fd = open(z->path, O_RDWR);
+
+	if (fd < 0 || fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				0, z->len))
+		z->err = errno;
+	__atomic_store_n(&z->done, 1, __ATOMIC_RELEASE);
+	_exit(0);
+}
+
+/* Reap pid within timeout_ms, killing it after; true if it ended. */
+static bool reap_within(pid_t pid, int timeout_ms)
+{
+	int status, waited;
+
+	for (waited = 0; waited < timeout_ms; waited += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return true;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return false;
+}
+
+/*
+ * ramfs has no PUNCH_HOLE: punching 1 GiB means 1024 chunks of zeroes.
+ * With one queue thread, a read must be answered while they are being
+ * written, not after the last one.
+ */
+TEST_F_TIMEOUT(sem, zeroing_keeps_thread_serving, TIMEOUT_S)
+{
+	const off_t size = 1 * GiB;
+	struct zero_job *z = fue_shared_alloc(sizeof(*z));
+	char buf[4096];
+	int waited;
+	pid_t pid;
+
+	READY();
+	if (variant->store != FUE_STORE_RAMFS)
+		SKIP(return, "%s punches holes itself",
+		     fue_store_name(variant->store));
+	ASSERT_NE(NULL, z);
+	/* Pattern in the first chunk only: the rest is a hole already. */
+	MAKE_IMAGE(size, 0, 1 * MiB);
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
+	START("--writable", "--queues=1");
+	z->path = self->e.mnt;
+	z->len = size;
+	fflush(NULL);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		zero_job_main(z);
+	/* Under way once the first chunk is zero in the image. */
+	for (waited = 0; waited < 10000; waited += 1) {
+		/* (The pattern's byte 0 is 0; byte 1 is not.) */
+		ASSERT_EQ(1, fue_file_pread(self->e.image, buf, 1, 1));
+		if (!buf[0] || __atomic_load_n(&z->done, __ATOMIC_ACQUIRE))
+			break;
+		usleep(1000);
+	}
+	EXPECT_EQ(0, buf[0]);
+	ASSERT_EQ(4096, fue_pread(self->e.mnt, O_RDONLY, buf, 4096,
+				  512 * MiB));
+	EXPECT_EQ(0, __atomic_load_n(&z->done, __ATOMIC_ACQUIRE))
+		TH_LOG("the read waited for all of the zeroing");
+	EXPECT_TRUE(reap_within(pid, 60000));
+	EXPECT_EQ(0, z->err) TH_LOG("fallocate: %s", strerror(z->err));
+	EXPECT_EQ(1, z->done);
+	ASSERT_EQ(4096, fue_file_pread(self->e.image, buf, 4096, 4096));
+	EXPECT_EQ(-1, fue_check_zero(buf, 4096));
+	fue_shared_free(z, sizeof(*z));
+}
+
+/* How many -v lines name each emulation, on each store, at most once. */
+struct notes {
+	int zero_range;
+	int punch_hole;
+	int allocate;
+	int seek;
+};
+
+static struct notes expected_notes(enum fue_store_kind store)
+{
+	switch (store) {
+	case FUE_STORE_TMPFS:
+		return (struct notes){ .zero_range = 1 };
+	case FUE_STORE_RAMFS:
+		/* ramfs reports all of a file as data itself. */
+		return (struct notes){ 1, 1, 1, 0 };
+	case FUE_STORE_BDEV512:
+		/* A device answers no SEEK_DATA; the kernel zeroes itself. */
+		return (struct notes){ .seek = 1 };
+	case FUE_STORE_BDEV4096:
+		/* Over a ramfs file, the loop device cannot discard. */
+		return (struct notes){ .punch_hole = 1, .seek = 1 };
+	default:
+		/* ext4, xfs, btrfs */
+		return (struct notes){ 0 };
+	}
+}
+
+static int count_in(const char *text, const char *what)
+{
+	int n = 0;
+
+	while (text && (text = strstr(text, what))) {
+		n++;
+		text += strlen(what);
+	}
+	return n;
+}
+
+TEST_F_TIMEOUT(sem, emulation_noted_once, TIMEOUT_S)
+{
+	struct notes want = expected_notes(variant->store);
+	char *log;
+	int fd, i;
+
+	READY();
+	SETUP_IMAGE(1 * MiB);
+	START("--writable", "-v");
+	fd = open(self->e.mnt, O_RDWR);
+	ASSERT_LE(0, fd);
+	/*
+	 * PUNCH_HOLE first: a loop device over tmpfs stops discarding once a
+	 * ZERO_RANGE has found that tmpfs has none.
+	 */
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE |
+				       FALLOC_FL_KEEP_SIZE,
+				       256 * KiB + i * 64 * KiB, 8 * KiB));
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(0, fallocate(fd, FALLOC_FL_ZERO_RANGE,
+				       i * 64 * KiB, 8 * KiB));
+	/* Allocation, with and without KEEP_SIZE: a device has nothing to do. */
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(0, fallocate(fd, i ? FALLOC_FL_KEEP_SIZE : 0,
+				       512 * KiB + i * 64 * KiB, 8 * KiB));
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(32 * KiB + i, lseek(fd, 32 * KiB + i, SEEK_DATA));
+	close(fd);
+	log = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, log);
+	EXPECT_EQ(want.zero_range, count_in(log, "no ZERO_RANGE"));
+	EXPECT_EQ(want.punch_hole, count_in(log, "no PUNCH_HOLE") +
+				   count_in(log, "cannot discard"));
+	EXPECT_EQ(want.allocate, count_in(log, "cannot preallocate"));
+	EXPECT_EQ(want.seek, count_in(log, "no SEEK_DATA"));
+	free(log);
 }
 
 TEST_F_TIMEOUT(sem, fsync_and_fdatasync, TIMEOUT_S)
@@ -619,8 +950,7 @@ TEST_F_TIMEOUT(sem, seek_data_hole, TIMEOUT_S)
 	int fd, img;
 
 	READY();
-	ASSERT_EQ(0, fue_make_sparse_image(self->e.image, size, 1 * MiB,
-					   64 * KiB));
+	MAKE_IMAGE(size, 1 * MiB, 64 * KiB);
 	/* A second extent, so there is data after a hole after data. */
 	img = open(self->e.image, O_RDWR);
 	ASSERT_LE(0, img);
@@ -631,10 +961,18 @@ TEST_F_TIMEOUT(sem, seek_data_hole, TIMEOUT_S)
 	START();
 	fd = open(self->e.mnt, O_RDONLY);
 	ASSERT_LE(0, fd);
-	/* The export must answer as the image does, offset by offset. */
+	/*
+	 * The export must answer as the image does, offset by offset; a
+	 * device, which may not answer at all, holds data throughout.
+	 */
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		off_t want_data = seek(img, offs[i], SEEK_DATA);
 		off_t want_hole = seek(img, offs[i], SEEK_HOLE);
+
+		if (is_blockdev(variant)) {
+			want_data = offs[i];
+			want_hole = size;
+		}
 
 		EXPECT_EQ(want_data, seek(fd, offs[i], SEEK_DATA))
 			TH_LOG("SEEK_DATA from %lld", (long long)offs[i]);
@@ -642,10 +980,17 @@ TEST_F_TIMEOUT(sem, seek_data_hole, TIMEOUT_S)
 			TH_LOG("SEEK_HOLE from %lld", (long long)offs[i]);
 	}
 	/* Spelled out for the layout made above. */
-	EXPECT_EQ(1 * MiB, seek(fd, 0, SEEK_DATA));
-	EXPECT_EQ(1 * MiB + 64 * KiB, seek(fd, 1 * MiB, SEEK_HOLE));
-	EXPECT_EQ(3 * MiB, seek(fd, 2 * MiB, SEEK_DATA));
-	EXPECT_EQ(-ENXIO, seek(fd, 3 * MiB + 4096, SEEK_DATA));
+	if (has_holes(variant)) {
+		EXPECT_EQ(1 * MiB, seek(fd, 0, SEEK_DATA));
+		EXPECT_EQ(1 * MiB + 64 * KiB, seek(fd, 1 * MiB, SEEK_HOLE));
+		EXPECT_EQ(3 * MiB, seek(fd, 2 * MiB, SEEK_DATA));
+		EXPECT_EQ(-ENXIO, seek(fd, 3 * MiB + 4096, SEEK_DATA));
+	} else {
+		/* A store without holes holds data throughout. */
+		EXPECT_EQ(0, seek(fd, 0, SEEK_DATA));
+		EXPECT_EQ(size, seek(fd, 1 * MiB, SEEK_HOLE));
+		EXPECT_EQ(3 * MiB + 4096, seek(fd, 3 * MiB + 4096, SEEK_DATA));
+	}
 	EXPECT_EQ(-ENXIO, seek(fd, size, SEEK_DATA));
 	EXPECT_EQ(-ENXIO, seek(fd, size, SEEK_HOLE));
 	EXPECT_EQ(-ENXIO, seek(fd, size + 4096, SEEK_DATA));
@@ -752,6 +1097,7 @@ TEST_F_TIMEOUT(sem, empty_image, TIMEOUT_S)
 	ssize_t n;
 
 	READY();
+	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(0);
 	START("--writable");
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
@@ -768,6 +1114,7 @@ TEST_F_TIMEOUT(sem, odd_size_image, TIMEOUT_S)
 	struct stat st;
 
 	READY();
+	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(4097);
 	START();
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
@@ -789,8 +1136,9 @@ TEST_F_TIMEOUT(sem, mountpoint_is_image, TIMEOUT_S)
 	int status;
 
 	READY();
+	NOT_ON_BLOCKDEV("is no file to mount on");
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, fue_make_image(self->e.image, size));
+	MAKE_IMAGE(size, 0, size);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	ASSERT_EQ(0, start(self, variant, self->e.image, self->e.image, NULL));
 	ASSERT_EQ(1, fue_mount_info(self->e.image, NULL, NULL, 0));
@@ -847,6 +1195,7 @@ TEST_F_TIMEOUT(sem, direct_unaligned_io, TIMEOUT_S)
 	char buf[8192], back[8192];
 
 	READY();
+	NEEDS_O_DIRECT();
 	SETUP_IMAGE(size);
 	START("--writable", "--direct");
 	/* The client may ask for any offset and length, --direct or not. */
@@ -917,6 +1266,7 @@ TEST_F_TIMEOUT(sem, block_device_image, TIMEOUT_S)
 	struct stat st;
 
 	READY();
+	NOT_ON_BLOCKDEV("store runs every test on a device");
 	SETUP_IMAGE(size);
 	self->loop_fd = fue_loop_attach(self->e.image, self->loop_dev,
 					sizeof(self->loop_dev));
@@ -955,6 +1305,8 @@ TEST_F_TIMEOUT(sem, block_device_direct_4k_blocks, TIMEOUT_S)
 	char buf[8192], back[8192];
 
 	READY();
+	NEEDS_O_DIRECT();
+	NOT_ON_BLOCKDEV("store runs every test on a device");
 	SETUP_IMAGE(size);
 	self->loop_fd = fue_loop_attach(self->e.image, self->loop_dev,
 					sizeof(self->loop_dev));
@@ -992,6 +1344,8 @@ TEST_F_TIMEOUT(sem, direct_odd_size_tail, TIMEOUT_S)
 	char buf[8192], back[8];
 
 	READY();
+	NEEDS_O_DIRECT();
+	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(4097);
 	START("--writable", "--direct");
 	/* The last block of the image is partial: alignment must not leak. */

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * FALLOCATE on the image, with the same answer to the client whatever
+ * the image lives on.  A mode the store has is passed to it; one it turns
+ * down (EOPNOTSUPP) is emulated with what it does have, and -v says so
+ * the first time:
+ *
+ *  - ZERO_RANGE: PUNCH_HOLE, then allocation of the range; without
+ *    PUNCH_HOLE either, zeroes written;
+ *  - PUNCH_HOLE: zeroes written (the space stays allocated);
+ *  - allocation (mode 0): nothing; the range reads as it did, but its
+ *    space is not reserved.
+ *
+ * A block device takes whole logical blocks only: its unaligned head and
+ * tail get zeroes written, the rest goes to fallocate on the device, and
+ * a device that cannot discard gets ZERO_RANGE for a PUNCH_HOLE, which
+ * the kernel carries out by whatever means the device has.
+ *
+ * Every step is one SQE on the queue thread's ring and zeroes go out in
+ * bounded chunks, so a large range never holds up the thread's other
+ * requests.
+ */
+#include <errno.h>
+#include <linux/falloc.h>
+#include <stddef.h>
+
+#include "blockdev.h"
+#include "falloc.h"
+#include "log.h"
+#include "ring.h"
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* The most zeroes one SQE writes: one chunk in flight per request. */
+#define ZERO_CHUNK (1024 * 1024)
+
+/*
+ * Page-aligned for O_DIRECT; never written, so it stays on the shared
+ * zero page and costs no memory (hence not const: .bss, not .rodata).
+ */
+static char zeroes[ZERO_CHUNK] __attribute__((aligned(4096)));
+
+/*
+ * Where a request stands.  "Middle" is the range a store's fallocate
+ * takes: all of it for a file, its whole logical blocks on a device.
+ */
+enum falloc_step {
+	STEP_ZERO_RANGE,	/* FALLOC_FL_ZERO_RANGE over the middle */
+	STEP_PUNCH_HOLE,	/* FALLOC_FL_PUNCH_HOLE over the middle */
+	STEP_ALLOCATE,		/* allocation (KEEP_SIZE) over the middle */
+	STEP_ZEROES,		/* zeroes written over the middle */
+	STEP_HEAD,		/* zeroes over what precedes the middle */
+	STEP_TAIL,		/* zeroes over what follows it */
+};
+
+static struct backing *req_backing(struct fuse_request *req)
+{
+	return &req->thread->exp->backing;
+}
+
+static uint64_t round_up(uint64_t v, uint32_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static uint64_t round_down(uint64_t v, uint32_t a)
+{
+	return v / a * a;
+}
+
+/* [*start, *end) of the middle; empty when no whole block is inside. */
+static void middle(struct fuse_request *req, uint64_t *start, uint64_t *end)
+{
+	struct backing *b = req_backing(req);
+	uint32_t lbs = b->is_blockdev ? b->block_size : 1;
+
+	*start = round_up(req->io_offset, lbs);
+	*end = round_down(req->io_end, lbs);
+	if (*start >= *end)
+		*start = *end = req->io_offset;
+}
+
+static bool lacks(struct backing *b, uint32_t what)
+{
+	return __atomic_load_n(&b->lacks, __ATOMIC_RELAXED) & what;
+}
+
+static void enter(struct fuse_request *req, enum falloc_step step);
+
+/* Even a failed step may have changed the image: a sync is owed. */
+static void finish(struct fuse_request *req, int res)
+{
+	backing_wrote(req_backing(req));
+	req->io_complete(req, res);
+}
+
+/* After the middle is done, the head and the tail, which may be empty. */
+static void middle_done(struct fuse_request *req)
+{
+	enter(req, STEP_HEAD);
+}
+
+static void zeroes_done(struct fuse_request *req)
+{
+	switch (req->io_step) {
+	case STEP_ZEROES:
+		middle_done(req);
+		break;
+	case STEP_HEAD:
+		enter(req, STEP_TAIL);
+		break;
+	default:
+		finish(req, 0);
+		break;
+	}
+}
+
+/* The step after one the store turned down with EOPNOTSUPP. */
+static void fall_back(struct fuse_request *req)
+{
+	struct backing *b = req_backing(req);
+
+	switch (req->io_step) {
+	case STEP_ZERO_RANGE:
+		backing_note_lack(b, STORE_LACKS_ZERO_RANGE);
+		/* The kernel already fell back to writing zeroes on a device. */
+		enter(req, b->is_blockdev ? STEP_ZEROES : STEP_PUNCH_HOLE);
+		break;
+	case STEP_PUNCH_HOLE:
+		backing_note_lack(b, STORE_LACKS_PUNCH_HOLE);
+		enter(req, b->is_blockdev ? STEP_ZERO_RANGE : STEP_ZEROES);
+		break;
+	default:
+		/* Holes read as zeroes already; only the reservation is lost. */
+		backing_note_lack(b, STORE_LACKS_ALLOCATE);
+		middle_done(req);
+		break;
+	}
+}
+
+static void step_done(struct fuse_request *req, int res)
+{
+	if (res == -EOPNOTSUPP) {
+		fall_back(req);
+		return;
+	}
+	if (res < 0) {
+		finish(req, res);
+		return;
+	}
+	/* A hole punched for ZERO_RANGE is allocated again. */
+	if (req->io_step == STEP_PUNCH_HOLE &&
+	    (req->io_mode & FALLOC_FL_ZERO_RANGE) &&
+	    !req_backing(req)->is_blockdev) {
+		enter(req, STEP_ALLOCATE);
+		return;
+	}
+	middle_done(req);
+}
+
+static void zeroes_segment(struct fuse_request *req, uint64_t *start,
+			   uint64_t *end)
+{
+	uint64_t mid_start, mid_end;
+
+	middle(req, &mid_start, &mid_end);
+	switch (req->io_step) {
+	case STEP_HEAD:
+		*start = req->io_offset;
+		*end = mid_start == mid_end ? req->io_end : mid_start;
+		break;
+	case STEP_TAIL:
+		*start = mid_start == mid_end ? req->io_end : mid_end;
+		*end = req->io_end;
+		break;
+	default:
+		*start = mid_start;
+		*end = mid_end;
+		break;
+	}
+}
+
+static void submit_zeroes(struct fuse_request *req);
+
+static void zeroes_written(struct ring_op *op, int res)
+{
+	struct fuse_request *req = container_of(op, struct fuse_request, op);
+	uint64_t start, end;
+
+	if (res < 0) {
+		finish(req, res);
+		return;
+	}
+	if (res == 0) {
+		/* The store shrank under us: the range cannot be zeroed. */
+		finish(req, -EIO);
+		return;
+	}
+	req->io_pos += (uint64_t)res;
+	zeroes_segment(req, &start, &end);
+	if (req->io_pos < end)
+		submit_zeroes(req);
+	else
+		zeroes_done(req);
+}
+
+static void submit_zeroes(struct fuse_request *req)
+{
+	struct backing *b = req_backing(req);
+	struct io_uring_sqe *sqe = ring_sqe(req->thread, &req->op);
+	uint64_t start, end, left;
+	uint32_t len;
+
+	zeroes_segment(req, &start, &end);
+	left = end - req->io_pos;
+	/* Chunks end on chunk boundaries: --direct then takes all but one. */
+	len = ZERO_CHUNK - (uint32_t)(req->io_pos % ZERO_CHUNK);
+	if (len > left)
+		len = (uint32_t)left;
+	req->op.done = zeroes_written;
+	io_uring_prep_write(sqe, backing_data_fd(b, req->io_pos, len, zeroes),
+			    zeroes, len, req->io_pos);
+}
+
+static void fallocate_done(struct ring_op *op, int res)
+{
+	step_done(container_of(op, struct fuse_request, op), res);
+}
+
+static int step_mode(enum falloc_step step)
+{
+	switch (step) {
+	case STEP_ZERO_RANGE:
+		return FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	case STEP_PUNCH_HOLE:
+		return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	default:
+		/* Ops has grown the image already where that was asked. */
+		return FALLOC_FL_KEEP_SIZE;
+	}
+}
+
+static uint32_t step_needs(enum falloc_step step)
+{
+	switch (step) {
+	case STEP_ZERO_RANGE:
+		return STORE_LACKS_ZERO_RANGE;
+	case STEP_PUNCH_HOLE:
+		return STORE_LACKS_PUNCH_HOLE;
+	default:
+		return STORE_LACKS_ALLOCATE;
+	}
+}
+
+static void enter(struct fuse_request *req, enum falloc_step step)
+{
+	struct backing *b = req_backing(req);
+	uint64_t start, end;
+	struct io_uring_sqe *sqe;
+
+	req->io_step = step;
+	if (step >= STEP_ZEROES) {
+		zeroes_segment(req, &start, &end);
+		req->io_pos = start;
+		if (start < end)
+			submit_zeroes(req);
+		else
+			zeroes_done(req);
+		return;
+	}
+	middle(req, &start, &end);
+	if (start == end) {
+		middle_done(req);
+		return;
+	}
+	/* What the store turned down once, it is not asked again. */
+	if (lacks(b, step_needs(step))) {
+		fall_back(req);
+		return;
+	}
+	sqe = ring_sqe(req->thread, &req->op);
+	req->op.done = fallocate_done;
+	io_uring_prep_fallocate(sqe, b->fd, step_mode(step), (off_t)start,
+				(off_t)(end - start));
+}
+
+void falloc_submit(struct fuse_request *req,
+		   void (*complete)(struct fuse_request *req, int res))
+{
+	uint32_t mode = req->io_mode;
+
+	req->io_complete = complete;
+	backing_touch(req_backing(req));
+	if (mode & FALLOC_FL_ZERO_RANGE)
+		enter(req, STEP_ZERO_RANGE);
+	else if (mode & FALLOC_FL_PUNCH_HOLE)
+		enter(req, STEP_PUNCH_HOLE);
+	else
+		enter(req, STEP_ALLOCATE);
+}
