@@ -13,6 +13,44 @@
 #include "cpus.h"
 #include "sysfile.h"
 
+/* Room for CPUs 0 to @nr - 1, none in the set yet. */
+int cpus_alloc(struct cpus *c, unsigned int nr)
+{
+	c->set = CPU_ALLOC(nr ? nr : 1);
+	if (!c->set) {
+		c->size = 0;
+		return -ENOMEM;
+	}
+	c->size = CPU_ALLOC_SIZE(nr ? nr : 1);
+	CPU_ZERO_S(c->size, c->set);
+	return 0;
+}
+
+void cpus_free(struct cpus *c)
+{
+	if (c->set)
+		CPU_FREE(c->set);
+	c->set = NULL;
+	c->size = 0;
+}
+
+bool cpus_has(const struct cpus *c, unsigned int cpu)
+{
+	return c->set && cpu / 8 < c->size && CPU_ISSET_S(cpu, c->size, c->set);
+}
+
+/* A CPU beyond the room cpus_alloc() made is the caller's bug: ignored. */
+void cpus_add(struct cpus *c, unsigned int cpu)
+{
+	if (c->set && cpu / 8 < c->size)
+		CPU_SET_S(cpu, c->size, c->set);
+}
+
+unsigned int cpus_count(const struct cpus *c)
+{
+	return c->set ? (unsigned int)CPU_COUNT_S(c->size, c->set) : 0;
+}
+
 static int parse_cpu(const char **pos, unsigned long *cpu)
 {
 	char *end;
@@ -21,22 +59,24 @@ static int parse_cpu(const char **pos, unsigned long *cpu)
 		return -EINVAL;
 	errno = 0;
 	*cpu = strtoul(*pos, &end, 10);
-	if (errno || *cpu >= CPU_SETSIZE)
+	if (errno || *cpu >= CPUS_MAX)
 		return -EINVAL;
 	*pos = end;
 	return 0;
 }
 
 /*
- * Parse a kernel CPU list such as "0-3,8-11\n" into @set.
- * Returns the number of CPUs in the list or -EINVAL.
+ * One walk over a CPU list: checks its syntax and finds its highest CPU,
+ * and when @c has room, adds every CPU to it.
  */
-int cpulist_parse(const char *list, cpu_set_t *set)
+static int cpulist_walk(const char *list, struct cpus *c, unsigned long *max)
 {
 	const char *pos = list;
 	unsigned long first, last, cpu;
 
-	CPU_ZERO(set);
+	*max = 0;
+	if (!*pos || *pos == '\n')
+		return -EINVAL;
 	while (*pos && *pos != '\n') {
 		if (parse_cpu(&pos, &first))
 			return -EINVAL;
@@ -46,8 +86,10 @@ int cpulist_parse(const char *list, cpu_set_t *set)
 			if (parse_cpu(&pos, &last) || last < first)
 				return -EINVAL;
 		}
-		for (cpu = first; cpu <= last; cpu++)
-			CPU_SET(cpu, set);
+		if (last > *max)
+			*max = last;
+		for (cpu = first; c->set && cpu <= last; cpu++)
+			cpus_add(c, (unsigned int)cpu);
 		if (*pos == ',')
 			pos++;
 		else if (*pos && *pos != '\n')
@@ -55,15 +97,48 @@ int cpulist_parse(const char *list, cpu_set_t *set)
 	}
 	if (pos[0] == '\n' && pos[1])
 		return -EINVAL;
-	return CPU_COUNT(set) ? CPU_COUNT(set) : -EINVAL;
+	return 0;
 }
 
-int cpulist_read(const char *path, cpu_set_t *set)
+/*
+ * Parse a kernel CPU list such as "0-3,8-11\n" into @c, allocated to fit
+ * its highest CPU (cpus_free() it).  Returns the number of CPUs in the
+ * list, -EINVAL or -ENOMEM; on error @c is left empty.
+ */
+int cpulist_parse(const char *list, struct cpus *c)
 {
-	char buf[4096];
-	int ret = sysfile_read(path, buf, sizeof(buf));
+	unsigned long max;
+	int ret;
 
-	return ret < 0 ? ret : cpulist_parse(buf, set);
+	c->set = NULL;
+	c->size = 0;
+	ret = cpulist_walk(list, c, &max);
+	if (ret)
+		return ret;
+	ret = cpus_alloc(c, (unsigned int)max + 1);
+	if (ret)
+		return ret;
+	cpulist_walk(list, c, &max);
+	return (int)cpus_count(c);
+}
+
+/* Lists of many sparse CPUs run long: "1,3,5,...,4095" is 9 KiB. */
+#define CPULIST_BUF (256 * 1024)
+
+int cpulist_read(const char *path, struct cpus *c)
+{
+	char *buf = malloc(CPULIST_BUF);
+	int ret;
+
+	c->set = NULL;
+	c->size = 0;
+	if (!buf)
+		return -ENOMEM;
+	ret = sysfile_read(path, buf, CPULIST_BUF);
+	if (ret >= 0)
+		ret = cpulist_parse(buf, c);
+	free(buf);
+	return ret;
 }
 
 /* Kernel queues are dealt round-robin: qid q is served by thread q % n. */
@@ -86,17 +161,17 @@ unsigned int thread_qid_count(unsigned int thread, unsigned int nr_queues,
  * ready only once every queue has an entry, so it gets just that one.
  * With no online list known, every queue counts as online.
  */
-unsigned int qid_entries(unsigned int qid, const cpu_set_t *online,
+unsigned int qid_entries(unsigned int qid, const struct cpus *online,
 			 unsigned int depth)
 {
-	if (!CPU_COUNT(online) || CPU_ISSET(qid, online))
+	if (!cpus_count(online) || cpus_has(online, qid))
 		return depth;
 	return 1;
 }
 
 /* Ring entries of all the queues dealt to @thread. */
 unsigned int thread_entries(unsigned int thread, unsigned int nr_queues,
-			    unsigned int nr_threads, const cpu_set_t *online,
+			    unsigned int nr_threads, const struct cpus *online,
 			    unsigned int depth)
 {
 	unsigned int qid, n = 0;

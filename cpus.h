@@ -3,16 +3,37 @@
 #define FUE_CPUS_H
 
 #include <sched.h>
+#include <stdbool.h>
+#include <stddef.h>
 
-int cpulist_parse(const char *list, cpu_set_t *set);
-int cpulist_read(const char *path, cpu_set_t *set);
+/*
+ * A CPU set sized to the CPUs it must hold: the kernel numbers CPUs past
+ * glibc's fixed CPU_SETSIZE (1024) on big machines.  An empty one (set
+ * NULL) stands for "not known".
+ */
+struct cpus {
+	cpu_set_t *set;
+	/* Bytes, as the CPU_*_S macros and the affinity calls want them. */
+	size_t size;
+};
+
+/* CPU numbers from 0 to CPUS_MAX - 1; Linux's NR_CPUS is far below it. */
+#define CPUS_MAX (1u << 20)
+
+int cpus_alloc(struct cpus *c, unsigned int nr);
+void cpus_free(struct cpus *c);
+bool cpus_has(const struct cpus *c, unsigned int cpu);
+void cpus_add(struct cpus *c, unsigned int cpu);
+unsigned int cpus_count(const struct cpus *c);
+int cpulist_parse(const char *list, struct cpus *c);
+int cpulist_read(const char *path, struct cpus *c);
 unsigned int qid_owner(unsigned int qid, unsigned int nr_threads);
 unsigned int thread_qid_count(unsigned int thread, unsigned int nr_queues,
 			      unsigned int nr_threads);
-unsigned int qid_entries(unsigned int qid, const cpu_set_t *online,
+unsigned int qid_entries(unsigned int qid, const struct cpus *online,
 			 unsigned int depth);
 unsigned int thread_entries(unsigned int thread, unsigned int nr_queues,
-			    unsigned int nr_threads, const cpu_set_t *online,
+			    unsigned int nr_threads, const struct cpus *online,
 			    unsigned int depth);
 
 #endif /* FUE_CPUS_H */

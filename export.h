@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "cpus.h"
 #include "fuse_abi.h"
 
 #define PROGRAM_NAME "fuse-uring-export"
@@ -178,7 +179,8 @@ struct init_result;
 /* Everything one export shares between main and its queue threads. */
 struct export {
 	struct export_options opt;
-	cpu_set_t online;
+	/* Online CPUs; empty when /sys does not say. */
+	struct cpus online;
 	struct backing backing;
 	const struct init_result *init;
 	/* The /dev/fuse fd the mount was made with. */

@@ -335,7 +335,7 @@ static int run(struct export *exp)
 {
 	static struct init_result init;
 	struct export_mount mnt;
-	cpu_set_t possible;
+	struct cpus possible;
 	sigset_t signals;
 	int ret, status = EXIT_FAILURE;
 
@@ -349,6 +349,7 @@ static int run(struct export *exp)
 		return EXIT_FAILURE;
 	}
 	exp->nr_queues = (unsigned int)ret;
+	cpus_free(&possible);
 	if (check_io_uring())
 		return EXIT_FAILURE;
 	if (trace_open(exp->opt.trace))

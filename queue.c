@@ -80,10 +80,10 @@ static void pin_thread(struct queue_thread *t)
 {
 	int ret;
 
-	if (!CPU_COUNT(&t->cpus))
+	if (!cpus_count(&t->cpus))
 		return;
-	ret = pthread_setaffinity_np(pthread_self(), sizeof(t->cpus),
-				     &t->cpus);
+	ret = pthread_setaffinity_np(pthread_self(), t->cpus.size,
+				     t->cpus.set);
 	if (ret)
 		log_debug("thread %u: cannot pin: %s", t->index, strerror(ret));
 }
@@ -97,10 +97,10 @@ static void unpin_workers(struct queue_thread *t)
 {
 	int ret;
 
-	if (!CPU_COUNT(&t->cpus) || !CPU_COUNT(&t->exp->online))
+	if (!cpus_count(&t->cpus) || !cpus_count(&t->exp->online))
 		return;
-	ret = io_uring_register_iowq_aff(&t->ring, sizeof(t->exp->online),
-					 &t->exp->online);
+	ret = io_uring_register_iowq_aff(&t->ring, t->exp->online.size,
+					 t->exp->online.set);
 	if (ret)
 		log_debug("thread %u: io-wq affinity: %s", t->index,
 			  strerror(-ret));
@@ -175,22 +175,24 @@ static int clone_dev_fd(int master)
 	return fd;
 }
 
-static void pick_cpus(struct export *exp, struct queue_thread *t,
-		      const cpu_set_t *online)
+static int pick_cpus(struct export *exp, struct queue_thread *t,
+		     const struct cpus *online)
 {
 	unsigned int qid;
 
-	CPU_ZERO(&t->cpus);
-	if (!exp->uring || !exp->opt.pin)
-		return;
+	if (!exp->uring || !exp->opt.pin || !cpus_count(online))
+		return 0;
+	if (cpus_alloc(&t->cpus, exp->nr_queues))
+		return -ENOMEM;
 	/* A request lands on the queue of the CPU its caller runs on. */
 	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads)
-		if (CPU_ISSET(qid, online))
-			CPU_SET(qid, &t->cpus);
+		if (cpus_has(online, qid))
+			cpus_add(&t->cpus, qid);
+	return 0;
 }
 
 static int prepare_thread(struct export *exp, struct queue_thread *t,
-			  const cpu_set_t *online)
+			  const struct cpus *online)
 {
 	unsigned int sq, cq;
 	unsigned int active = exp->uring ? SIDE_CHANNEL_SLOTS :
@@ -205,7 +207,8 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 			  t->index, strerror(-t->dev_fd));
 		return t->dev_fd;
 	}
-	pick_cpus(exp, t, online);
+	if (pick_cpus(exp, t, online))
+		return -ENOMEM;
 	if (exp->uring) {
 		ret = uring_entries_alloc(t);
 		if (ret) {
@@ -230,12 +233,12 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 
 int queues_start(struct export *exp)
 {
-	cpu_set_t *online = &exp->online;
+	struct cpus *online = &exp->online;
 	unsigned int i;
 	int ret;
 
-	if (cpulist_read("/sys/devices/system/cpu/online", online) < 0)
-		CPU_ZERO(online);
+	/* Not known (cpulist_read() leaves it empty): no pinning then. */
+	cpulist_read("/sys/devices/system/cpu/online", online);
 	exp->threads = calloc_lines(exp->nr_threads, sizeof(*exp->threads));
 	if (!exp->threads)
 		return -ENOMEM;
@@ -290,6 +293,7 @@ void queues_free(struct export *exp)
 
 		uring_entries_free(t);
 		stats_free_ops(&t->stats);
+		cpus_free(&t->cpus);
 		dev_reader_free(t);
 		if (t->dev_fd >= 0)
 			close(t->dev_fd);
@@ -297,4 +301,5 @@ void queues_free(struct export *exp)
 	}
 	free(exp->threads);
 	exp->threads = NULL;
+	cpus_free(&exp->online);
 }

@@ -9,6 +9,7 @@
 #include <liburing.h>
 #include <sched.h>
 
+#include "cpus.h"
 #include "export.h"
 #include "stats.h"
 
@@ -28,7 +29,8 @@ struct queue_thread {
 	bool stopping;
 	/* A cloned /dev/fuse fd, so that reads spread over threads. */
 	int dev_fd;
-	cpu_set_t cpus;
+	/* The CPUs whose kernel queues it serves, when pinned. */
+	struct cpus cpus;
 	struct uring_entry *entries;
 	unsigned int nr_entries;
 	struct dev_reader *dev;

@@ -49,7 +49,7 @@ TEST(too_much_in_flight_is_refused)
 /* 240 possible CPUs, 8 online: 8 queues deep, 232 with one entry. */
 TEST(offline_queues_get_one_entry)
 {
-	cpu_set_t online;
+	struct cpus online;
 	unsigned int t, total = 0;
 
 	ASSERT_EQ(8, cpulist_parse("0-7\n", &online));
@@ -61,17 +61,41 @@ TEST(offline_queues_get_one_entry)
 	EXPECT_EQ(8 * 32 + 232, total);
 	/* Thread 0 has qids 0, 8, 16, ..., 232: one online. */
 	EXPECT_EQ(32 + 29, thread_entries(0, 240, 8, &online, 32));
+	cpus_free(&online);
 }
 
 /* Online CPUs need not be the first ones. */
 TEST(sparse_online_list)
 {
-	cpu_set_t online;
+	struct cpus online;
 
 	ASSERT_EQ(3, cpulist_parse("1,5,9\n", &online));
 	EXPECT_EQ(1, qid_entries(0, &online, 16));
 	EXPECT_EQ(16, qid_entries(5, &online, 16));
 	EXPECT_EQ(16 * 3 + 9, thread_entries(0, 12, 1, &online, 16));
+	cpus_free(&online);
+}
+
+/*
+ * 4096 possible CPUs, the online ones past CPU_SETSIZE: 2048-2055 online
+ * get the depth, the other 4088 queues one entry each.
+ */
+TEST(online_cpus_past_1024)
+{
+	struct cpus online;
+	unsigned int t, total = 0;
+
+	ASSERT_EQ(8, cpulist_parse("2048-2055\n", &online));
+	EXPECT_EQ(1, qid_entries(0, &online, 32));
+	EXPECT_EQ(32, qid_entries(2048, &online, 32));
+	EXPECT_EQ(1, qid_entries(2056, &online, 32));
+	EXPECT_EQ(1, qid_entries(4095, &online, 32));
+	for (t = 0; t < 64; t++)
+		total += thread_entries(t, 4096, 64, &online, 32);
+	EXPECT_EQ(8 * 32 + 4088, total);
+	/* Thread 0 has qids 0, 64, ..., 4032: 2048 among them. */
+	EXPECT_EQ(32 + 63, thread_entries(0, 4096, 64, &online, 32));
+	cpus_free(&online);
 }
 
 TEST_HARNESS_MAIN
