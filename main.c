@@ -210,11 +210,22 @@ struct waiter {
 	double deadline;
 };
 
+/*
+ * Detach and abort.  The abort needs fusectl's abort file, which is the
+ * mounting user's, root or not; without it, open files keep the
+ * connection, and the daemon serving it, until they are closed.
+ */
 static void take_down(struct waiter *w)
 {
+	int ret;
+
 	mount_remove(w->mnt);
-	if (!w->aborted_by_us)
-		mount_abort(w->mnt);
+	if (!w->aborted_by_us) {
+		ret = mount_abort(w->mnt);
+		if (ret)
+			log_error("%s: cannot abort FUSE connection %u (%s): files still open keep it until they are closed",
+				  w->mnt->path, w->mnt->conn, strerror(-ret));
+	}
 	w->aborted_by_us = true;
 }
 

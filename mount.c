@@ -134,10 +134,13 @@ static int open_abort_file(unsigned int conn)
 	return fd < 0 ? -errno : fd;
 }
 
-/* fusectl must be mounted for the abort file to exist. */
+/*
+ * fusectl must be mounted for the abort file to exist.  Only root may
+ * mount it; without root the daemon uses it where the system has.
+ */
 static void mount_fusectl(void)
 {
-	if (access(FUSECTL_DIR "/", F_OK) != 0)
+	if (geteuid() != 0 || access(FUSECTL_DIR "/", F_OK) != 0)
 		return;
 	if (mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) < 0 &&
 	    errno != EBUSY)
@@ -276,8 +279,16 @@ int mount_export(struct export_mount *m, const char *source, bool read_only,
 		log_error("%s: mounted, but not found in mountinfo", m->path);
 	} else {
 		m->has_conn = true;
-		/* Not for non-root users: fusectl is root's. */
+		/*
+		 * The kernel gives a connection's fusectl directory (0500)
+		 * and abort file (0200) to the user who mounted it, so this
+		 * works without root too, wherever fusectl is mounted.
+		 */
 		m->abort_fd = open_abort_file(m->conn);
+		if (m->abort_fd < 0)
+			log_debug("%s/%u/abort: %s; the connection cannot be aborted, open files keep it until they are closed",
+				  FUSECTL_DIR, m->conn,
+				  strerror(-m->abort_fd));
 	}
 	return fd;
 }
