@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Non-root exports: the daemon run as an unprivileged user mounts through
- * fusermount3, and --allow-other decides whether other users get in.
+ * fusermount3, --allow-other decides whether other users get in, and the
+ * daemon can abort its own connection through fusectl.
  *
  * Needs root to set the stage: the test drops to "nobody" for the daemon
  * and to "daemon" as the other user.  /dev/fuse is made 0666 (Debian's
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -405,6 +407,127 @@ TEST_F(nonroot, allow_other_on_refused)
 	/* A start-up failure: exit 1, as README says. */
 	EXPECT_EQ(1, start_nobody(self, "--allow-other=on"));
 	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+}
+
+/* What a client as nobody saw, in shared memory. */
+struct holder {
+	volatile int opened;
+	volatile int reads;
+	volatile int err;
+};
+
+/*
+ * As nobody, hold the export open and read it every few milliseconds
+ * until a read fails; the errno is left in @h.  Bounded by its caller.
+ */
+static pid_t hold_open(struct _test_data_nonroot *self, struct holder *h)
+{
+	pid_t pid = fork();
+	char byte;
+	int fd;
+
+	if (pid)
+		return pid;
+	if (become(self->owner_uid, self->owner_gid))
+		_exit(125);
+	fd = open(self->e.mnt, O_RDONLY);
+	if (fd < 0) {
+		h->err = errno;
+		_exit(1);
+	}
+	h->opened = 1;
+	for (;;) {
+		if (pread(fd, &byte, 1, 0) != 1) {
+			h->err = errno ? errno : EIO;
+			_exit(0);
+		}
+		h->reads++;
+		usleep(5000);
+	}
+}
+
+static bool fusectl_mounted(void)
+{
+	char *text = fue_slurp("/proc/self/mounts");
+	bool found = text && strstr(text, " /sys/fs/fuse/connections fusectl ");
+
+	free(text);
+	return found;
+}
+
+/*
+ * The kernel gives a connection's fusectl abort file to the user who
+ * mounted it (mode 0200, in a 0500 directory of theirs), so a daemon run
+ * as nobody through fusermount3 can abort its own connection: a file held
+ * open then cannot keep it serving past a second signal, or past the
+ * grace period after the first.
+ */
+static void nobody_aborts(struct __test_metadata *_metadata,
+			  struct _test_data_nonroot *self, bool twice)
+{
+	struct holder *h = fue_shared_alloc(sizeof(*h));
+	char path[64];
+	struct stat st;
+	int i, status;
+	pid_t holder;
+
+	ASSERT_NE(NULL, h);
+	if (!fusectl_mounted())
+		ASSERT_EQ(0, mount("fusectl", "/sys/fs/fuse/connections",
+				   "fusectl", 0, NULL));
+	ASSERT_EQ(0, set_user_allow_other(self, false));
+	ASSERT_EQ(0, start_nobody(self, "--allow-other=auto"));
+	ASSERT_TRUE(self->e.has_conn);
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort",
+		 self->e.conn);
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_EQ(self->owner_uid, st.st_uid);
+	EXPECT_EQ(0200, st.st_mode & 07777);
+
+	holder = hold_open(self, h);
+	ASSERT_LT(0, holder);
+	for (i = 0; i < 500 && h->reads < 3 && !h->err; i++)
+		usleep(10000);
+	ASSERT_LE(3, h->reads) TH_LOG("client as nobody: %s",
+				      strerror(h->err));
+
+	ASSERT_EQ(0, kill(self->e.pid, SIGTERM));
+	if (twice) {
+		/* Once the first is taken; two pending merge into one. */
+		usleep(300 * 1000);
+		ASSERT_EQ(0, kill(self->e.pid, SIGTERM));
+	}
+	/* Twice: at once; once: after the 2 s grace. */
+	EXPECT_TRUE(fue_wait_exit(&self->e, twice ? 1500 : 5000))
+		TH_LOG("daemon as nobody still serving a held file");
+	EXPECT_TRUE(self->e.exited && WIFEXITED(self->e.status) &&
+		    WEXITSTATUS(self->e.status) == 0)
+		TH_LOG("daemon wait status %#x", self->e.status);
+
+	for (i = 0; i < 300 && !h->err; i++)
+		usleep(10000);
+	EXPECT_TRUE(h->err == ECONNABORTED || h->err == ENOTCONN)
+		TH_LOG("client: %s after %d reads",
+		       h->err ? strerror(h->err) : "still reading", h->reads);
+	kill(holder, SIGKILL);
+	EXPECT_EQ(holder, waitpid(holder, &status, 0));
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+	for (i = 0; i < 300 && fue_conn_exists(self->e.conn); i++)
+		usleep(10000);
+	EXPECT_FALSE(fue_conn_exists(self->e.conn));
+	fue_shared_free(h, sizeof(*h));
+}
+
+TEST_F(nonroot, sigterm_twice_aborts_held_file)
+{
+	READY();
+	nobody_aborts(_metadata, self, true);
+}
+
+TEST_F(nonroot, grace_ends_with_abort_of_held_file)
+{
+	READY();
+	nobody_aborts(_metadata, self, false);
 }
 
 int main(int argc, char **argv)
