@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,14 +108,7 @@ static void arm_poll(struct dev_reader *r)
 
 	r->poll_op.done = poll_done;
 	sqe = ring_sqe(t, &r->poll_op);
-	/*
-	 * Exclusive: a new request wakes one waiting thread, not all of
-	 * them (on Linux 6.1 two threads woken for every request halve the
-	 * rate).  A thread whose slots are all busy leaves what is queued
-	 * to the next request's wake-up or to its own next free slot;
-	 * unmount and abort wake every thread.
-	 */
-	io_uring_prep_poll_add(sqe, t->dev_fd, POLLIN | EPOLLEXCLUSIVE);
+	io_uring_prep_poll_add(sqe, t->dev_fd, POLLIN);
 	r->poll_armed = true;
 }
 
