@@ -25,6 +25,7 @@ enum {
 	OPT_PIDFILE,
 	OPT_FAIL_IO,
 	OPT_FAIL_REGISTER,
+	OPT_FAIL_THREAD,
 	OPT_PIN,
 };
 
@@ -71,6 +72,9 @@ static const char usage_text[] =
 "      --fail-register=N        test aid: send the N-th ring REGISTER and\n"
 "                               all later ones with a bad qid, so that the\n"
 "                               kernel refuses them\n"
+"      --fail-thread=N          test aid: queue thread 0 fails, as if its\n"
+"                               io_uring broke, once it has taken N\n"
+"                               requests\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
 "\n"
@@ -97,6 +101,7 @@ static const struct option long_options[] = {
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "fail-io", required_argument, NULL, OPT_FAIL_IO },
 	{ "fail-register", required_argument, NULL, OPT_FAIL_REGISTER },
+	{ "fail-thread", required_argument, NULL, OPT_FAIL_THREAD },
 	{ "trace", optional_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -322,6 +327,9 @@ static int parse_option(int c, struct export_options *opt)
 	case OPT_FAIL_REGISTER:
 		return parse_uint("--fail-register", optarg, 1, UINT_MAX,
 				  &opt->fail_register);
+	case OPT_FAIL_THREAD:
+		return parse_uint("--fail-thread", optarg, 1, UINT_MAX,
+				  &opt->fail_thread);
 	case 't':
 		opt->trace = optarg ? optarg : "-";
 		return 0;

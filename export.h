@@ -58,6 +58,8 @@ struct export_options {
 	struct fault_range fault;
 	/* --fail-register=N: REGISTERs from the N-th on carry a bad qid. */
 	unsigned int fail_register;
+	/* --fail-thread=N: thread 0 fails once it has taken N requests. */
+	unsigned int fail_thread;
 };
 
 struct backing {

@@ -255,6 +255,7 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
 		slot_release(slot);
 		return;
 	}
+	req->thread->taken++;
 	stat_inc(&req->thread->stats.legacy);
 	if (ops_is_io(req->in->opcode))
 		stat_inc(&req->thread->stats.legacy_io);

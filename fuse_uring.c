@@ -147,6 +147,7 @@ static void serve_entry(struct uring_entry *ent)
 	int ret;
 
 	ent->commit_id = ent->header->ring_ent_in_out.commit_id;
+	req->thread->taken++;
 	stat_inc(&req->thread->exp->qid_stats[ent->qid].inflight);
 	ret = decode_ring_request(req, ent->header, ent->payload,
 				  req->thread->exp->payload_size);

@@ -76,6 +76,17 @@ void queue_conn_gone(struct queue_thread *t)
 	t->stopping = true;
 }
 
+/*
+ * --fail-thread=N, a test aid: thread 0 behaves as if its io_uring broke
+ * once it has taken N requests, with whatever it has in flight then.
+ */
+bool queue_fail_due(struct queue_thread *t)
+{
+	unsigned int n = t->exp->opt.fail_thread;
+
+	return n && t->index == 0 && !t->stopping && t->taken >= n;
+}
+
 static void pin_thread(struct queue_thread *t)
 {
 	int ret;
@@ -291,10 +302,12 @@ void queues_free(struct export *exp)
 	for (i = 0; exp->threads && i < exp->nr_threads; i++) {
 		struct queue_thread *t = &exp->threads[i];
 
-		uring_entries_free(t);
+		if (!t->keep_buffers) {
+			uring_entries_free(t);
+			dev_reader_free(t);
+		}
 		stats_free_ops(&t->stats);
 		cpus_free(&t->cpus);
-		dev_reader_free(t);
 		if (t->dev_fd >= 0)
 			close(t->dev_fd);
 		t->dev_fd = -1;

@@ -27,6 +27,13 @@ struct queue_thread {
 	unsigned int inflight;
 	/* No new receive is armed once set; the loop ends at inflight 0. */
 	bool stopping;
+	/* Requests taken, for --fail-thread. */
+	unsigned int taken;
+	/*
+	 * Set when the ring went away with operations still in flight: the
+	 * kernel may still write the buffers, so they are never freed.
+	 */
+	bool keep_buffers;
 	/* A cloned /dev/fuse fd, so that reads spread over threads. */
 	int dev_fd;
 	/* The CPUs whose kernel queues it serves, when pinned. */
@@ -46,5 +53,6 @@ bool export_fail(struct export *exp, int err);
 void export_fall_back(struct export *exp, int err);
 void queue_fail(struct queue_thread *t, int err);
 void queue_conn_gone(struct queue_thread *t);
+bool queue_fail_due(struct queue_thread *t);
 
 #endif /* FUE_QUEUE_H */

@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
+#include "log.h"
 #include "ring.h"
 
 /* SQEs are always 128 bytes: FUSE ring commands need the big cmd area. */
@@ -132,6 +134,58 @@ unsigned int ring_reap(struct queue_thread *t)
 	return seen;
 }
 
+/* How long a failed thread waits for what it has in flight, in ticks. */
+#define DRAIN_TICK_MS 100
+#define DRAIN_CANCEL_TICKS 10
+#define DRAIN_TICKS 100
+
+static void cancel_done(struct ring_op *op, int res)
+{
+	(void)op;
+	(void)res;
+}
+
+static struct ring_op cancel_op = { .done = cancel_done };
+
+/*
+ * A thread that failed may still have operations in flight: ring entries
+ * the kernel holds and backing I/O into its buffers.  main aborts the
+ * connection, which ends the entries; backing I/O ends by itself or is
+ * cancelled.  Only with nothing in flight may the ring go and the
+ * buffers be freed; if that takes too long, they are kept instead.
+ */
+static int ring_drain(struct queue_thread *t)
+{
+	struct __kernel_timespec tick = {
+		.tv_nsec = DRAIN_TICK_MS * 1000 * 1000,
+	};
+	struct timespec pause = { .tv_nsec = tick.tv_nsec };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	unsigned int ticks;
+	int ret;
+
+	for (ticks = 0; t->inflight && ticks < DRAIN_TICKS; ticks++) {
+		if (ticks == DRAIN_CANCEL_TICKS) {
+			sqe = ring_sqe(t, &cancel_op);
+			io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+		}
+		ret = io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1,
+						       &tick, NULL);
+		/* A ring that cannot even wait: still give the kernel time. */
+		if (ret < 0 && ret != -ETIME && ret != -EINTR &&
+		    ret != -EAGAIN && ret != -EBUSY)
+			nanosleep(&pause, NULL);
+		ring_reap(t);
+	}
+	if (!t->inflight)
+		return 0;
+	log_error("queue thread %u: %u operations still in flight after %u ms; its buffers stay mapped",
+		  t->index, t->inflight, DRAIN_TICKS * DRAIN_TICK_MS);
+	t->keep_buffers = true;
+	return -EBUSY;
+}
+
 int ring_run(struct queue_thread *t)
 {
 	int ret;
@@ -142,11 +196,17 @@ int ring_run(struct queue_thread *t)
 			queue_fail(t, -EPIPE);
 			break;
 		}
+		/* Failed here or in a handler: wait for the rest, bounded. */
+		if (t->stopping &&
+		    __atomic_load_n(&t->exp->fatal, __ATOMIC_ACQUIRE))
+			return ring_drain(t);
 		ret = io_uring_submit_and_wait(&t->ring, 1);
+		if (queue_fail_due(t))
+			ret = -EIO;
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
 		    ret != -EBUSY) {
 			queue_fail(t, ret);
-			return ret;
+			return ring_drain(t);
 		}
 		ring_reap(t);
 	}
@@ -155,10 +215,16 @@ int ring_run(struct queue_thread *t)
 
 /*
  * Exiting the ring cancels whatever is still registered with the kernel,
- * so the buffers the kernel could write into may be freed only after it.
+ * but the cancelling runs on after io_uring_queue_exit() returns: with
+ * operations still in flight, the buffers must outlive the process.
  */
 void ring_teardown(struct queue_thread *t)
 {
+	if (t->ring_ready && t->inflight && !t->keep_buffers) {
+		log_error("queue thread %u: ring torn down with %u operations in flight; its buffers stay mapped",
+			  t->index, t->inflight);
+		t->keep_buffers = true;
+	}
 	if (t->ring_ready)
 		io_uring_queue_exit(&t->ring);
 	t->ring_ready = false;
