@@ -15,7 +15,10 @@
  *  - backing I/O errors (--fail-io) reach exactly the requests in the
  *    range while concurrent requests outside it succeed;
  *  - a failure after the mount (a pid file that cannot be written) leaves
- *    no mount and no process behind.
+ *    no mount and no process behind;
+ *  - a queue thread that fails (--fail-thread) takes the export down:
+ *    clients are told, the daemon exits 1, no buffer goes while the
+ *    kernel may still write it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -818,6 +821,64 @@ TEST_F_TIMEOUT(life, fd_exhaustion_at_every_step, TIMEOUT_S)
 	EXPECT_TRUE(served) TH_LOG("never served, even with %u fds", nofile);
 	EXPECT_TRUE(thread_failed)
 		TH_LOG("no limit made a queue thread fail");
+}
+
+/* Requests thread 0 takes before --fail-thread makes it fail. */
+#define FAIL_AFTER	400
+
+/*
+ * A queue thread that fails under load (--fail-thread): the connection is
+ * aborted, so clients on every CPU, those whose requests sat on the
+ * failed thread's queues too, are told within a deadline instead of
+ * hanging; the daemon exits 1 naming the failure and leaves no mount.
+ * The thread's ring must go only once nothing is in flight into its
+ * buffers: the daemon says when it was not so, and keeps them mapped.
+ */
+TEST_F_TIMEOUT(life, queue_thread_fails_under_load, TIMEOUT_S)
+{
+	char fail_opt[32], *log;
+	unsigned int conn;
+	long long t0;
+	int i;
+
+	READY();
+	snprintf(fail_opt, sizeof(fail_opt), "--fail-thread=%d", FAIL_AFTER);
+	START(fail_opt);
+	conn = self->e.conn;
+	t0 = now_ms();
+	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, 0,
+				    FUE_LOAD_WRITERS | FUE_LOAD_VERIFY);
+	ASSERT_NE(NULL, self->load);
+
+	ASSERT_TRUE(fue_wait_exit(&self->e, 20000))
+		TH_LOG("daemon still running 20 s into the load");
+	TH_LOG("daemon exited %lld ms into the load", now_ms() - t0);
+	EXPECT_TRUE(exited_with(&self->e, 1))
+		TH_LOG("daemon wait status %#x", self->e.status);
+	EXPECT_TRUE(fue_load_wait(self->load, 5000))
+		TH_LOG("clients still blocked 5 s after the daemon exited");
+	log_load(self->load);
+	EXPECT_EQ(0, fue_load_bad(self->load));
+	for (i = 0; i < self->load->nr; i++) {
+		const struct fue_load_child *c = &self->load->c[i];
+
+		EXPECT_TRUE(c->first_err == ENOTCONN ||
+			    c->first_err == ECONNABORTED)
+			TH_LOG("%s on cpu %d failed with %s",
+			       c->writer ? "writer" : "reader", c->cpu,
+			       strerrorname_np(c->first_err) ?: "nothing");
+	}
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+	EXPECT_TRUE(wait_conn_gone(conn, 5000))
+		TH_LOG("fusectl connection %u outlived the daemon", conn);
+
+	log = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, log);
+	EXPECT_NE(NULL, strstr(log, "queue thread 0 failed: Input/output error"))
+		dump_errlog(&self->e);
+	EXPECT_EQ(NULL, strstr(log, "in flight"))
+		dump_errlog(&self->e);
+	free(log);
 }
 
 /*
