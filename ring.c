@@ -134,10 +134,10 @@ unsigned int ring_reap(struct queue_thread *t)
 	return seen;
 }
 
-/* How long a failed thread waits for what it has in flight, in ticks. */
-#define DRAIN_TICK_MS 100
-#define DRAIN_CANCEL_TICKS 10
-#define DRAIN_TICKS 100
+/* How long a failed thread waits for what it has in flight. */
+#define DRAIN_TICK_MS 10
+#define DRAIN_CANCEL_MS 1000
+#define DRAIN_MS 10000
 
 static void cancel_done(struct ring_op *op, int res)
 {
@@ -147,12 +147,21 @@ static void cancel_done(struct ring_op *op, int res)
 
 static struct ring_op cancel_op = { .done = cancel_done };
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
 /*
  * A thread that failed may still have operations in flight: ring entries
  * the kernel holds and backing I/O into its buffers.  main aborts the
  * connection, which ends the entries; backing I/O ends by itself or is
  * cancelled.  Only with nothing in flight may the ring go and the
  * buffers be freed; if that takes too long, they are kept instead.
+ * Bounded by the clock: a broken ring may fail every wait at once.
  */
 static int ring_drain(struct queue_thread *t)
 {
@@ -160,28 +169,27 @@ static int ring_drain(struct queue_thread *t)
 		.tv_nsec = DRAIN_TICK_MS * 1000 * 1000,
 	};
 	struct timespec pause = { .tv_nsec = tick.tv_nsec };
+	long long start = now_ms(), waited = 0;
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
-	unsigned int ticks;
-	int ret;
+	bool cancelled = false;
 
-	for (ticks = 0; t->inflight && ticks < DRAIN_TICKS; ticks++) {
-		if (ticks == DRAIN_CANCEL_TICKS) {
+	while (t->inflight && waited < DRAIN_MS) {
+		if (!cancelled && waited >= DRAIN_CANCEL_MS) {
 			sqe = ring_sqe(t, &cancel_op);
 			io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+			cancelled = true;
 		}
-		ret = io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1,
-						       &tick, NULL);
-		/* A ring that cannot even wait: still give the kernel time. */
-		if (ret < 0 && ret != -ETIME && ret != -EINTR &&
-		    ret != -EAGAIN && ret != -EBUSY)
+		io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1, &tick,
+						 NULL);
+		if (!ring_reap(t))
 			nanosleep(&pause, NULL);
-		ring_reap(t);
+		waited = now_ms() - start;
 	}
 	if (!t->inflight)
 		return 0;
-	log_error("queue thread %u: %u operations still in flight after %u ms; its buffers stay mapped",
-		  t->index, t->inflight, DRAIN_TICKS * DRAIN_TICK_MS);
+	log_error("queue thread %u: %u operations still in flight after %lld ms; its buffers stay mapped",
+		  t->index, t->inflight, waited);
 	t->keep_buffers = true;
 	return -EBUSY;
 }

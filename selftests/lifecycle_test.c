@@ -823,8 +823,12 @@ TEST_F_TIMEOUT(life, fd_exhaustion_at_every_step, TIMEOUT_S)
 		TH_LOG("no limit made a queue thread fail");
 }
 
-/* Requests thread 0 takes before --fail-thread makes it fail. */
-#define FAIL_AFTER	400
+/*
+ * Requests thread 0 takes before --fail-thread makes it fail: enough for
+ * every client to have the file open first, as a client opening it after
+ * the mount went would get the file underneath.
+ */
+#define FAIL_AFTER	3000
 
 /*
  * A queue thread that fails under load (--fail-thread): the connection is
@@ -849,6 +853,8 @@ TEST_F_TIMEOUT(life, queue_thread_fails_under_load, TIMEOUT_S)
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, 0,
 				    FUE_LOAD_WRITERS | FUE_LOAD_VERIFY);
 	ASSERT_NE(NULL, self->load);
+	ASSERT_FALSE(fue_wait_exit(&self->e, 0))
+		TH_LOG("the thread failed before every client had the file open: raise FAIL_AFTER");
 
 	ASSERT_TRUE(fue_wait_exit(&self->e, 20000))
 		TH_LOG("daemon still running 20 s into the load");
