@@ -9,13 +9,15 @@ OBJS := $(SRCS:.c=.o)
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread
+# What the sources need, kept whatever CFLAGS the user gives.
+override CPPFLAGS += -D_GNU_SOURCE
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -pthread
 LDLIBS += -luring -pthread
 
 # make SANITIZE=1: AddressSanitizer and UBSan for the daemon and the tests.
 ifeq ($(SANITIZE),1)
-CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
 endif
 
 PREFIX ?= /usr/local
@@ -31,7 +33,7 @@ $(PROG): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 %.o: %.c $(wildcard *.h)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 # Installs only the Debian packages that are missing.
 deps:

@@ -17,11 +17,9 @@
 #include <unistd.h>
 
 #include "blockdev.h"
+#include "compiler.h"
 #include "log.h"
 #include "ring.h"
-
-#define container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* Reported as st_blksize: large enough that cp and dd do not dawdle. */
 #define PREFERRED_IO_SIZE (64 * 1024)
@@ -184,7 +182,7 @@ void backing_fill_attr(struct backing *b, struct fuse_attr *attr)
 	uint64_t size = backing_size(b);
 
 	memset(attr, 0, sizeof(*attr));
-	attr->blocks = (size + 511) / 512;
+	attr->blocks = DIV_ROUND_UP(size, 512);
 	attr->blksize = PREFERRED_IO_SIZE;
 	if (!b->is_null && fstat(b->fd, &st) == 0) {
 		atime = st.st_atim;
@@ -240,7 +238,7 @@ void backing_touch(struct backing *b)
 void backing_wrote(struct backing *b)
 {
 	if (!b->is_null)
-		__atomic_add_fetch(&b->writes, 1, __ATOMIC_ACQ_REL);
+		atomic_add_return(&b->writes, 1);
 }
 
 /* Resize under the lock so that concurrent growth never shrinks. */
@@ -250,7 +248,7 @@ static int resize_locked(struct backing *b, uint64_t size)
 		return -EFBIG;
 	if (!b->is_null && ftruncate(b->fd, (off_t)size) < 0)
 		return -errno;
-	__atomic_store_n(&b->size, size, __ATOMIC_RELEASE);
+	smp_store_release(&b->size, size);
 	return 0;
 }
 
@@ -307,7 +305,7 @@ static const char *lack_note(const struct backing *b, uint32_t what)
 void backing_note_lack(struct backing *b, uint32_t what)
 {
 	/* Threads may find out together: only the first one says so. */
-	if (__atomic_fetch_or(&b->lacks, what, __ATOMIC_RELAXED) & what)
+	if (atomic_fetch_or_relaxed(&b->lacks, what) & what)
 		return;
 	log_debug("%s", lack_note(b, what));
 }
@@ -321,7 +319,7 @@ int backing_seek(struct backing *b, uint64_t offset, int whence,
 		return -ENXIO;
 	/* null: reads as data everywhere, with one hole at the end. */
 	if (!b->is_null &&
-	    !(__atomic_load_n(&b->lacks, __ATOMIC_RELAXED) & STORE_LACKS_SEEK)) {
+	    !(READ_ONCE(b->lacks) & STORE_LACKS_SEEK)) {
 		pos = lseek(b->fd, (off_t)offset, whence);
 		if (pos >= 0) {
 			*result = (uint64_t)pos;
@@ -344,7 +342,7 @@ int backing_statfs(struct backing *b, struct fuse_kstatfs *st)
 	memset(st, 0, sizeof(*st));
 	st->bsize = 512;
 	st->frsize = 512;
-	st->blocks = (size + 511) / 512;
+	st->blocks = DIV_ROUND_UP(size, 512);
 	st->files = 1;
 	st->namelen = 255;
 	/* A growable file image has as much room as its file system. */
@@ -357,11 +355,10 @@ int backing_statfs(struct backing *b, struct fuse_kstatfs *st)
 
 static void atomic_max(uint64_t *p, uint64_t value)
 {
-	uint64_t cur = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	uint64_t cur = smp_load_acquire(p);
 
 	while (cur < value &&
-	       !__atomic_compare_exchange_n(p, &cur, value, false,
-					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+	       !atomic_try_cmpxchg(p, &cur, value))
 		;
 }
 
@@ -370,15 +367,13 @@ bool backing_sync_owed(struct backing *b)
 {
 	if (b->is_null || !b->writable)
 		return false;
-	return __atomic_load_n(&b->synced, __ATOMIC_ACQUIRE) <
-	       __atomic_load_n(&b->writes, __ATOMIC_ACQUIRE);
+	return smp_load_acquire(&b->synced) < smp_load_acquire(&b->writes);
 }
 
 static void sync_begin(struct backing *b, struct sync_ticket *ticket)
 {
-	ticket->writes = __atomic_load_n(&b->writes, __ATOMIC_ACQUIRE);
-	ticket->failures = __atomic_load_n(&b->sync_failures,
-					   __ATOMIC_ACQUIRE);
+	ticket->writes = smp_load_acquire(&b->writes);
+	ticket->failures = smp_load_acquire(&b->sync_failures);
 }
 
 /*
@@ -391,13 +386,12 @@ static int sync_end(struct backing *b, const struct sync_ticket *ticket,
 		    int res)
 {
 	if (res < 0) {
-		__atomic_store_n(&b->sync_error, res, __ATOMIC_RELEASE);
-		__atomic_add_fetch(&b->sync_failures, 1, __ATOMIC_ACQ_REL);
+		smp_store_release(&b->sync_error, res);
+		atomic_add_return(&b->sync_failures, 1);
 		return res;
 	}
-	if (__atomic_load_n(&b->sync_failures, __ATOMIC_ACQUIRE) !=
-	    ticket->failures)
-		return __atomic_load_n(&b->sync_error, __ATOMIC_ACQUIRE);
+	if (smp_load_acquire(&b->sync_failures) != ticket->failures)
+		return smp_load_acquire(&b->sync_error);
 	atomic_max(&b->synced, ticket->writes);
 	return 0;
 }

@@ -2,6 +2,7 @@
 #ifndef FUE_BLOCKDEV_H
 #define FUE_BLOCKDEV_H
 
+#include "compiler.h"
 #include "export.h"
 
 int backing_open(struct backing *b, const struct export_options *opt);
@@ -24,7 +25,7 @@ void backing_submit(struct fuse_request *req,
 
 static inline uint64_t backing_size(struct backing *b)
 {
-	return __atomic_load_n(&b->size, __ATOMIC_ACQUIRE);
+	return smp_load_acquire(&b->size);
 }
 
 #endif /* FUE_BLOCKDEV_H */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "cpus.h"
 #include "sysfile.h"
 
@@ -152,7 +153,7 @@ unsigned int thread_qid_count(unsigned int thread, unsigned int nr_queues,
 {
 	if (thread >= nr_queues)
 		return 0;
-	return (nr_queues - thread + nr_threads - 1) / nr_threads;
+	return DIV_ROUND_UP(nr_queues - thread, nr_threads);
 }
 
 /*

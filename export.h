@@ -6,6 +6,7 @@
 #ifndef FUE_EXPORT_H
 #define FUE_EXPORT_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "compiler.h"
 #include "cpus.h"
 #include "fuse_abi.h"
 
@@ -219,7 +221,19 @@ struct export {
 static inline bool export_on_ring(const struct export *exp)
 {
 	return exp->uring &&
-	       !__atomic_load_n(&exp->uring_failed, __ATOMIC_ACQUIRE);
+	       !smp_load_acquire(&exp->uring_failed);
+}
+
+/* The kernel takes an answer's error only in (-512, 0]. */
+static inline int fuse_reply_error(int error)
+{
+	return error > 0 || error <= -512 ? -EIO : error;
+}
+
+/* How the kernel says that the connection has ended (unmount, abort). */
+static inline bool fuse_conn_gone(int err)
+{
+	return err == -ENOTCONN || err == -ECONNABORTED || err == -ENODEV;
 }
 
 static inline void request_reply(struct fuse_request *req, int error,

@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "blockdev.h"
+#include "compiler.h"
 #include "falloc.h"
 #include "log.h"
 #include "ring.h"
@@ -39,7 +40,7 @@
  * Page-aligned for O_DIRECT; never written, so it stays on the shared
  * zero page and costs no memory (hence not const: .bss, not .rodata).
  */
-static char zeroes[ZERO_CHUNK] __attribute__((aligned(4096)));
+static char zeroes[ZERO_CHUNK] __aligned(4096);
 
 /*
  * Where a request stands.  "Middle" is the range a store's fallocate
@@ -59,16 +60,6 @@ static struct backing *req_backing(struct fuse_request *req)
 	return &req->thread->exp->backing;
 }
 
-static uint64_t round_up(uint64_t v, uint32_t a)
-{
-	return (v + a - 1) / a * a;
-}
-
-static uint64_t round_down(uint64_t v, uint32_t a)
-{
-	return v / a * a;
-}
-
 /* [*start, *end) of the middle; empty when no whole block is inside. */
 static void middle(struct fuse_request *req, uint64_t *start, uint64_t *end)
 {
@@ -83,7 +74,7 @@ static void middle(struct fuse_request *req, uint64_t *start, uint64_t *end)
 
 static bool lacks(struct backing *b, uint32_t what)
 {
-	return __atomic_load_n(&b->lacks, __ATOMIC_RELAXED) & what;
+	return READ_ONCE(b->lacks) & what;
 }
 
 static void enter(struct fuse_request *req, enum falloc_step step);

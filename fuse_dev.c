@@ -26,15 +26,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "compiler.h"
 #include "decode.h"
 #include "fuse_dev.h"
 #include "log.h"
 #include "ops.h"
 #include "ring.h"
 #include "trace.h"
-
-#define container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* WRITE data follows these; reads are placed so that it is page-aligned. */
 #define WRITE_HEADERS (sizeof(struct fuse_in_header) + \
@@ -112,11 +110,6 @@ static void arm_poll(struct dev_reader *r)
 	r->poll_armed = true;
 }
 
-static bool conn_gone_errno(int err)
-{
-	return err == ENODEV || err == ECONNABORTED || err == ENOTCONN;
-}
-
 static void serve_read(struct dev_slot *slot, uint32_t len);
 
 static void take_spares(struct dev_reader *r)
@@ -143,7 +136,7 @@ static void dev_pump(struct dev_reader *r)
 	if (r->pumping || r->poll_armed)
 		return;
 	if (__builtin_expect(r->spare != NULL, 0) &&
-	    __atomic_load_n(&t->exp->uring_failed, __ATOMIC_ACQUIRE))
+	    smp_load_acquire(&t->exp->uring_failed))
 		take_spares(r);
 	r->pumping = true;
 	while (!t->stopping && r->idle) {
@@ -165,7 +158,7 @@ static void dev_pump(struct dev_reader *r)
 		/* ENOENT: the request was interrupted before we took it. */
 		if (errno == EINTR || errno == ENOENT)
 			continue;
-		if (conn_gone_errno(errno)) {
+		if (fuse_conn_gone(-errno)) {
 			queue_conn_gone(t);
 			break;
 		}
@@ -211,8 +204,7 @@ static void dev_reply(struct fuse_request *req, int error, uint32_t len)
 	struct iovec iov[2];
 	ssize_t ret;
 
-	if (error > 0 || error <= -512)
-		error = -EIO;
+	error = fuse_reply_error(error);
 	if (error) {
 		len = 0;
 		stat_inc(&t->stats.errors);
@@ -228,7 +220,7 @@ static void dev_reply(struct fuse_request *req, int error, uint32_t len)
 	ret = writev(t->dev_fd, iov, len ? 2 : 1);
 	/* ENOENT: the request was interrupted meanwhile; nothing is owed. */
 	if (ret < 0 && errno != ENOENT) {
-		if (conn_gone_errno(errno))
+		if (fuse_conn_gone(-errno))
 			queue_conn_gone(t);
 		else
 			log_error("reply to /dev/fuse failed: %s",
@@ -277,8 +269,7 @@ int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots,
 {
 	struct export *exp = t->exp;
 	size_t page = page_size();
-	size_t read_len = (read_skew() + exp->dev_read_size + page - 1) /
-			  page * page;
+	size_t read_len = round_up(read_skew() + exp->dev_read_size, page);
 	size_t reply_len = exp->payload_size;
 	struct dev_reader *r;
 	unsigned int i;

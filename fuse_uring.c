@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "compiler.h"
 #include "cpus.h"
 #include "decode.h"
 #include "fuse_uring.h"
@@ -19,9 +20,6 @@
 #include "ops.h"
 #include "ring.h"
 #include "trace.h"
-
-#define container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
 
 enum entry_state {
 	ENTRY_REGISTERING,
@@ -76,7 +74,7 @@ static struct io_uring_sqe *uring_cmd_sqe(struct uring_entry *ent,
 static bool register_to_fail(struct export *exp)
 {
 	return exp->opt.fail_register &&
-	       __atomic_add_fetch(&exp->registers_sent, 1, __ATOMIC_ACQ_REL) >=
+	       atomic_add_return(&exp->registers_sent, 1) >=
 	       exp->opt.fail_register;
 }
 
@@ -115,9 +113,7 @@ static void uring_reply(struct fuse_request *req, int error, uint32_t len)
 	struct qid_stats *st = &req->thread->exp->qid_stats[ent->qid];
 	uint64_t unique = req->in->unique;
 
-	/* The kernel rejects errors outside (-512, 0]. */
-	if (error > 0 || error <= -512)
-		error = -EIO;
+	error = fuse_reply_error(error);
 	if (error) {
 		len = 0;
 		stat_inc(&st->errors);
@@ -159,12 +155,6 @@ static void serve_entry(struct uring_entry *ent)
 	ops_dispatch(req);
 }
 
-static bool conn_gone(int res)
-{
-	return res == -ENOTCONN || res == -ECANCELED ||
-	       res == -ECONNABORTED || res == -ENODEV;
-}
-
 /*
  * The kernel has turned the ring off for the connection: requests now
  * come over /dev/fuse, or with --io-uring=on the export ends.  The entry
@@ -197,7 +187,8 @@ static void entry_done(struct ring_op *op, int res)
 		serve_entry(ent);
 		return;
 	}
-	if (conn_gone(res)) {
+	/* -ECANCELED: this thread's ring is going away. */
+	if (res == -ECANCELED || fuse_conn_gone(res)) {
 		queue_conn_gone(t);
 		return;
 	}
@@ -225,8 +216,8 @@ int uring_entries_alloc(struct queue_thread *t)
 {
 	struct export *exp = t->exp;
 	size_t page = (size_t)getpagesize();
-	size_t header_len = (sizeof(struct fuse_uring_req_header) + page - 1) /
-			    page * page;
+	size_t header_len = round_up(sizeof(struct fuse_uring_req_header),
+				     page);
 	size_t per_entry = header_len + exp->payload_size;
 	unsigned int depth = exp->opt.queue_depth;
 	unsigned int qid, i, n;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "init.h"
 
 /* The classic 16-byte fuse_init_in before flags2 existed. */
@@ -114,7 +115,7 @@ uint32_t init_ring_payload_size(const struct init_result *res,
 		size = res->max_write;
 	if (res->max_pages * page_size > size)
 		size = res->max_pages * page_size;
-	return (size + page_size - 1) / page_size * page_size;
+	return round_up(size, page_size);
 }
 
 /*

@@ -4,10 +4,12 @@
 
 #include <stdbool.h>
 
+#include "compiler.h"
+
 extern bool log_verbose;
 
-void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_error(const char *fmt, ...) __printf(1, 2);
+void log_info(const char *fmt, ...) __printf(1, 2);
+void log_debug(const char *fmt, ...) __printf(1, 2);
 
 #endif /* FUE_LOG_H */

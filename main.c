@@ -18,6 +18,7 @@
 
 #include "blockdev.h"
 #include "cli.h"
+#include "compiler.h"
 #include "cpus.h"
 #include "daemon.h"
 #include "fuse_dev.h"
@@ -261,7 +262,7 @@ static void wait_once(struct waiter *w)
 	sig = sigtimedwait(&w->signals, NULL, &tick);
 	if (sig > 0)
 		handle_signal(w, sig);
-	if (__atomic_load_n(&w->exp->fatal, __ATOMIC_ACQUIRE) &&
+	if (smp_load_acquire(&w->exp->fatal) &&
 	    !w->aborted_by_us)
 		take_down(w);
 	if (w->stop_requested && !w->aborted_by_us && now_sec() > w->deadline)
@@ -270,18 +271,18 @@ static void wait_once(struct waiter *w)
 
 static bool all_armed(const struct export *exp)
 {
-	return __atomic_load_n(&exp->armed, __ATOMIC_ACQUIRE) ==
+	return smp_load_acquire(&exp->armed) ==
 	       exp->nr_threads;
 }
 
 static bool any_running(const struct export *exp)
 {
-	return __atomic_load_n(&exp->running, __ATOMIC_ACQUIRE) > 0;
+	return smp_load_acquire(&exp->running) > 0;
 }
 
 static int fatal_error(const struct export *exp)
 {
-	return __atomic_load_n(&exp->fatal, __ATOMIC_ACQUIRE);
+	return smp_load_acquire(&exp->fatal);
 }
 
 static int serve(struct export *exp, struct export_mount *mnt,

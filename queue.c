@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "compiler.h"
 #include "cpus.h"
 #include "fuse_dev.h"
 #include "fuse_uring.h"
@@ -37,9 +38,7 @@ bool export_fail(struct export *exp, int err)
 	int none = 0;
 	bool first;
 
-	first = __atomic_compare_exchange_n(&exp->fatal, &none, err, false,
-					    __ATOMIC_ACQ_REL,
-					    __ATOMIC_ACQUIRE);
+	first = atomic_try_cmpxchg(&exp->fatal, &none, err);
 	notify_main(exp);
 	return first;
 }
@@ -52,8 +51,7 @@ void export_fall_back(struct export *exp, int err)
 {
 	int none = 0;
 
-	if (__atomic_compare_exchange_n(&exp->uring_failed, &none, -err, false,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+	if (atomic_try_cmpxchg(&exp->uring_failed, &none, -err))
 		log_info("the kernel refused a ring REGISTER (%s) and turned FUSE-over-io_uring off for this connection: serving over /dev/fuse",
 			 strerror(-err));
 }
@@ -150,12 +148,12 @@ static void *queue_main(void *arg)
 		queue_fail(t, ret);
 	else
 		ring_reap(t);
-	__atomic_fetch_add(&exp->armed, 1, __ATOMIC_ACQ_REL);
+	atomic_add_return(&exp->armed, 1);
 	notify_main(exp);
 	ring_run(t);
 out:
 	ring_teardown(t);
-	__atomic_fetch_sub(&exp->running, 1, __ATOMIC_ACQ_REL);
+	atomic_sub_return(&exp->running, 1);
 	notify_main(exp);
 	return NULL;
 }
@@ -266,10 +264,10 @@ int queues_start(struct export *exp)
 	for (i = 0; i < exp->nr_threads; i++) {
 		struct queue_thread *t = &exp->threads[i];
 
-		__atomic_fetch_add(&exp->running, 1, __ATOMIC_ACQ_REL);
+		atomic_add_return(&exp->running, 1);
 		ret = pthread_create(&t->tid, NULL, queue_main, t);
 		if (ret) {
-			__atomic_fetch_sub(&exp->running, 1, __ATOMIC_ACQ_REL);
+			atomic_sub_return(&exp->running, 1);
 			log_error("cannot start queue thread %u: %s", i,
 				  strerror(ret));
 			return -ret;

@@ -9,6 +9,7 @@
 #include <liburing.h>
 #include <sched.h>
 
+#include "compiler.h"
 #include "cpus.h"
 #include "export.h"
 #include "stats.h"
@@ -44,7 +45,7 @@ struct queue_thread {
 	/* The io_uring_setup() flags the kernel accepted for this ring. */
 	unsigned int ring_flags;
 	struct thread_stats stats;
-} __attribute__((aligned(CACHE_LINE)));
+} __aligned(CACHE_LINE);
 
 int queues_start(struct export *exp);
 void queues_join(struct export *exp);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "cpus.h"
 #include "log.h"
 #include "queue.h"
@@ -102,7 +103,7 @@ static void report_ring(const struct queue_thread *t)
 	size_t used = 0, i;
 
 	words[0] = '\0';
-	for (i = 0; i < sizeof(ring_flag_names) / sizeof(ring_flag_names[0]);
+	for (i = 0; i < ARRAY_SIZE(ring_flag_names);
 	     i++)
 		if (t->ring_flags & ring_flag_names[i].flag)
 			used += (size_t)snprintf(words + used,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "compiler.h"
 #include "log.h"
 #include "ring.h"
 
@@ -81,7 +82,7 @@ int ring_setup(struct queue_thread *t, unsigned int inflight)
 	ret = ring_sizes(inflight, &sq, &cq);
 	if (ret)
 		return ret;
-	for (i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(flag_sets); i++) {
 		memset(&p, 0, sizeof(p));
 		p.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE |
 			  flag_sets[i];
@@ -206,7 +207,7 @@ int ring_run(struct queue_thread *t)
 		}
 		/* Failed here or in a handler: wait for the rest, bounded. */
 		if (t->stopping &&
-		    __atomic_load_n(&t->exp->fatal, __ATOMIC_ACQUIRE))
+		    smp_load_acquire(&t->exp->fatal))
 			return ring_drain(t);
 		ret = io_uring_submit_and_wait(&t->ring, 1);
 		if (queue_fail_due(t))

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "export.h"
 #include "queue.h"
 #include "stats.h"
@@ -15,13 +16,13 @@
 
 static uint64_t stat_read(const stat_counter *c)
 {
-	return __atomic_load_n(c, __ATOMIC_RELAXED);
+	return READ_ONCE(*c);
 }
 
 /* calloc() for arrays of per-thread structs aligned to cache lines. */
 void *calloc_lines(size_t n, size_t size)
 {
-	size_t bytes = (n * size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+	size_t bytes = round_up(n * size, CACHE_LINE);
 	void *p = aligned_alloc(CACHE_LINE, bytes ? bytes : CACHE_LINE);
 
 	if (p)
@@ -76,7 +77,7 @@ void stats_record(struct thread_stats *st, uint32_t opcode, uint64_t lat_us,
 	stat_add(&op->bytes, bytes);
 	stat_inc(&op->latency[latency_bucket(lat_us)]);
 	if (lat_us > stat_read(&op->max_us))
-		__atomic_store_n(&op->max_us, lat_us, __ATOMIC_RELAXED);
+		WRITE_ONCE(op->max_us, lat_us);
 }
 
 /* A bucket's ceiling, but never above the largest latency seen. */

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "compiler.h"
+
 /*
  * Counters are written by the one thread that owns them and read by main
  * for a report, hence relaxed atomics: no lock on the request path.
@@ -32,7 +34,7 @@ struct qid_stats {
 	/* Requests taken from the queue and not yet committed. */
 	stat_counter inflight;
 	unsigned int thread;
-} __attribute__((aligned(CACHE_LINE)));
+} __aligned(CACHE_LINE);
 
 struct thread_stats {
 	/* /dev/fuse slots taking requests: 1 in ring mode until a fall-back. */
@@ -46,8 +48,7 @@ struct thread_stats {
 
 static inline void stat_add(stat_counter *c, uint64_t n)
 {
-	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n,
-			 __ATOMIC_RELAXED);
+	WRITE_ONCE(*c, READ_ONCE(*c) + n);
 }
 
 static inline void stat_inc(stat_counter *c)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "compiler.h"
 #include "decode.h"
 #include "log.h"
 #include "ops.h"
@@ -54,7 +55,7 @@ static const char *const opcode_names[] = {
 
 const char *opcode_name(uint32_t opcode)
 {
-	if (opcode < sizeof(opcode_names) / sizeof(opcode_names[0]) &&
+	if (opcode < ARRAY_SIZE(opcode_names) &&
 	    opcode_names[opcode])
 		return opcode_names[opcode];
 	return "UNKNOWN";
