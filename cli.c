@@ -110,7 +110,7 @@ static const struct option long_options[] = {
 };
 
 /* Parse "512", "4K", "1M", "2G" (powers of 1024) into bytes. */
-int parse_size(const char *s, uint64_t *out)
+static int parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long value;
 	unsigned int shift = 0;

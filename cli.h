@@ -15,6 +15,5 @@
 #define MAX_IO_MAX (16 * 1024 * 1024)
 
 int cli_parse(int argc, char **argv, struct export_options *opt);
-int parse_size(const char *s, uint64_t *out);
 
 #endif /* FUE_CLI_H */

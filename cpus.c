@@ -7,12 +7,13 @@
  * from /sys/devices/system/cpu/possible, not from the online count.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compiler.h"
 #include "cpus.h"
-#include "sysfile.h"
 
 /* Room for CPUs 0 to @nr - 1, none in the set yet. */
 int cpus_alloc(struct cpus *c, unsigned int nr)
@@ -126,6 +127,24 @@ int cpulist_parse(const char *list, struct cpus *c)
 /* Lists of many sparse CPUs run long: "1,3,5,...,4095" is 9 KiB. */
 #define CPULIST_BUF (256 * 1024)
 
+/* One read of a /sys file, NUL-terminated: its length or -errno. */
+static int read_sys_file(const char *path, char *buf, size_t len)
+{
+	ssize_t got;
+	int fd;
+
+	buf[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	got = read(fd, buf, len - 1);
+	close(fd);
+	if (got <= 0)
+		return got < 0 ? -errno : -EINVAL;
+	buf[got] = '\0';
+	return (int)got;
+}
+
 int cpulist_read(const char *path, struct cpus *c)
 {
 	char *buf = malloc(CPULIST_BUF);
@@ -135,7 +154,7 @@ int cpulist_read(const char *path, struct cpus *c)
 	c->size = 0;
 	if (!buf)
 		return -ENOMEM;
-	ret = sysfile_read(path, buf, CPULIST_BUF);
+	ret = read_sys_file(path, buf, CPULIST_BUF);
 	if (ret >= 0)
 		ret = cpulist_parse(buf, c);
 	free(buf);

@@ -80,7 +80,7 @@ static const struct transport dev_transport = {
  * The kernel refuses a read smaller than the largest request it may
  * queue: FUSE_MIN_READ_BUFFER or a full WRITE with its headers.
  */
-uint32_t dev_read_size(uint32_t max_write)
+uint32_t fuse_dev_read_size(uint32_t max_write)
 {
 	uint32_t size = (uint32_t)WRITE_HEADERS + max_write;
 
@@ -264,7 +264,7 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
  * others wait for a fall-back from the ring.  Untouched, they cost only
  * address space.
  */
-int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots,
+int fuse_dev_alloc(struct queue_thread *t, unsigned int nr_slots,
 		     unsigned int active)
 {
 	struct export *exp = t->exp;
@@ -292,7 +292,7 @@ int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots,
 		map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (map == MAP_FAILED) {
-			dev_reader_free(t);
+			fuse_dev_free(t);
 			return -ENOMEM;
 		}
 		r->nr_slots = i + 1;
@@ -317,18 +317,18 @@ int dev_reader_alloc(struct queue_thread *t, unsigned int nr_slots,
 }
 
 /* At most one poll and one backing op per slot are in flight at once. */
-unsigned int dev_reader_sqes(const struct queue_thread *t)
+unsigned int fuse_dev_sqes(const struct queue_thread *t)
 {
 	return t->dev ? t->dev->nr_slots + 1 : 0;
 }
 
-void dev_reader_start(struct queue_thread *t)
+void fuse_dev_start(struct queue_thread *t)
 {
 	if (t->dev)
 		dev_pump(t->dev);
 }
 
-void dev_reader_free(struct queue_thread *t)
+void fuse_dev_free(struct queue_thread *t)
 {
 	struct dev_reader *r = t->dev;
 	unsigned int i;

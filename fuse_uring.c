@@ -212,7 +212,7 @@ static void entry_done(struct ring_op *op, int res)
 		submit_register(ent);
 }
 
-int uring_entries_alloc(struct queue_thread *t)
+int fuse_uring_alloc(struct queue_thread *t)
 {
 	struct export *exp = t->exp;
 	size_t page = (size_t)getpagesize();
@@ -267,7 +267,7 @@ int uring_entries_alloc(struct queue_thread *t)
 	return 0;
 }
 
-void uring_entries_register(struct queue_thread *t)
+void fuse_uring_register(struct queue_thread *t)
 {
 	unsigned int i;
 
@@ -276,7 +276,7 @@ void uring_entries_register(struct queue_thread *t)
 }
 
 /* Only after the thread's ring is gone: the kernel may write until then. */
-void uring_entries_free(struct queue_thread *t)
+void fuse_uring_free(struct queue_thread *t)
 {
 	if (!t->entries)
 		return;

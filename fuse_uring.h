@@ -4,8 +4,8 @@
 
 #include "queue.h"
 
-int uring_entries_alloc(struct queue_thread *t);
-void uring_entries_register(struct queue_thread *t);
-void uring_entries_free(struct queue_thread *t);
+int fuse_uring_alloc(struct queue_thread *t);
+void fuse_uring_register(struct queue_thread *t);
+void fuse_uring_free(struct queue_thread *t);
 
 #endif /* FUE_FUSE_URING_H */

@@ -28,7 +28,6 @@
 #include "queue.h"
 #include "report.h"
 #include "ring.h"
-#include "sysfile.h"
 #include "trace.h"
 
 /* After SIGTERM, how long files still open on a detached mount may finish. */
@@ -57,6 +56,25 @@ static bool want_allow_other(const struct export_options *opt)
 	return allowed;
 }
 
+/* A number from a small /proc or /sys file: 0, or -errno. */
+static int read_uint_file(const char *path, unsigned int *value)
+{
+	char buf[32];
+	ssize_t got;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	got = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (got <= 0)
+		return got < 0 ? -errno : -EINVAL;
+	buf[got] = '\0';
+	*value = (unsigned int)strtoul(buf, NULL, 10);
+	return 0;
+}
+
 static void init_policy_fill(const struct export *exp,
 			     struct init_policy *policy)
 {
@@ -67,7 +85,7 @@ static void init_policy_fill(const struct export *exp,
 	policy->want_uring = exp->opt.io_uring != TRI_OFF;
 	policy->max_io = exp->opt.max_io;
 	policy->page_size = (uint32_t)getpagesize();
-	if (sysfile_read_uint("/proc/sys/fs/fuse/max_pages_limit", &limit) == 0)
+	if (read_uint_file("/proc/sys/fs/fuse/max_pages_limit", &limit) == 0)
 		policy->max_pages_limit = limit;
 	/*
 	 * Async direct I/O travels as background requests: let every entry
@@ -104,7 +122,7 @@ static void explain_no_uring(const struct init_result *init)
 {
 	unsigned int enabled = 0;
 
-	if (sysfile_read_uint(ENABLE_URING_PARAM, &enabled) < 0)
+	if (read_uint_file(ENABLE_URING_PARAM, &enabled) < 0)
 		log_error("--io-uring=on: %s; this kernel has no FUSE-over-io_uring (build Linux 6.14+ with CONFIG_FUSE_IO_URING=y)",
 			  init->no_uring_reason);
 	else
@@ -115,7 +133,7 @@ static void explain_no_uring(const struct init_result *init)
 /* Read FUSE_INIT, negotiate, answer.  Returns 0 or a negative errno. */
 static int negotiate(struct export *exp, struct init_result *init)
 {
-	size_t len = dev_read_size(exp->opt.max_io);
+	size_t len = fuse_dev_read_size(exp->opt.max_io);
 	const struct fuse_in_header *in;
 	struct init_policy policy;
 	ssize_t got;
@@ -172,9 +190,9 @@ static int setup_queues(struct export *exp, const struct init_result *init)
 		exp->nr_threads = exp->nr_queues;
 	exp->payload_size = init_ring_payload_size(init,
 						   (uint32_t)getpagesize());
-	exp->dev_read_size = dev_read_size(init->max_write);
+	exp->dev_read_size = fuse_dev_read_size(init->max_write);
 	exp->max_read = init->max_pages * (uint32_t)getpagesize();
-	exp->qid_stats = calloc_lines(exp->nr_queues, sizeof(*exp->qid_stats));
+	exp->qid_stats = stats_calloc_lines(exp->nr_queues, sizeof(*exp->qid_stats));
 	if (!exp->qid_stats)
 		return -ENOMEM;
 	for (qid = 0; qid < exp->nr_queues; qid++)
@@ -368,7 +386,7 @@ static int run(struct export *exp)
 		return EXIT_FAILURE;
 	/* Latency figures need both ends of every request timed. */
 	if (exp->opt.stats)
-		observe_requests = true;
+		trace_requests_on = true;
 	if (backing_open(&exp->backing, &exp->opt))
 		return EXIT_FAILURE;
 	if (mount_prepare(&mnt, exp->opt.mountpoint))

@@ -118,7 +118,7 @@ static void unpin_workers(struct queue_thread *t)
 /* Each ring entry and each /dev/fuse slot has one operation at a time. */
 static unsigned int thread_inflight(const struct queue_thread *t)
 {
-	return t->nr_entries + dev_reader_sqes(t);
+	return t->nr_entries + fuse_dev_sqes(t);
 }
 
 static void *queue_main(void *arg)
@@ -137,8 +137,8 @@ static void *queue_main(void *arg)
 	}
 	unpin_workers(t);
 	if (exp->uring)
-		uring_entries_register(t);
-	dev_reader_start(t);
+		fuse_uring_register(t);
+	fuse_dev_start(t);
 	/*
 	 * A REGISTER that fails does so while it is submitted; reap those
 	 * results before telling main that this queue is armed.
@@ -208,7 +208,7 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 					   exp->opt.queue_depth;
 	int ret;
 
-	if (observe_requests && stats_alloc_ops(&t->stats))
+	if (trace_requests_on && stats_alloc_ops(&t->stats))
 		return -ENOMEM;
 	t->dev_fd = clone_dev_fd(exp->dev_fd);
 	if (t->dev_fd < 0) {
@@ -219,14 +219,14 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 	if (pick_cpus(exp, t, online))
 		return -ENOMEM;
 	if (exp->uring) {
-		ret = uring_entries_alloc(t);
+		ret = fuse_uring_alloc(t);
 		if (ret) {
 			log_error("cannot allocate ring entries: %s",
 				  strerror(-ret));
 			return ret;
 		}
 	}
-	ret = dev_reader_alloc(t, exp->opt.queue_depth, active);
+	ret = fuse_dev_alloc(t, exp->opt.queue_depth, active);
 	if (ret) {
 		log_error("cannot allocate /dev/fuse buffers: %s",
 			  strerror(-ret));
@@ -248,7 +248,7 @@ int queues_start(struct export *exp)
 
 	/* Not known (cpulist_read() leaves it empty): no pinning then. */
 	cpulist_read("/sys/devices/system/cpu/online", online);
-	exp->threads = calloc_lines(exp->nr_threads, sizeof(*exp->threads));
+	exp->threads = stats_calloc_lines(exp->nr_threads, sizeof(*exp->threads));
 	if (!exp->threads)
 		return -ENOMEM;
 	for (i = 0; i < exp->nr_threads; i++) {
@@ -301,8 +301,8 @@ void queues_free(struct export *exp)
 		struct queue_thread *t = &exp->threads[i];
 
 		if (!t->keep_buffers) {
-			uring_entries_free(t);
-			dev_reader_free(t);
+			fuse_uring_free(t);
+			fuse_dev_free(t);
 		}
 		stats_free_ops(&t->stats);
 		cpus_free(&t->cpus);

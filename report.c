@@ -38,7 +38,7 @@ static const char *const init_flag_names[64] = {
 	[42] = "REQUEST_TIMEOUT",
 };
 
-const char *init_flag_name(unsigned int bit)
+static const char *report_flag_name(unsigned int bit)
 {
 	return bit < 64 ? init_flag_names[bit] : NULL;
 }
@@ -50,7 +50,7 @@ static void flag_words(uint64_t flags, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (bit = 0; bit < 64 && used < len; bit++) {
-		const char *name = init_flag_name(bit);
+		const char *name = report_flag_name(bit);
 		char unknown[16];
 
 		if (!(flags & (1ULL << bit)))

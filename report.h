@@ -6,7 +6,6 @@
 #include "init.h"
 #include "mount.h"
 
-const char *init_flag_name(unsigned int bit);
 void report_init(const struct export *exp, const struct init_result *init);
 void report_serving(const struct export *exp, const struct export_mount *m);
 

@@ -20,7 +20,7 @@ static uint64_t stat_read(const stat_counter *c)
 }
 
 /* calloc() for arrays of per-thread structs aligned to cache lines. */
-void *calloc_lines(size_t n, size_t size)
+void *stats_calloc_lines(size_t n, size_t size)
 {
 	size_t bytes = round_up(n * size, CACHE_LINE);
 	void *p = aligned_alloc(CACHE_LINE, bytes ? bytes : CACHE_LINE);

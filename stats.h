@@ -61,7 +61,7 @@ static inline void stat_dec(stat_counter *c)
 	stat_add(c, (uint64_t)-1);
 }
 
-void *calloc_lines(size_t n, size_t size);
+void *stats_calloc_lines(size_t n, size_t size);
 
 struct export;
 int stats_alloc_ops(struct thread_stats *st);

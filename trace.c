@@ -18,7 +18,7 @@
 #include "queue.h"
 #include "trace.h"
 
-bool observe_requests;
+bool trace_requests_on;
 static FILE *trace_file;
 static uint64_t trace_epoch_ns;
 
@@ -87,7 +87,7 @@ int trace_open(const char *path)
 		/* Whole lines, in order, even if the daemon is killed. */
 		setvbuf(trace_file, NULL, _IOLBF, 0);
 	}
-	observe_requests = true;
+	trace_requests_on = true;
 	return 0;
 }
 
@@ -153,7 +153,7 @@ static void trace_prefix(char *buf, size_t len, struct fuse_request *req,
 }
 
 /* Called once the request is decoded and its size checked. */
-void observe_begin(struct fuse_request *req)
+void trace_observe_begin(struct fuse_request *req)
 {
 	char prefix[96];
 
@@ -171,7 +171,7 @@ void observe_begin(struct fuse_request *req)
 		req->trace_offset, req->trace_size, sync_kind(req));
 }
 
-void observe_end(struct fuse_request *req, int error, uint32_t len)
+void trace_observe_end(struct fuse_request *req, int error, uint32_t len)
 {
 	uint64_t end = now_ns();
 	uint64_t lat_us = (end - req->start_ns) / 1000;

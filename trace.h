@@ -10,25 +10,25 @@
 
 #include "export.h"
 
-extern bool observe_requests;
+extern bool trace_requests_on;
 
 int trace_open(const char *path);
 void trace_close(void);
 const char *opcode_name(uint32_t opcode);
-void observe_begin(struct fuse_request *req);
-void observe_end(struct fuse_request *req, int error, uint32_t len);
+void trace_observe_begin(struct fuse_request *req);
+void trace_observe_end(struct fuse_request *req, int error, uint32_t len);
 
 static inline void request_begin(struct fuse_request *req)
 {
-	if (__builtin_expect(observe_requests, 0))
-		observe_begin(req);
+	if (__builtin_expect(trace_requests_on, 0))
+		trace_observe_begin(req);
 }
 
 static inline void request_end(struct fuse_request *req, int error,
 			       uint32_t len)
 {
-	if (__builtin_expect(observe_requests, 0))
-		observe_end(req, error, len);
+	if (__builtin_expect(trace_requests_on, 0))
+		trace_observe_end(req, error, len);
 }
 
 #endif /* FUE_TRACE_H */

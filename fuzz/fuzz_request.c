@@ -82,7 +82,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	exp.threads = &thread;
 	thread.exp = &exp;
 	/* Run the --stats and --trace bookkeeping too, minus the printing. */
-	observe_requests = true;
+	trace_requests_on = true;
 	if (stats_alloc_ops(&thread.stats))
 		abort();
 	return 0;
