@@ -8,6 +8,7 @@
 #define DECODE_NO_HEADER 1
 
 uint32_t decode_arg_size(uint32_t opcode);
+const char *decode_opcode_name(uint32_t opcode);
 int decode_dev_request(struct fuse_request *req, const void *buf,
 		       uint32_t len);
 int decode_ring_request(struct fuse_request *req,

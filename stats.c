@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "compiler.h"
+#include "decode.h"
 #include "export.h"
 #include "queue.h"
 #include "stats.h"
@@ -123,7 +124,7 @@ static void print_ops(FILE *out, const struct export *exp)
 			continue;
 		fprintf(out, "stats: op=%s count=%" PRIu64 " bytes=%" PRIu64
 			" p50_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%"
-			PRIu64 "\n", opcode_name(opcode), count, bytes,
+			PRIu64 "\n", decode_opcode_name(opcode), count, bytes,
 			percentile(hist, count, 50, max),
 			percentile(hist, count, 99, max), max);
 	}

@@ -22,45 +22,6 @@ bool trace_requests_on;
 static FILE *trace_file;
 static uint64_t trace_epoch_ns;
 
-static const char *const opcode_names[] = {
-	[FUSE_LOOKUP] = "LOOKUP",	[FUSE_FORGET] = "FORGET",
-	[FUSE_GETATTR] = "GETATTR",	[FUSE_SETATTR] = "SETATTR",
-	[FUSE_READLINK] = "READLINK",	[FUSE_SYMLINK] = "SYMLINK",
-	[FUSE_MKNOD] = "MKNOD",		[FUSE_MKDIR] = "MKDIR",
-	[FUSE_UNLINK] = "UNLINK",	[FUSE_RMDIR] = "RMDIR",
-	[FUSE_RENAME] = "RENAME",	[FUSE_LINK] = "LINK",
-	[FUSE_OPEN] = "OPEN",		[FUSE_READ] = "READ",
-	[FUSE_WRITE] = "WRITE",		[FUSE_STATFS] = "STATFS",
-	[FUSE_RELEASE] = "RELEASE",	[FUSE_FSYNC] = "FSYNC",
-	[FUSE_SETXATTR] = "SETXATTR",	[FUSE_GETXATTR] = "GETXATTR",
-	[FUSE_LISTXATTR] = "LISTXATTR",	[FUSE_REMOVEXATTR] = "REMOVEXATTR",
-	[FUSE_FLUSH] = "FLUSH",		[FUSE_INIT] = "INIT",
-	[FUSE_OPENDIR] = "OPENDIR",	[FUSE_READDIR] = "READDIR",
-	[FUSE_RELEASEDIR] = "RELEASEDIR", [FUSE_FSYNCDIR] = "FSYNCDIR",
-	[FUSE_GETLK] = "GETLK",		[FUSE_SETLK] = "SETLK",
-	[FUSE_SETLKW] = "SETLKW",	[FUSE_ACCESS] = "ACCESS",
-	[FUSE_CREATE] = "CREATE",	[FUSE_INTERRUPT] = "INTERRUPT",
-	[FUSE_BMAP] = "BMAP",		[FUSE_DESTROY] = "DESTROY",
-	[FUSE_IOCTL] = "IOCTL",		[FUSE_POLL] = "POLL",
-	[FUSE_NOTIFY_REPLY] = "NOTIFY_REPLY",
-	[FUSE_BATCH_FORGET] = "BATCH_FORGET",
-	[FUSE_FALLOCATE] = "FALLOCATE",	[FUSE_READDIRPLUS] = "READDIRPLUS",
-	[FUSE_RENAME2] = "RENAME2",	[FUSE_LSEEK] = "LSEEK",
-	[FUSE_COPY_FILE_RANGE] = "COPY_FILE_RANGE",
-	[FUSE_SETUPMAPPING] = "SETUPMAPPING",
-	[FUSE_REMOVEMAPPING] = "REMOVEMAPPING",
-	[FUSE_SYNCFS] = "SYNCFS",	[FUSE_TMPFILE] = "TMPFILE",
-	[52] = "STATX",
-};
-
-const char *opcode_name(uint32_t opcode)
-{
-	if (opcode < ARRAY_SIZE(opcode_names) &&
-	    opcode_names[opcode])
-		return opcode_names[opcode];
-	return "UNKNOWN";
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -167,7 +128,7 @@ void trace_observe_begin(struct fuse_request *req)
 	trace_prefix(prefix, sizeof(prefix), req, req->start_ns);
 	fprintf(trace_file, "%s > %" PRIu64 " %s node=%" PRIu64
 		" off=%" PRIu64 " size=%u%s\n", prefix, req->unique,
-		opcode_name(req->opcode), (uint64_t)req->in->nodeid,
+		decode_opcode_name(req->opcode), (uint64_t)req->in->nodeid,
 		req->trace_offset, req->trace_size, sync_kind(req));
 }
 
@@ -189,6 +150,6 @@ void trace_observe_end(struct fuse_request *req, int error, uint32_t len)
 		return;
 	trace_prefix(prefix, sizeof(prefix), req, end);
 	fprintf(trace_file, "%s < %" PRIu64 " %s %s len=%u %" PRIu64 "us\n",
-		prefix, req->unique, opcode_name(req->opcode),
+		prefix, req->unique, decode_opcode_name(req->opcode),
 		error ? strerrorname_np(-error) : "OK", len, lat_us);
 }

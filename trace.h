@@ -14,7 +14,6 @@ extern bool trace_requests_on;
 
 int trace_open(const char *path);
 void trace_close(void);
-const char *opcode_name(uint32_t opcode);
 void trace_observe_begin(struct fuse_request *req);
 void trace_observe_end(struct fuse_request *req, int error, uint32_t len);
 
