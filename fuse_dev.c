@@ -112,6 +112,13 @@ static void arm_poll(struct dev_reader *r)
 
 static void serve_read(struct dev_slot *slot, uint32_t len);
 
+static void dev_fail(struct queue_thread *t, int err)
+{
+	if (t->events->fail(t, err))
+		log_error("queue thread %u failed: %s", t->index,
+			  strerror(-err));
+}
+
 static void take_spares(struct dev_reader *r)
 {
 	while (r->spare) {
@@ -159,12 +166,12 @@ static void dev_pump(struct dev_reader *r)
 		if (errno == EINTR || errno == ENOENT)
 			continue;
 		if (fuse_conn_gone(-errno)) {
-			queue_conn_gone(t);
+			t->events->conn_gone(t);
 			break;
 		}
 		err = errno;
 		log_error("read from /dev/fuse failed: %s", strerror(err));
-		queue_fail(t, -err);
+		dev_fail(t, -err);
 		break;
 	}
 	r->pumping = false;
@@ -178,11 +185,11 @@ static void poll_done(struct ring_op *op, int res)
 	/* Whatever the poll saw, the read that follows tells what it is. */
 	if (res < 0 && res != -EINTR && res != -EAGAIN) {
 		if (res == -ECANCELED) {
-			queue_conn_gone(r->thread);
+			r->thread->events->conn_gone(r->thread);
 			return;
 		}
 		log_error("poll of /dev/fuse failed: %s", strerror(-res));
-		queue_fail(r->thread, res);
+		dev_fail(r->thread, res);
 		return;
 	}
 	dev_pump(r);
@@ -221,7 +228,7 @@ static void dev_reply(struct fuse_request *req, int error, uint32_t len)
 	/* ENOENT: the request was interrupted meanwhile; nothing is owed. */
 	if (ret < 0 && errno != ENOENT) {
 		if (fuse_conn_gone(-errno))
-			queue_conn_gone(t);
+			t->events->conn_gone(t);
 		else
 			log_error("reply to /dev/fuse failed: %s",
 				  strerror(errno));

@@ -168,11 +168,10 @@ static void register_failed(struct uring_entry *ent, int res)
 	log_debug("FUSE_IO_URING_CMD_REGISTER failed on qid %u: %s",
 		  ent->qid, strerror(-res));
 	if (t->exp->opt.io_uring != TRI_ON) {
-		export_fall_back(t->exp, res);
+		t->events->ring_off(t, res);
 		return;
 	}
-	t->stopping = true;
-	if (export_fail(t->exp, res))
+	if (t->events->fail(t, res))
 		log_error("--io-uring=on: the kernel refused FUSE_IO_URING_CMD_REGISTER on qid %u: %s",
 			  ent->qid, strerror(-res));
 }
@@ -189,7 +188,7 @@ static void entry_done(struct ring_op *op, int res)
 	}
 	/* -ECANCELED: this thread's ring is going away. */
 	if (res == -ECANCELED || fuse_conn_gone(res)) {
-		queue_conn_gone(t);
+		t->events->conn_gone(t);
 		return;
 	}
 	if (ent->state == ENTRY_REGISTERING) {

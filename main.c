@@ -314,7 +314,7 @@ static int serve(struct export *exp, struct export_mount *mnt,
 			ready = true;
 			/* The pid file first: "serving" must be true once said. */
 			if (daemon_ready(exp->opt.pidfile))
-				export_fail(exp, -EIO);
+				ring_fail_export(exp, -EIO);
 			else
 				report_serving(exp, mnt);
 		}

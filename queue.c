@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Queue threads: each owns one io_uring (created inside the thread, as
- * SINGLE_ISSUER wants), the ring entries of the kernel queues dealt to it,
- * and a cloned /dev/fuse fd with its reader.
+ * Queue threads: their set-up, start, join and freeing.  Each owns one
+ * io_uring (created inside the thread by ring.c, as SINGLE_ISSUER wants),
+ * the ring entries of the kernel queues dealt to it, and a cloned
+ * /dev/fuse fd with its reader, all allocated here before it starts.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -26,137 +26,6 @@
  * until a fall-back puts the others to work.
  */
 #define SIDE_CHANNEL_SLOTS 1
-
-static void notify_main(struct export *exp)
-{
-	pthread_kill(exp->main_thread, SIGUSR2);
-}
-
-/* Record the first fatal error; main then takes the whole export down. */
-bool export_fail(struct export *exp, int err)
-{
-	int none = 0;
-	bool first;
-
-	first = atomic_try_cmpxchg(&exp->fatal, &none, err);
-	notify_main(exp);
-	return first;
-}
-
-/*
- * A REGISTER the kernel refused: it serves the connection over /dev/fuse
- * from now on, so every thread takes up reading it with all its slots.
- */
-void export_fall_back(struct export *exp, int err)
-{
-	int none = 0;
-
-	if (atomic_try_cmpxchg(&exp->uring_failed, &none, -err))
-		log_info("the kernel refused a ring REGISTER (%s) and turned FUSE-over-io_uring off for this connection: serving over /dev/fuse",
-			 strerror(-err));
-}
-
-/* A fatal error on one queue ends the whole export, never just the queue. */
-void queue_fail(struct queue_thread *t, int err)
-{
-	t->stopping = true;
-	if (export_fail(t->exp, err))
-		log_error("queue thread %u failed: %s", t->index,
-			  strerror(-err));
-}
-
-/*
- * The connection ended (unmount or abort): arm nothing more; the loop ends
- * once what is in flight has completed.  main tells the two apart.
- */
-void queue_conn_gone(struct queue_thread *t)
-{
-	t->stopping = true;
-}
-
-/*
- * --fail-thread=N, a test aid: thread 0 behaves as if its io_uring broke
- * once it has taken N requests, with whatever it has in flight then.
- */
-bool queue_fail_due(struct queue_thread *t)
-{
-	unsigned int n = t->exp->opt.fail_thread;
-
-	return n && t->index == 0 && !t->stopping && t->taken >= n;
-}
-
-static void pin_thread(struct queue_thread *t)
-{
-	int ret;
-
-	if (!cpus_count(&t->cpus))
-		return;
-	ret = pthread_setaffinity_np(pthread_self(), t->cpus.size,
-				     t->cpus.set);
-	if (ret)
-		log_debug("thread %u: cannot pin: %s", t->index, strerror(ret));
-}
-
-/*
- * io-wq workers (buffered writes to the image) inherit the thread's
- * pinning; left so, they crowd onto the client's CPU and spin there on
- * the image's inode lock.  Let them run on any online CPU.
- */
-static void unpin_workers(struct queue_thread *t)
-{
-	int ret;
-
-	if (!cpus_count(&t->cpus) || !cpus_count(&t->exp->online))
-		return;
-	ret = io_uring_register_iowq_aff(&t->ring, t->exp->online.size,
-					 t->exp->online.set);
-	if (ret)
-		log_debug("thread %u: io-wq affinity: %s", t->index,
-			  strerror(-ret));
-}
-
-/* Each ring entry and each /dev/fuse slot has one operation at a time. */
-static unsigned int thread_inflight(const struct queue_thread *t)
-{
-	return t->nr_entries + fuse_dev_sqes(t);
-}
-
-static void *queue_main(void *arg)
-{
-	struct queue_thread *t = arg;
-	struct export *exp = t->exp;
-	int ret;
-
-	pin_thread(t);
-	ret = ring_setup(t, thread_inflight(t));
-	if (ret) {
-		log_error("io_uring setup failed on thread %u: %s", t->index,
-			  strerror(-ret));
-		queue_fail(t, ret);
-		goto out;
-	}
-	unpin_workers(t);
-	if (exp->uring)
-		fuse_uring_register(t);
-	fuse_dev_start(t);
-	/*
-	 * A REGISTER that fails does so while it is submitted; reap those
-	 * results before telling main that this queue is armed.
-	 */
-	ret = io_uring_submit(&t->ring);
-	if (ret < 0)
-		queue_fail(t, ret);
-	else
-		ring_reap(t);
-	atomic_add_return(&exp->armed, 1);
-	notify_main(exp);
-	ring_run(t);
-out:
-	ring_teardown(t);
-	atomic_sub_return(&exp->running, 1);
-	notify_main(exp);
-	return NULL;
-}
 
 /*
  * A clone has its own processing queue, so threads do not contend on one.
@@ -232,9 +101,11 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 			  strerror(-ret));
 		return ret;
 	}
-	if (ring_sizes(thread_inflight(t), &sq, &cq)) {
+	/* Each ring entry and each /dev/fuse slot has one op at a time. */
+	t->max_inflight = t->nr_entries + fuse_dev_sqes(t);
+	if (ring_sizes(t->max_inflight, &sq, &cq)) {
 		log_error("thread %u would have %u operations in flight, more than io_uring's %u completions: use more --queues or a smaller --queue-depth",
-			  t->index, thread_inflight(t), 65536);
+			  t->index, t->max_inflight, 65536);
 		return -E2BIG;
 	}
 	return 0;
@@ -265,7 +136,7 @@ int queues_start(struct export *exp)
 		struct queue_thread *t = &exp->threads[i];
 
 		atomic_add_return(&exp->running, 1);
-		ret = pthread_create(&t->tid, NULL, queue_main, t);
+		ret = pthread_create(&t->tid, NULL, ring_thread, t);
 		if (ret) {
 			atomic_sub_return(&exp->running, 1);
 			log_error("cannot start queue thread %u: %s", i,

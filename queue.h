@@ -16,16 +16,36 @@
 
 struct uring_entry;
 struct dev_reader;
+struct queue_thread;
+
+/*
+ * How a transport reports up to the loop that drives it; the loop hands
+ * these down when its thread starts.
+ */
+struct thread_events {
+	/*
+	 * A fatal error: the thread arms nothing more and the whole export
+	 * ends.  True for the export's first one, which the caller explains.
+	 */
+	bool (*fail)(struct queue_thread *t, int err);
+	/* The connection has ended: arm nothing more, drain, stop. */
+	void (*conn_gone)(struct queue_thread *t);
+	/* The kernel refused a REGISTER: serve /dev/fuse from now on. */
+	void (*ring_off)(struct queue_thread *t, int err);
+};
 
 struct queue_thread {
 	unsigned int index;
 	pthread_t tid;
 	bool started;
 	struct export *exp;
+	const struct thread_events *events;
 	struct io_uring ring;
 	bool ring_ready;
 	/* Submissions whose completion has not been reaped yet. */
 	unsigned int inflight;
+	/* The most there can be: one per ring entry and /dev/fuse op. */
+	unsigned int max_inflight;
 	/* No new receive is armed once set; the loop ends at inflight 0. */
 	bool stopping;
 	/* Requests taken, for --fail-thread. */
@@ -50,10 +70,5 @@ struct queue_thread {
 int queues_start(struct export *exp);
 void queues_join(struct export *exp);
 void queues_free(struct export *exp);
-bool export_fail(struct export *exp, int err);
-void export_fall_back(struct export *exp, int err);
-void queue_fail(struct queue_thread *t, int err);
-void queue_conn_gone(struct queue_thread *t);
-bool queue_fail_due(struct queue_thread *t);
 
 #endif /* FUE_QUEUE_H */

@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The per-thread io_uring and its poll-free loop: submit, wait, and hand
- * every completion to the ring_op carried in its user_data.
+ * A queue thread's body: its pinning, its io_uring's set-up and teardown,
+ * and the poll-free loop that submits, waits and hands every completion
+ * to the ring_op carried in its user_data.  The transports below report
+ * back through the thread_events handed to them here.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
 #include "compiler.h"
+#include "fuse_dev.h"
+#include "fuse_uring.h"
 #include "log.h"
 #include "ring.h"
-
-/* SQEs are always 128 bytes: FUSE ring commands need the big cmd area. */
-#define SQE_BYTES 128
 
 /* io_uring_setup() refuses more than these without IORING_SETUP_CLAMP. */
 #define RING_MAX_SQ 32768
@@ -67,7 +69,7 @@ int ring_probe(void)
 	return ret;
 }
 
-int ring_setup(struct queue_thread *t, unsigned int inflight)
+static int ring_setup(struct queue_thread *t, unsigned int inflight)
 {
 	static const unsigned int flag_sets[] = {
 		/* Task work runs only when the loop enters the kernel. */
@@ -98,28 +100,8 @@ int ring_setup(struct queue_thread *t, unsigned int inflight)
 	return ret;
 }
 
-/*
- * A zeroed 128-byte SQE whose completion goes to @op.  liburing 2.3 hands
- * out SQEs with the previous user's bytes still in them, and the FUSE
- * command area lies beyond the 64 bytes its prep helpers touch.
- */
-struct io_uring_sqe *ring_sqe(struct queue_thread *t, struct ring_op *op)
-{
-	struct io_uring_sqe *sqe;
-
-	sqe = io_uring_get_sqe(&t->ring);
-	while (!sqe) {
-		io_uring_submit(&t->ring);
-		sqe = io_uring_get_sqe(&t->ring);
-	}
-	memset(sqe, 0, SQE_BYTES);
-	io_uring_sqe_set_data(sqe, op);
-	t->inflight++;
-	return sqe;
-}
-
 /* Hand every completion already posted to its op; returns how many. */
-unsigned int ring_reap(struct queue_thread *t)
+static unsigned int ring_reap(struct queue_thread *t)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int head, seen = 0;
@@ -133,6 +115,75 @@ unsigned int ring_reap(struct queue_thread *t)
 	}
 	io_uring_cq_advance(&t->ring, seen);
 	return seen;
+}
+
+static void notify_main(struct export *exp)
+{
+	pthread_kill(exp->main_thread, SIGUSR2);
+}
+
+/* Record the first fatal error; main then takes the whole export down. */
+bool ring_fail_export(struct export *exp, int err)
+{
+	int none = 0;
+	bool first;
+
+	first = atomic_try_cmpxchg(&exp->fatal, &none, err);
+	notify_main(exp);
+	return first;
+}
+
+/* A fatal error on one queue ends the whole export, never just the queue. */
+static bool thread_fail(struct queue_thread *t, int err)
+{
+	t->stopping = true;
+	return ring_fail_export(t->exp, err);
+}
+
+static void thread_fail_loudly(struct queue_thread *t, int err)
+{
+	if (thread_fail(t, err))
+		log_error("queue thread %u failed: %s", t->index,
+			  strerror(-err));
+}
+
+/*
+ * The connection ended (unmount or abort): arm nothing more; the loop ends
+ * once what is in flight has completed.  main tells the two apart.
+ */
+static void thread_conn_gone(struct queue_thread *t)
+{
+	t->stopping = true;
+}
+
+/*
+ * A REGISTER the kernel refused: it serves the connection over /dev/fuse
+ * from now on, so every thread takes up reading it with all its slots.
+ */
+static void thread_ring_off(struct queue_thread *t, int err)
+{
+	int none = 0;
+
+	if (atomic_try_cmpxchg(&t->exp->uring_failed, &none, -err))
+		log_info("the kernel refused a ring REGISTER (%s) and turned FUSE-over-io_uring off for this connection: serving over /dev/fuse",
+			 strerror(-err));
+}
+
+static const struct thread_events ring_events = {
+	.fail = thread_fail,
+	.conn_gone = thread_conn_gone,
+	.ring_off = thread_ring_off,
+};
+
+/*
+ * --fail-thread=N, a test aid: thread 0 behaves as if its io_uring broke
+ * once it has taken N requests, with whatever it has in flight then.
+ */
+static bool fail_thread_due(struct queue_thread *t)
+{
+	unsigned int n = t->exp->opt.fail_thread;
+
+	return n && t->index == 0 && !t->stopping && t->taken >= n;
 }
 
 /* How long a failed thread waits for what it has in flight. */
@@ -195,14 +246,14 @@ static int ring_drain(struct queue_thread *t)
 	return -EBUSY;
 }
 
-int ring_run(struct queue_thread *t)
+static int ring_run(struct queue_thread *t)
 {
 	int ret;
 
 	while (!t->stopping || t->inflight) {
 		if (!t->inflight) {
 			/* Nothing can ever complete: do not wait forever. */
-			queue_fail(t, -EPIPE);
+			thread_fail_loudly(t, -EPIPE);
 			break;
 		}
 		/* Failed here or in a handler: wait for the rest, bounded. */
@@ -210,11 +261,11 @@ int ring_run(struct queue_thread *t)
 		    smp_load_acquire(&t->exp->fatal))
 			return ring_drain(t);
 		ret = io_uring_submit_and_wait(&t->ring, 1);
-		if (queue_fail_due(t))
+		if (fail_thread_due(t))
 			ret = -EIO;
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
 		    ret != -EBUSY) {
-			queue_fail(t, ret);
+			thread_fail_loudly(t, ret);
 			return ring_drain(t);
 		}
 		ring_reap(t);
@@ -227,7 +278,7 @@ int ring_run(struct queue_thread *t)
  * but the cancelling runs on after io_uring_queue_exit() returns: with
  * operations still in flight, the buffers must outlive the process.
  */
-void ring_teardown(struct queue_thread *t)
+static void ring_teardown(struct queue_thread *t)
 {
 	if (t->ring_ready && t->inflight && !t->keep_buffers) {
 		log_error("queue thread %u: ring torn down with %u operations in flight; its buffers stay mapped",
@@ -237,4 +288,73 @@ void ring_teardown(struct queue_thread *t)
 	if (t->ring_ready)
 		io_uring_queue_exit(&t->ring);
 	t->ring_ready = false;
+}
+
+static void pin_thread(struct queue_thread *t)
+{
+	int ret;
+
+	if (!cpus_count(&t->cpus))
+		return;
+	ret = pthread_setaffinity_np(pthread_self(), t->cpus.size,
+				     t->cpus.set);
+	if (ret)
+		log_debug("thread %u: cannot pin: %s", t->index, strerror(ret));
+}
+
+/*
+ * io-wq workers (buffered writes to the image) inherit the thread's
+ * pinning; left so, they crowd onto the client's CPU and spin there on
+ * the image's inode lock.  Let them run on any online CPU.
+ */
+static void unpin_workers(struct queue_thread *t)
+{
+	int ret;
+
+	if (!cpus_count(&t->cpus) || !cpus_count(&t->exp->online))
+		return;
+	ret = io_uring_register_iowq_aff(&t->ring, t->exp->online.size,
+					 t->exp->online.set);
+	if (ret)
+		log_debug("thread %u: io-wq affinity: %s", t->index,
+			  strerror(-ret));
+}
+
+/* The body of queue thread @arg, from pinning to its ring's teardown. */
+void *ring_thread(void *arg)
+{
+	struct queue_thread *t = arg;
+	struct export *exp = t->exp;
+	int ret;
+
+	t->events = &ring_events;
+	pin_thread(t);
+	ret = ring_setup(t, t->max_inflight);
+	if (ret) {
+		log_error("io_uring setup failed on thread %u: %s", t->index,
+			  strerror(-ret));
+		thread_fail_loudly(t, ret);
+		goto out;
+	}
+	unpin_workers(t);
+	if (exp->uring)
+		fuse_uring_register(t);
+	fuse_dev_start(t);
+	/*
+	 * A REGISTER that fails does so while it is submitted; reap those
+	 * results before telling main that this queue is armed.
+	 */
+	ret = io_uring_submit(&t->ring);
+	if (ret < 0)
+		thread_fail_loudly(t, ret);
+	else
+		ring_reap(t);
+	atomic_add_return(&exp->armed, 1);
+	notify_main(exp);
+	ring_run(t);
+out:
+	ring_teardown(t);
+	atomic_sub_return(&exp->running, 1);
+	notify_main(exp);
+	return NULL;
 }
