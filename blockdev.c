@@ -416,11 +416,15 @@ static void submit_io(struct fuse_request *req);
 
 static void backing_io_done(struct ring_op *op, int res)
 {
-	struct fuse_request *req = container_of(op, struct fuse_request, op);
+	struct fuse_request *req = container_of(op, struct fuse_request, io_op);
 	struct backing *b = &req->thread->exp->backing;
 	bool data_op = req->io_opcode == IORING_OP_READ ||
 		       req->io_opcode == IORING_OP_WRITE;
 
+	if (req->io_opcode == IORING_OP_FALLOCATE) {
+		req->io_step_done(req, res);
+		return;
+	}
 	if (req->io_opcode == IORING_OP_FSYNC) {
 		req->io_complete(req, sync_end(b, &req->sync, res));
 		return;
@@ -451,6 +455,12 @@ static bool aligned(uint64_t value, uint32_t alignment)
 	return !(value & (alignment - 1));
 }
 
+/* Once per request slot: its backing I/O completes here. */
+void backing_request_init(struct fuse_request *req)
+{
+	req->io_op.done = backing_io_done;
+}
+
 /* The descriptor I/O of this offset, length and buffer can go through. */
 int backing_data_fd(struct backing *b, uint64_t offset, uint32_t len,
 		    const void *buf)
@@ -466,13 +476,12 @@ int backing_data_fd(struct backing *b, uint64_t offset, uint32_t len,
 static void submit_io(struct fuse_request *req)
 {
 	struct backing *b = &req->thread->exp->backing;
-	struct io_uring_sqe *sqe = ring_sqe(req->thread, &req->op);
+	struct io_uring_sqe *sqe = ring_sqe(req->thread, &req->io_op);
 	uint64_t offset = req->io_offset + req->io_done;
 	uint32_t left = req->io_len - req->io_done;
 	char *read_to = (char *)req->reply + req->io_done;
 	const char *write_from = (const char *)req->data + req->io_done;
 
-	req->op.done = backing_io_done;
 	switch (req->io_opcode) {
 	case IORING_OP_READ:
 		io_uring_prep_read(sqe, backing_data_fd(b, offset, left, read_to),

@@ -20,6 +20,7 @@ int backing_sync(struct backing *b);
 void backing_note_lack(struct backing *b, uint32_t what);
 int backing_data_fd(struct backing *b, uint64_t offset, uint32_t len,
 		    const void *buf);
+void backing_request_init(struct fuse_request *req);
 void backing_submit(struct fuse_request *req,
 		    void (*complete)(struct fuse_request *req, int res));
 

@@ -137,9 +137,14 @@ struct transport {
 /*
  * One request in flight.  Ring entries and /dev/fuse slots embed one
  * each; it lives as long as its slot and is reused for every request.
+ * Its two completion ops are set once, when the slot is allocated, so a
+ * CQE means the same whatever the request is doing: @cmd_op the
+ * transport's command (a ring entry's REGISTER or COMMIT_AND_FETCH),
+ * @io_op the backing I/O (blockdev.c).
  */
 struct fuse_request {
-	struct ring_op op;
+	struct ring_op cmd_op;
+	struct ring_op io_op;
 	const struct transport *transport;
 	struct queue_thread *thread;
 	/* The decoded request; points into the transport's buffers. */
@@ -168,6 +173,8 @@ struct fuse_request {
 	uint8_t io_step;
 	/* Called when the backing I/O has finished, short I/O resubmitted. */
 	void (*io_complete)(struct fuse_request *req, int res);
+	/* I/O run in steps (a FALLOCATE): each step's result goes here. */
+	void (*io_step_done)(struct fuse_request *req, int res);
 	int qid;
 	/* Kept by request_begin() for the trace and the latency figures. */
 	uint64_t start_ns;

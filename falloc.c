@@ -22,16 +22,12 @@
  */
 #include <errno.h>
 #include <linux/falloc.h>
-#include <stddef.h>
 
 #include "blockdev.h"
 #include "compiler.h"
 #include "falloc.h"
 #include "log.h"
 #include "ring.h"
-
-#define container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* The most zeroes one SQE writes: one chunk in flight per request. */
 #define ZERO_CHUNK (1024 * 1024)
@@ -174,9 +170,8 @@ static void zeroes_segment(struct fuse_request *req, uint64_t *start,
 
 static void submit_zeroes(struct fuse_request *req);
 
-static void zeroes_written(struct ring_op *op, int res)
+static void zeroes_written(struct fuse_request *req, int res)
 {
-	struct fuse_request *req = container_of(op, struct fuse_request, op);
 	uint64_t start, end;
 
 	if (res < 0) {
@@ -199,7 +194,7 @@ static void zeroes_written(struct ring_op *op, int res)
 static void submit_zeroes(struct fuse_request *req)
 {
 	struct backing *b = req_backing(req);
-	struct io_uring_sqe *sqe = ring_sqe(req->thread, &req->op);
+	struct io_uring_sqe *sqe = ring_sqe(req->thread, &req->io_op);
 	uint64_t start, end, left;
 	uint32_t len;
 
@@ -209,14 +204,17 @@ static void submit_zeroes(struct fuse_request *req)
 	len = ZERO_CHUNK - (uint32_t)(req->io_pos % ZERO_CHUNK);
 	if (len > left)
 		len = (uint32_t)left;
-	req->op.done = zeroes_written;
 	io_uring_prep_write(sqe, backing_data_fd(b, req->io_pos, len, zeroes),
 			    zeroes, len, req->io_pos);
 }
 
-static void fallocate_done(struct ring_op *op, int res)
+/* Every SQE of a FALLOCATE completes here, by way of blockdev.c. */
+static void falloc_step_done(struct fuse_request *req, int res)
 {
-	step_done(container_of(op, struct fuse_request, op), res);
+	if (req->io_step >= STEP_ZEROES)
+		zeroes_written(req, res);
+	else
+		step_done(req, res);
 }
 
 static int step_mode(enum falloc_step step)
@@ -270,8 +268,7 @@ static void enter(struct fuse_request *req, enum falloc_step step)
 		fall_back(req);
 		return;
 	}
-	sqe = ring_sqe(req->thread, &req->op);
-	req->op.done = fallocate_done;
+	sqe = ring_sqe(req->thread, &req->io_op);
 	io_uring_prep_fallocate(sqe, b->fd, step_mode(step), (off_t)start,
 				(off_t)(end - start));
 }
@@ -282,6 +279,8 @@ void falloc_submit(struct fuse_request *req,
 	uint32_t mode = req->io_mode;
 
 	req->io_complete = complete;
+	req->io_opcode = IORING_OP_FALLOCATE;
+	req->io_step_done = falloc_step_done;
 	backing_touch(req_backing(req));
 	if (mode & FALLOC_FL_ZERO_RANGE)
 		enter(req, STEP_ZERO_RANGE);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
+#include "blockdev.h"
 #include "decode.h"
 #include "fuse_dev.h"
 #include "log.h"
@@ -104,7 +105,6 @@ static void arm_poll(struct dev_reader *r)
 	struct queue_thread *t = r->thread;
 	struct io_uring_sqe *sqe;
 
-	r->poll_op.done = poll_done;
 	sqe = ring_sqe(t, &r->poll_op);
 	io_uring_prep_poll_add(sqe, t->dev_fd, POLLIN);
 	r->poll_armed = true;
@@ -290,6 +290,7 @@ int fuse_dev_alloc(struct queue_thread *t, unsigned int nr_slots,
 	if (!r)
 		return -ENOMEM;
 	r->thread = t;
+	r->poll_op.done = poll_done;
 	r->map_len = read_len + reply_len;
 	t->dev = r;
 	for (i = 0; i < nr_slots; i++) {
@@ -311,6 +312,8 @@ int fuse_dev_alloc(struct queue_thread *t, unsigned int nr_slots,
 		slot->req.qid = -1;
 		slot->req.reply = slot->reply_buf;
 		slot->req.reply_cap = (uint32_t)reply_len;
+		/* Its command is the reader's poll; it has only its I/O. */
+		backing_request_init(&slot->req);
 	}
 	/* Handed out last first, so light load keeps touching one buffer. */
 	for (i = nr_slots; i-- > 0;) {

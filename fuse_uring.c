@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
+#include "blockdev.h"
 #include "cpus.h"
 #include "decode.h"
 #include "fuse_uring.h"
@@ -55,11 +56,9 @@ static struct io_uring_sqe *uring_cmd_sqe(struct uring_entry *ent,
 					  uint32_t cmd_op)
 {
 	struct queue_thread *t = ent->req.thread;
-	struct io_uring_sqe *sqe = ring_sqe(t, &ent->req.op);
+	struct io_uring_sqe *sqe = ring_sqe(t, &ent->req.cmd_op);
 	struct fuse_uring_cmd_req *cmd = (struct fuse_uring_cmd_req *)sqe->cmd;
 
-	/* Backing I/O borrowed the op; the next CQE is the entry's again. */
-	ent->req.op.done = entry_done;
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = t->dev_fd;
 	sqe->cmd_op = cmd_op;
@@ -178,7 +177,8 @@ static void register_failed(struct uring_entry *ent, int res)
 
 static void entry_done(struct ring_op *op, int res)
 {
-	struct fuse_request *req = container_of(op, struct fuse_request, op);
+	struct fuse_request *req = container_of(op, struct fuse_request,
+						cmd_op);
 	struct uring_entry *ent = container_of(req, struct uring_entry, req);
 	struct queue_thread *t = req->thread;
 
@@ -251,7 +251,8 @@ int fuse_uring_alloc(struct queue_thread *t)
 			ent->req.thread = t;
 			ent->req.transport = &uring_transport;
 			ent->req.qid = (int)qid;
-			ent->req.op.done = entry_done;
+			ent->req.cmd_op.done = entry_done;
+			backing_request_init(&ent->req);
 			ent->qid = (uint16_t)qid;
 			ent->header = (struct fuse_uring_req_header *)base;
 			ent->payload = base + header_len;
