@@ -14,7 +14,6 @@
 #include "compiler.h"
 #include "decode.h"
 #include "log.h"
-#include "ops.h"
 #include "queue.h"
 #include "trace.h"
 
