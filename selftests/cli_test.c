@@ -24,7 +24,7 @@
 #include <linux/fs.h>
 
 #include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue.h"
 
 #define TIMEOUT_S	60
 #define RUN_TIMEOUT_MS	5000

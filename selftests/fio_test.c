@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue.h"
 
 #define TIMEOUT_S	150
 /* fio's own bound, below the harness' so that its output gets shown. */

@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue.h"
 
 #define TIMEOUT_S	120
 #define IMAGE_SIZE	(8 << 20)

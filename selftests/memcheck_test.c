@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue.h"
 
 #define TIMEOUT_S	200
 #define IMAGE_SIZE	(16 << 20)

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue.h"
 
 #define IMAGE_SIZE (4 << 20)
 #define FUSE_CONF "/etc/fuse.conf"

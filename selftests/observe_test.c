@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue.h"
 
 #define TIMEOUT_S	90
 #define IMAGE_SIZE	(8 << 20)

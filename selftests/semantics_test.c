@@ -31,7 +31,7 @@
 #include <linux/loop.h>
 
 #include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue.h"
 #include "fue_store.h"
 
 #define KiB		1024LL

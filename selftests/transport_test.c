@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue.h"
 
 #define TIMEOUT_S	90
 #define URING_PARAM	"/sys/module/fuse/parameters/enable_uring"
