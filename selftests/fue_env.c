@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpus.h"
 #include "fue.h"
 
 #define URING_PARAM	"/sys/module/fuse/parameters/enable_uring"
@@ -153,51 +154,28 @@ const char *fue_check_uring(void)
 	return NULL;
 }
 
-/* Parse a CPU list like "0-3,8,10-11" into cpus[]; returns the count. */
-static int parse_cpu_list(const char *list, int *cpus, int max)
-{
-	const char *p = list;
-	int n = 0;
-
-	while (*p) {
-		char *end;
-		long a = strtol(p, &end, 10), b;
-
-		if (end == p)
-			break;
-		b = a;
-		if (*end == '-') {
-			p = end + 1;
-			b = strtol(p, &end, 10);
-		}
-		for (; a <= b; a++) {
-			if (cpus && n < max)
-				cpus[n] = (int)a;
-			n++;
-		}
-		p = end;
-		if (*p == ',')
-			p++;
-	}
-	return n;
-}
-
+/* CPU lists go through the daemon's own parser, which cpus_test covers. */
 int fue_possible_cpus(void)
 {
-	char buf[4096];
+	struct cpus set;
+	int n = cpulist_read("/sys/devices/system/cpu/possible", &set);
 
-	if (fue_read_word("/sys/devices/system/cpu/possible", buf, sizeof(buf)))
-		return -1;
-	return parse_cpu_list(buf, NULL, 0);
+	cpus_free(&set);
+	return n < 0 ? -1 : n;
 }
 
 int fue_online_cpus(int *cpus, int max)
 {
-	char buf[4096];
-	int n;
+	unsigned int cpu, nr_bits;
+	struct cpus set;
+	int n = 0;
 
-	if (fue_read_word("/sys/devices/system/cpu/online", buf, sizeof(buf)))
+	if (cpulist_read("/sys/devices/system/cpu/online", &set) < 0)
 		return -1;
-	n = parse_cpu_list(buf, cpus, max);
-	return n > max ? max : n;
+	nr_bits = set.size * 8;
+	for (cpu = 0; cpu < nr_bits && n < max; cpu++)
+		if (cpus_has(&set, cpu))
+			cpus[n++] = (int)cpu;
+	cpus_free(&set);
+	return n;
 }

@@ -36,6 +36,8 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "fue.h"
+
 /*
  * The ring's uapi (7.42) from the project's header, guarded so that a
  * newer <linux/fuse.h> wins; in a kernel tree the uapi header has it all.
@@ -119,58 +121,6 @@ FIXTURE(abi) {
 
 /* Environment */
 
-static int read_word(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-static int write_word(const char *path, const char *word)
-{
-	ssize_t len = (ssize_t)strlen(word);
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, word, len) != len)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-/* Parse a CPU list like "0-3,8"; returns the count, filling cpus[]. */
-static int cpu_list(const char *path, int *cpus, int max)
-{
-	char text[256], *p = text, *end;
-	int n = 0;
-
-	if (read_word(path, text, sizeof(text)))
-		return -1;
-	while (*p) {
-		long a = strtol(p, &end, 10), b = a;
-
-		if (end == p)
-			break;
-		if (*end == '-')
-			b = strtol(end + 1, &end, 10);
-		for (; a <= b; a++, n++)
-			if (cpus && n < max)
-				cpus[n] = (int)a;
-		p = *end == ',' ? end + 1 : end;
-	}
-	return n;
-}
-
 /* Kernel version as major * 1000 + minor, from uname -r. */
 static int kernel_version(void)
 {
@@ -192,12 +142,12 @@ static const char *check_env(void)
 		return "must run as root (mounts FUSE)";
 	if (access("/dev/fuse", R_OK | W_OK))
 		return "/dev/fuse is missing (CONFIG_FUSE_FS, modprobe fuse)";
-	if (read_word(URING_PARAM, val, sizeof(val)))
+	if (fue_read_word(URING_PARAM, val, sizeof(val)))
 		return URING_PARAM " is absent (kernel without CONFIG_FUSE_IO_URING; the ring came with 6.14)";
-	if (val[0] != 'Y' && write_word(URING_PARAM, "Y"))
+	if (val[0] != 'Y' && fue_write_word(URING_PARAM, "Y"))
 		return "enable_uring is N and cannot be set to Y";
 	if (val[0] != 'Y')
-		write_word(URING_PARAM, val);
+		fue_write_word(URING_PARAM, val);
 	return NULL;
 }
 
@@ -205,30 +155,7 @@ static const char *check_env(void)
 
 static int find_conn(FIXTURE_DATA(abi) *self)
 {
-	char line[1024], path[512];
-	unsigned int major, minor;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*d %*d %u:%u %*s %511s", &major, &minor,
-			   path) != 3 || strcmp(path, self->mnt))
-			continue;
-		self->conn = minor;
-		ret = 0;
-	}
-	fclose(f);
-	return ret;
-}
-
-static bool conn_listed(FIXTURE_DATA(abi) *self)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), FUSECTL "/%u", self->conn);
-	return access(path, F_OK) == 0;
+	return fue_mount_info(self->mnt, &self->conn, NULL, 0) > 0 ? 0 : -ENOENT;
 }
 
 static int conn_file(FIXTURE_DATA(abi) *self, const char *name,
@@ -237,7 +164,7 @@ static int conn_file(FIXTURE_DATA(abi) *self, const char *name,
 	char path[128];
 
 	snprintf(path, sizeof(path), FUSECTL "/%u/%s", self->conn, name);
-	return word ? write_word(path, word) : read_word(path, out, len);
+	return word ? fue_write_word(path, word) : fue_read_word(path, out, len);
 }
 
 static int mount_conn(FIXTURE_DATA(abi) *self)
@@ -685,17 +612,16 @@ FIXTURE_SETUP(abi)
 	self->skip = check_env();
 	if (self->skip)
 		return;
-	self->nr_queues = cpu_list("/sys/devices/system/cpu/possible", NULL, 0);
-	self->nr_online = cpu_list("/sys/devices/system/cpu/online",
-				   self->online, MAX_QUEUES);
+	self->nr_queues = fue_possible_cpus();
+	self->nr_online = fue_online_cpus(self->online, MAX_QUEUES);
 	ASSERT_LT(0, self->nr_queues);
 	ASSERT_GE(MAX_QUEUES, self->nr_queues);
 	ASSERT_LT(0, self->nr_online);
 
-	ASSERT_EQ(0, read_word(URING_PARAM, self->saved_param,
+	ASSERT_EQ(0, fue_read_word(URING_PARAM, self->saved_param,
 			       sizeof(self->saved_param)));
 	self->param_touched = true;
-	ASSERT_EQ(0, write_word(URING_PARAM, "Y"));
+	ASSERT_EQ(0, fue_write_word(URING_PARAM, "Y"));
 
 	snprintf(self->dir, sizeof(self->dir), "/tmp/uring_abi.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
@@ -723,7 +649,7 @@ FIXTURE_TEARDOWN(abi)
 	pid_t pid;
 
 	/* Abort first: it releases clients stuck in a request. */
-	if (self->mounted && conn_listed(self))
+	if (self->mounted && fue_conn_exists(self->conn))
 		conn_file(self, "abort", "1", NULL, 0);
 	clients_kill(self);
 	if (self->mounted) {
@@ -751,7 +677,7 @@ FIXTURE_TEARDOWN(abi)
 	self->nr_ents = 0;
 	free(self->buf);
 	if (self->param_touched)
-		write_word(URING_PARAM, self->saved_param);
+		fue_write_word(URING_PARAM, self->saved_param);
 	if (self->dir[0]) {
 		unlink(self->mnt);
 		rmdir(self->dir);
@@ -911,7 +837,7 @@ TEST_F(abi, register_with_param_off)
 	int i;
 
 	SKIP_IF_NEEDED();
-	ASSERT_EQ(0, write_word(URING_PARAM, "N"));
+	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ASSERT_EQ(0, mount_conn(self));
 	ASSERT_EQ(0, read_init(self));
 	EXPECT_FALSE(self->offered & FUSE_OVER_IO_URING)
@@ -936,7 +862,7 @@ TEST_F(abi, param_off_after_init)
 {
 	SKIP_IF_NEEDED();
 	START(FUSE_OVER_IO_URING);
-	ASSERT_EQ(0, write_word(URING_PARAM, "N"));
+	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ring_becomes_usable(_metadata, self);
 }
 
@@ -1442,7 +1368,7 @@ TEST_F(abi, umount_idle_entries)
 	n = dev_read(self, CQE_MS);
 	EXPECT_EQ(-ENODEV, n)
 		TH_LOG("fuse_dev_do_read() after umount");
-	EXPECT_FALSE(conn_listed(self))
+	EXPECT_FALSE(fue_conn_exists(self->conn))
 		TH_LOG("fuse_ctl_remove_conn(): connection %u still listed",
 		       self->conn);
 	io_uring_queue_exit(&self->ring);
@@ -1672,12 +1598,12 @@ int main(int argc, char **argv)
 
 	if (!why && kernel_version() < KV(6, 14))
 		why = "the FUSE ring came with Linux 6.14";
-	if (!why && read_word(URING_PARAM, saved, sizeof(saved)))
+	if (!why && fue_read_word(URING_PARAM, saved, sizeof(saved)))
 		why = URING_PARAM " is unreadable";
 	if (why)
 		ksft_exit_skip("%s\n", why);
 	ret = test_harness_run(argc, argv);
 	/* Even a case killed on timeout leaves enable_uring as it was. */
-	write_word(URING_PARAM, saved);
+	fue_write_word(URING_PARAM, saved);
 	return ret;
 }
