@@ -23,8 +23,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
-#include "kselftest_harness.h"
-#include "fue.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	60
 #define RUN_TIMEOUT_MS	5000
@@ -100,11 +99,6 @@ FIXTURE_TEARDOWN(cli)
 	if (self->loop_fd >= 0)
 		fue_loop_detach(self->loop_fd);
 }
-
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
 
 /* Run the daemon with tmpl, placeholders replaced; returns its exit code. */
 static int run(FIXTURE_DATA(cli) *self, const char *const *tmpl)

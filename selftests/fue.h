@@ -205,11 +205,18 @@ int fue_init(struct fue_export *e);
  * code (0: serving), or -errno/-ETIMEDOUT if it could not be run.  On 0,
  * e->pid is the serving daemon, reparented to the caller, which becomes a
  * child subreaper so that the daemon's exit status can be collected.
+ * A failed start prints the daemon's stderr as TAP comments.
  */
 int fue_start(struct fue_export *e, const char *image, const char *mnt, ...)
 	__attribute__((sentinel));
 int fue_startv(struct fue_export *e, const char *image, const char *mnt,
 	       const char *const *opts);
+/*
+ * Start opts on a fresh pattern image of image_size bytes at e->image,
+ * mounted over an empty e->mnt.  A failed start shows the daemon's stderr.
+ */
+int fue_start_fresh(struct fue_export *e, off_t image_size,
+		    const char *const *opts);
 
 /*
  * Run the daemon in the foreground with args (NULL-terminated, everything

@@ -151,8 +151,8 @@ static pid_t fork_logged(const struct fue_export *e, const char *const *argv,
 	return pid;
 }
 
-int fue_startv(struct fue_export *e, const char *image, const char *mnt,
-	       const char *const *opts)
+static int start_daemon(struct fue_export *e, const char *image,
+			const char *mnt, const char *const *opts)
 {
 	char pidopt[PATH_MAX + 16];
 	const char *argv[MAX_OPTS + 6];
@@ -229,6 +229,34 @@ int fue_startv(struct fue_export *e, const char *image, const char *mnt,
 	e->has_conn = true;
 	start_watchdog(e);
 	return 0;
+}
+
+int fue_startv(struct fue_export *e, const char *image, const char *mnt,
+	       const char *const *opts)
+{
+	int ret = start_daemon(e, image, mnt, opts);
+
+	/* A test that meant it to fail is as well served by knowing why. */
+	if (ret) {
+		fue_log("start failed: %d", ret);
+		fue_dump_errlog(e);
+	}
+	return ret;
+}
+
+int fue_start_fresh(struct fue_export *e, off_t image_size,
+		    const char *const *opts)
+{
+	int ret = fue_make_image(e->image, image_size);
+
+	if (!ret)
+		ret = fue_make_mountpoint(e->mnt);
+	if (ret) {
+		fue_log("cannot make %s and %s: %s", e->image, e->mnt,
+			strerror(-ret));
+		return ret;
+	}
+	return fue_startv(e, e->image, e->mnt, opts);
 }
 
 int fue_run(struct fue_export *e, const char *const *args, int timeout_ms)

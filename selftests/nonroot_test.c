@@ -25,8 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue.h"
+#include "fue_harness.h"
 
 #define IMAGE_SIZE (4 << 20)
 #define FUSE_CONF "/etc/fuse.conf"
@@ -251,11 +250,6 @@ FIXTURE_TEARDOWN(nonroot)
 	/* Scans the daemon's stderr for sanitizer reports. */
 	fue_teardown(&self->e);
 }
-
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
 
 /* The pid's parent, from /proc/PID/stat; -1 if unknown. */
 static pid_t parent_of(pid_t pid)

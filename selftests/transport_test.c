@@ -21,43 +21,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	90
 #define URING_PARAM	"/sys/module/fuse/parameters/enable_uring"
 #define MAX_CPUS	1024
 #define IMAGE_SIZE	(8 << 20)
-
-/* Print the daemon's stderr as TAP comments. */
-static void dump_errlog(const struct fue_export *e)
-{
-	char *text = fue_slurp(e->errlog), *line, *save = NULL;
-
-	if (!text)
-		return;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		fprintf(stderr, "# daemon: %s\n", line);
-	free(text);
-}
-
-/* Image and mountpoint, then the export with opts; 0 or the failure. */
-static int start(struct fue_export *e, const char *const *opts)
-{
-	int ret;
-
-	ret = fue_make_image(e->image, IMAGE_SIZE);
-	if (!ret)
-		ret = fue_make_mountpoint(e->mnt);
-	if (!ret)
-		ret = fue_startv(e, e->image, e->mnt, opts);
-	if (ret) {
-		fprintf(stderr, "# start failed: %d\n", ret);
-		dump_errlog(e);
-	}
-	return ret;
-}
 
 /*
  * Client work, run in a child: reads (and with write set, writes first)
@@ -222,16 +191,6 @@ static void check_all_qids(struct __test_metadata *_metadata,
 	}
 }
 
-static void expect_clean_exit(struct __test_metadata *_metadata,
-			      struct fue_export *e)
-{
-	int status = fue_stop(e);
-
-	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
-		TH_LOG("daemon wait status %#x", status);
-}
-
 /* Both transports. */
 
 FIXTURE(xport) {
@@ -239,40 +198,17 @@ FIXTURE(xport) {
 	const char *skip;
 };
 
-FIXTURE_VARIANT(xport) {
-	const char *transport;
-	bool ring;
-};
-
-FIXTURE_VARIANT_ADD(xport, dev) {
-	.transport = "--io-uring=off",
-	.ring = false,
-};
-
-FIXTURE_VARIANT_ADD(xport, ring) {
-	.transport = "--io-uring=on",
-	.ring = true,
-};
+FUE_TRANSPORT_VARIANTS(xport);
 
 FIXTURE_SETUP(xport)
 {
-	/* Bodies skip themselves: older harnesses run them after SKIP(). */
-	self->skip = fue_check_env();
-	if (!self->skip && variant->ring)
-		self->skip = fue_check_uring();
-	if (!self->skip)
-		ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(variant->ring);
 }
 
 FIXTURE_TEARDOWN(xport)
 {
 	fue_teardown(&self->e);
 }
-
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
 
 TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
 {
@@ -283,7 +219,7 @@ TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
 
 	READY();
 	ASSERT_NE(NULL, s);
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 1, 0, 64, false);
 	CHECK_CLIENT(c, 64);
 	ASSERT_EQ(0, fue_request_stats(&self->e, s));
@@ -319,7 +255,7 @@ TEST_F_TIMEOUT(xport, external_umount_exits_zero, TIMEOUT_S)
 	int status;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
 	CHECK_CLIENT(c, 32);
 	/* What umount(8) does: a plain, non-lazy unmount. */
@@ -339,7 +275,7 @@ TEST_F_TIMEOUT(xport, sigint_unmounts_and_exits_zero, TIMEOUT_S)
 	int status;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
 	CHECK_CLIENT(c, 32);
 	ASSERT_EQ(0, kill(self->e.pid, SIGINT));
@@ -360,7 +296,7 @@ TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
 	int status;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
 	CHECK_CLIENT(c, 32);
 	ASSERT_EQ(0, fue_abort_conn(self->e.conn));
@@ -485,7 +421,7 @@ TEST_F_TIMEOUT(xport, abort_under_load, TIMEOUT_S)
 
 	READY();
 	ASSERT_NE(NULL, l);
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	l->path = self->e.mnt;
 	l->threads = 8;
 	pid = start_load(l);
@@ -515,7 +451,7 @@ TEST_F_TIMEOUT(xport, sigterm_under_load, TIMEOUT_S)
 
 	READY();
 	ASSERT_NE(NULL, l);
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	l->path = self->e.mnt;
 	l->threads = 8;
 	pid = start_load(l);
@@ -546,11 +482,7 @@ FIXTURE(ring) {
 
 FIXTURE_SETUP(ring)
 {
-	self->skip = fue_check_env();
-	if (!self->skip)
-		self->skip = fue_check_uring();
-	if (!self->skip)
-		ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(true);
 }
 
 FIXTURE_TEARDOWN(ring)
@@ -596,7 +528,7 @@ TEST_F_TIMEOUT(ring, each_cpu_uses_its_queue, TIMEOUT_S)
 	const char *opts[] = { "--io-uring=on", "--stats", NULL };
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	per_cpu_traffic(_metadata, self);
 	expect_clean_exit(_metadata, &self->e);
 }
@@ -607,7 +539,7 @@ TEST_F_TIMEOUT(ring, one_thread_serves_all_queues, TIMEOUT_S)
 	int i;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	ASSERT_EQ(0, fue_request_stats(&self->e, &self->before));
 	check_all_qids(_metadata, &self->before);
 	for (i = 0; i < self->before.nr_queues; i++)
@@ -629,7 +561,7 @@ TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
 	struct client *c;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	/* 8 threads on one CPU: 8 requests for one ring entry. */
 	c = run_client(self->e.mnt, 0, 8, 0, 8 * 32, false);
 	CHECK_CLIENT(c, 8 * 32);
@@ -704,7 +636,7 @@ TEST_F_TIMEOUT(no_uring, io_uring_on_fails, TIMEOUT_S)
 
 	READY();
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
-	ret = start(&self->e, opts);
+	ret = fue_start_fresh(&self->e, IMAGE_SIZE, opts);
 	/* README: it unmounts and exits 1, naming the fix. */
 	EXPECT_EQ(1, ret) TH_LOG("--io-uring=on without the ring: %d", ret);
 	text = fue_slurp(self->e.errlog);
@@ -728,7 +660,7 @@ TEST_F_TIMEOUT(no_uring, auto_falls_back_to_dev, TIMEOUT_S)
 	READY();
 	ASSERT_NE(NULL, s);
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	/* It says why, in one line. */
 	text = fue_slurp(self->e.errlog);
 	ASSERT_NE(NULL, text);

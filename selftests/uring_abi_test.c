@@ -35,8 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue.h"
+#include "fue_harness.h"
 
 /*
  * The ring's uapi (7.42) from the project's header, guarded so that a
@@ -684,11 +683,6 @@ FIXTURE_TEARDOWN(abi)
 	}
 }
 
-#define SKIP_IF_NEEDED() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
-
 /* Mount, read INIT, answer it granting grant, set up a ring. */
 #define START(grant) do { \
 	ASSERT_EQ(0, mount_conn(self)); \
@@ -765,7 +759,7 @@ TEST_F(abi, register_before_init_reply)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	ASSERT_EQ(0, mount_conn(self));
 	ASSERT_EQ(0, read_init(self));
 	EXPECT_TRUE(self->offered & FUSE_OVER_IO_URING)
@@ -792,7 +786,7 @@ TEST_F(abi, register_before_init_reply)
  */
 TEST_F(abi, register_without_grant)
 {
-	SKIP_IF_NEEDED();
+	READY();
 	START(0);
 	ring_becomes_usable(_metadata, self);
 }
@@ -809,7 +803,7 @@ TEST_F(abi, register_unmounted_dev)
 	struct io_uring_sqe *sqe;
 	int fd, i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	ASSERT_EQ(0, ring_init(self));
 	i = ent_new(self, 0, payload_need());
 	ASSERT_LE(0, i);
@@ -836,7 +830,7 @@ TEST_F(abi, register_with_param_off)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ASSERT_EQ(0, mount_conn(self));
 	ASSERT_EQ(0, read_init(self));
@@ -860,7 +854,7 @@ TEST_F(abi, register_with_param_off)
  */
 TEST_F(abi, param_off_after_init)
 {
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ring_becomes_usable(_metadata, self);
@@ -872,7 +866,7 @@ TEST_F(abi, register_bad_qid)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -892,7 +886,7 @@ TEST_F(abi, register_iovec_count)
 	struct iovec iov[3];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -913,7 +907,7 @@ TEST_F(abi, register_short_header)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -935,7 +929,7 @@ TEST_F(abi, register_short_payload)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -962,7 +956,7 @@ TEST_F(abi, no_sqe128)
 	struct iovec iov[2];
 	int i, op;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -996,7 +990,7 @@ TEST_F(abi, unknown_command)
 	struct io_uring_sqe *sqe;
 	unsigned int k;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < ARRAY_SIZE(ops); k++) {
 		sqe = cmd_sqe(&self->ring, self->dev, ops[k], TAG_CMD, true);
@@ -1061,7 +1055,7 @@ TEST_F(abi, commit_unknown_id)
 	uint64_t commit_id;
 	int c, i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
@@ -1084,7 +1078,7 @@ TEST_F(abi, commit_answered_id)
 	uint64_t commit_id;
 	int c, i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
@@ -1107,7 +1101,7 @@ TEST_F(abi, commit_wrong_qid)
 	uint64_t commit_id;
 	int c, i, qid, other;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	c = request_in_entry(_metadata, self, self->online[0], &i,
@@ -1166,7 +1160,7 @@ TEST_F(abi, reply_error_out_of_range)
 	unsigned int k;
 	int64_t r;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	for (k = 0; k < ARRAY_SIZE(bad); k++) {
@@ -1199,7 +1193,7 @@ TEST_F(abi, reply_payload_size)
 	struct reply_fault f = { .set_payload_sz = true };
 	int64_t r;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	f.payload_sz = (uint32_t)self->payload_size + 1;
@@ -1236,7 +1230,7 @@ TEST_F(abi, reply_unique_mismatch)
 	struct reply_fault f = { .unique_delta = 2 };
 	int64_t r;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	r = faulty_reply(_metadata, self, &f);
@@ -1285,7 +1279,7 @@ TEST_F(abi, dev_reply_faults)
 	uint64_t unique;
 	int c;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(0);
 	c = client_start(self, -1);
 	ASSERT_LE(0, c);
@@ -1344,7 +1338,7 @@ TEST_F(abi, umount_idle_entries)
 	uint64_t tag;
 	ssize_t n;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, depth));
 	serves_over_ring(_metadata, self);
@@ -1461,14 +1455,14 @@ static void abort_in_flight(struct __test_metadata *_metadata,
 
 TEST_F(abi, abort_in_flight)
 {
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	abort_in_flight(_metadata, self, false);
 }
 
 TEST_F(abi, abort_in_flight_abort_error)
 {
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING | FUSE_ABORT_ERROR);
 	abort_in_flight(_metadata, self, true);
 }
@@ -1488,7 +1482,7 @@ TEST_F(abi, server_gone)
 	int c1, c2, i;
 	long ms;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 2));
 	c1 = request_in_entry(_metadata, self, -1, &i, &commit_id);
@@ -1526,7 +1520,7 @@ TEST_F(abi, ready_needs_every_queue)
 	int c, q, i, missing, res, ms, cpu = self->online[0];
 	ssize_t n;
 
-	SKIP_IF_NEEDED();
+	READY();
 	if (self->nr_queues < 2)
 		SKIP(return, "needs two possible CPUs");
 	START(FUSE_OVER_IO_URING);
@@ -1569,7 +1563,7 @@ TEST_F(abi, request_on_callers_cpu_queue)
 {
 	int k, c, i, cpu;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	for (k = 0; k < self->nr_online; k++) {
