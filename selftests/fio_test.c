@@ -60,7 +60,7 @@ TEST_F_TIMEOUT(fio, randwrite_verify_then_cmp, TIMEOUT_S)
 	int nr_err_fields = 0;
 	const char *args[32];
 	struct fue_stats *s = malloc(sizeof(*s));
-	int cpus[MAX_CPUS], nr_cpus, n = 0, ret, status;
+	int cpus[MAX_CPUS], nr_cpus, n = 0, ret;
 	off_t diff = -1;
 
 	READY();
@@ -155,10 +155,7 @@ TEST_F_TIMEOUT(fio, randwrite_verify_then_cmp, TIMEOUT_S)
 	EXPECT_EQ(0, ret) TH_LOG("cmp: %d, first difference at %lld", ret,
 				 (long long)diff);
 	EXPECT_EQ(IMAGE_SIZE, fue_file_size(self->e.image));
-	status = fue_stop(&self->e);
-	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
-		TH_LOG("daemon wait status %#x", status);
+	expect_clean_exit(_metadata, &self->e);
 	free(s);
 }
 

@@ -357,9 +357,10 @@ int fue_sanitizer_scan(struct fue_export *e);
 
 /*
  * Background load: children pinned to each online CPU with
- * sched_setaffinity(), a reader on every CPU and with FUE_LOAD_WRITERS a
- * writer too, doing bs-sized pread/pwrite on random blocks of [off,
- * off + len) of path in a loop until told to stop.  The file stays open
+ * sched_setaffinity(), a reader on every CPU (with FUE_LOAD_DEEP several,
+ * to keep more requests in flight) and with FUE_LOAD_WRITERS a writer
+ * too, doing bs-sized pread/pwrite on random blocks of [off, off + len)
+ * of path in a loop until told to stop.  The file stays open
  * in each child for the whole run, so the load also keeps a detached
  * mount busy.  Counters live in shared memory and are read while the
  * children run.
@@ -380,6 +381,9 @@ int fue_sanitizer_scan(struct fue_export *e);
 #define FUE_LOAD_BUFFERED	0x4	/* no O_DIRECT */
 #define FUE_LOAD_VERIFY		0x8	/* readers check the pattern */
 #define FUE_LOAD_SYNC		0x10	/* writers: each block once, fsync */
+#define FUE_LOAD_DEEP		0x20	/* FUE_LOAD_DEEP_READERS per CPU */
+
+#define FUE_LOAD_DEEP_READERS	4
 
 struct fue_load_child {
 	pid_t pid;

@@ -106,13 +106,14 @@ static void load_child(struct fue_load *l, struct fue_load_child *c,
 struct fue_load *fue_load_start(const char *path, off_t off, off_t len,
 				size_t bs, off_t shift, unsigned int flags)
 {
-	int cpus[FUE_LOAD_MAX], nr_cpus, nr_writers, i, w = 0;
+	int cpus[FUE_LOAD_MAX], nr_cpus, nr_writers, nr_readers, i, r, w = 0;
 	long long deadline;
 	struct fue_load *l;
 
 	if (!bs || len < (off_t)bs || bs % 512)
 		return NULL;
-	nr_cpus = fue_online_cpus(cpus, FUE_LOAD_MAX / 2);
+	nr_readers = (flags & FUE_LOAD_DEEP) ? FUE_LOAD_DEEP_READERS : 1;
+	nr_cpus = fue_online_cpus(cpus, FUE_LOAD_MAX / (nr_readers + 1));
 	if (nr_cpus <= 0)
 		return NULL;
 	l = fue_shared_alloc(sizeof(*l));
@@ -126,7 +127,8 @@ struct fue_load *fue_load_start(const char *path, off_t off, off_t len,
 	l->flags = flags;
 	nr_writers = (flags & FUE_LOAD_WRITERS) ? nr_cpus : 0;
 	for (i = 0; i < nr_cpus; i++) {
-		l->c[l->nr++].cpu = cpus[i];
+		for (r = 0; r < nr_readers; r++)
+			l->c[l->nr++].cpu = cpus[i];
 		if (!nr_writers)
 			continue;
 		l->c[l->nr].cpu = cpus[i];

@@ -319,11 +319,7 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 static void stop_clean(struct __test_metadata *_metadata,
 		       struct _test_data_nonroot *self)
 {
-	int status = fue_stop(&self->e);
-
-	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
-		TH_LOG("daemon wait status %#x", status);
+	expect_clean_exit(_metadata, &self->e);
 	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
 }
 

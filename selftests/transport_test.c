@@ -196,6 +196,7 @@ static void check_all_qids(struct __test_metadata *_metadata,
 FIXTURE(xport) {
 	struct fue_export e;
 	const char *skip;
+	struct fue_load *load;
 };
 
 FUE_TRANSPORT_VARIANTS(xport);
@@ -207,7 +208,10 @@ FIXTURE_SETUP(xport)
 
 FIXTURE_TEARDOWN(xport)
 {
+	/* A client still in a request ends once teardown aborts it. */
+	fue_load_stop(self->load, 2000);
 	fue_teardown(&self->e);
+	fue_load_free(self->load);
 }
 
 TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
@@ -316,160 +320,62 @@ TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
 		TH_LOG("the dead mount is still there");
 }
 
-/*
- * Background load: threads reading the export until it fails under them.
- * Lives in shared memory so that the parent sees the counts.
- */
-struct load {
-	const char *path;
-	int threads;
-	long ops;
-	int err;
-};
-
-static void *load_thread(void *arg)
-{
-	struct load *l = arg;
-	char *buf = malloc(65536);
-	unsigned int seed = (unsigned int)(uintptr_t)&buf;
-	int fd;
-
-	fd = open(l->path, O_RDONLY);
-	if (fd < 0 || !buf) {
-		__atomic_store_n(&l->err, fd < 0 ? errno : ENOMEM,
-				 __ATOMIC_RELAXED);
-		free(buf);
-		return NULL;
-	}
-	for (;;) {
-		off_t off = (rand_r(&seed) % (IMAGE_SIZE / 4096 - 16)) * 4096L;
-
-		if (pread(fd, buf, 65536, off) < 0) {
-			__atomic_store_n(&l->err, errno, __ATOMIC_RELAXED);
-			break;
-		}
-		__atomic_fetch_add(&l->ops, 1, __ATOMIC_RELAXED);
-	}
-	close(fd);
-	free(buf);
-	return NULL;
-}
-
-static int load_main(void *arg)
-{
-	struct load *l = arg;
-	pthread_t tid[16];
-	int i, n;
-
-	for (n = 0; n < l->threads && n < 16; n++)
-		if (pthread_create(&tid[n], NULL, load_thread, l))
-			break;
-	for (i = 0; i < n; i++)
-		pthread_join(tid[i], NULL);
-	return 0;
-}
-
-/* Start the load in a child; the caller must reap it with wait_load(). */
-static pid_t start_load(struct load *l)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0)
-		_exit(load_main(l));
-	return pid;
-}
-
-/* Wait up to timeout_ms for the load to end; kill it if it does not. */
-static bool wait_load(pid_t pid, int timeout_ms)
-{
-	int status, waited;
-
-	for (waited = 0; waited < timeout_ms; waited += 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return true;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	for (waited = 0; waited < 5000; waited += 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			break;
-		usleep(10000);
-	}
-	return false;
-}
-
-/* Let the load get going, proving requests are in flight. */
-static void wait_ops(struct load *l, long want)
-{
-	int waited;
-
-	for (waited = 0; waited < 5000; waited += 10) {
-		if (__atomic_load_n(&l->ops, __ATOMIC_RELAXED) >= want)
-			return;
-		usleep(10000);
-	}
-}
+/* The load's reads: 64 KiB each, several per CPU in flight. */
+#define LOAD_BS		(64 << 10)
+#define LOAD_FLAGS	(FUE_LOAD_DEEP | FUE_LOAD_BUFFERED)
 
 TEST_F_TIMEOUT(xport, abort_under_load, TIMEOUT_S)
 {
 	const char *opts[] = { variant->transport, NULL };
-	struct load *l = fue_shared_alloc(sizeof(*l));
+	struct fue_load *l;
 	int status;
-	pid_t pid;
 
 	READY();
-	ASSERT_NE(NULL, l);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
-	l->path = self->e.mnt;
-	l->threads = 8;
-	pid = start_load(l);
-	ASSERT_LT(0, pid);
-	wait_ops(l, 200);
-	EXPECT_LE(200, l->ops);
+	l = self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, LOAD_BS, 0,
+					LOAD_FLAGS);
+	ASSERT_NE(NULL, l);
+	fue_load_wait_ops(l, 200, 5000);
+	EXPECT_LE(200, fue_load_ops(l));
+	EXPECT_EQ(0, fue_load_errors(l));
 	ASSERT_EQ(0, fue_abort_conn(self->e.conn));
 	/* Teardown must finish: the daemon ends, the clients get errors. */
 	EXPECT_TRUE(fue_wait_exit(&self->e, 5000))
 		TH_LOG("daemon still running 5s after the abort");
-	EXPECT_TRUE(wait_load(pid, 5000))
+	EXPECT_TRUE(fue_load_wait(l, 5000))
 		TH_LOG("clients still blocked 5s after the abort");
-	EXPECT_NE(0, l->err);
+	EXPECT_NE(0, fue_load_errors(l));
 	status = self->e.status;
 	EXPECT_TRUE(self->e.exited && WIFEXITED(status) &&
 		    WEXITSTATUS(status) == 1)
 		TH_LOG("daemon wait status %#x", status);
-	fue_shared_free(l, sizeof(*l));
 }
 
 TEST_F_TIMEOUT(xport, sigterm_under_load, TIMEOUT_S)
 {
 	const char *opts[] = { variant->transport, NULL };
-	struct load *l = fue_shared_alloc(sizeof(*l));
+	struct fue_load *l;
 	int status;
-	pid_t pid;
 
 	READY();
-	ASSERT_NE(NULL, l);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
-	l->path = self->e.mnt;
-	l->threads = 8;
-	pid = start_load(l);
-	ASSERT_LT(0, pid);
-	wait_ops(l, 200);
-	EXPECT_LE(200, l->ops);
+	l = self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, LOAD_BS, 0,
+					LOAD_FLAGS);
+	ASSERT_NE(NULL, l);
+	fue_load_wait_ops(l, 200, 5000);
+	EXPECT_LE(200, fue_load_ops(l));
+	EXPECT_EQ(0, fue_load_errors(l));
 	ASSERT_EQ(0, kill(self->e.pid, SIGTERM));
 	/* Open files must not keep a stopping daemon alive. */
 	EXPECT_TRUE(fue_wait_exit(&self->e, 5000))
 		TH_LOG("daemon still running 5s after SIGTERM");
-	EXPECT_TRUE(wait_load(pid, 5000))
+	EXPECT_TRUE(fue_load_wait(l, 5000))
 		TH_LOG("clients still blocked 5s after SIGTERM");
-	EXPECT_NE(0, l->err);
+	EXPECT_NE(0, fue_load_errors(l));
 	status = self->e.status;
 	EXPECT_TRUE(self->e.exited && WIFEXITED(status) &&
 		    WEXITSTATUS(status) == 0)
 		TH_LOG("daemon wait status %#x", status);
-	fue_shared_free(l, sizeof(*l));
 }
 
 /* Ring only. */
