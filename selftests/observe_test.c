@@ -720,12 +720,8 @@ TEST_F_TIMEOUT(obs, stalled_request_inflight_interrupt, TIMEOUT_S)
 	EXPECT_FALSE(fue_wait_exit(&self->e, 0));
 	ASSERT_EQ(0, kill(self->under.pid, SIGCONT));
 
-	for (waited = 0; waited < 10000; waited += 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			break;
-		usleep(10000);
-	}
-	ASSERT_GT(10000, waited) TH_LOG("the READ never completed");
+	ASSERT_EQ(1, fue_wait_pid(pid, &status, 10000))
+		TH_LOG("the READ never completed");
 	self->client = 0;
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	EXPECT_EQ(4096, c->ret) TH_LOG("pread: %s", strerror(c->err));

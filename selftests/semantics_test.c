@@ -751,13 +751,10 @@ static void zero_job_main(struct zero_job *z)
 /* Reap pid within timeout_ms, killing it after; true if it ended. */
 static bool reap_within(pid_t pid, int timeout_ms)
 {
-	int status, waited;
+	int status;
 
-	for (waited = 0; waited < timeout_ms; waited += 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return true;
-		usleep(10000);
-	}
+	if (fue_wait_pid(pid, &status, timeout_ms) == 1)
+		return true;
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return false;

@@ -358,7 +358,7 @@ static int client_wait(FIXTURE_DATA(abi) *self, int i, int timeout_ms)
 
 static void clients_kill(FIXTURE_DATA(abi) *self)
 {
-	int i, status, ms;
+	int i, status;
 
 	for (i = 0; i < self->nr_clients; i++) {
 		struct client *c = &self->clients[i];
@@ -366,11 +366,7 @@ static void clients_kill(FIXTURE_DATA(abi) *self)
 		if (c->pid > 0) {
 			kill(c->pid, SIGKILL);
 			/* A client stuck in FUSE dies once the abort lands. */
-			for (ms = 0; ms < 3000; ms += 10) {
-				if (waitpid(c->pid, &status, WNOHANG) == c->pid)
-					break;
-				usleep(10000);
-			}
+			fue_wait_pid(c->pid, &status, 3000);
 			c->pid = 0;
 		}
 		if (c->fd >= 0)
@@ -644,7 +640,7 @@ FIXTURE_SETUP(abi)
 
 FIXTURE_TEARDOWN(abi)
 {
-	int i, status, ms;
+	int i, status;
 	pid_t pid;
 
 	/* Abort first: it releases clients stuck in a request. */
@@ -656,12 +652,7 @@ FIXTURE_TEARDOWN(abi)
 		pid = fork();
 		if (pid == 0)
 			_exit(umount2(self->mnt, MNT_DETACH) ? 1 : 0);
-		for (ms = 0; pid > 0 && ms < UMOUNT_MS; ms += 10) {
-			if (waitpid(pid, &status, WNOHANG) == pid)
-				break;
-			usleep(10000);
-		}
-		if (ms >= UMOUNT_MS)
+		if (pid > 0 && fue_wait_pid(pid, &status, UMOUNT_MS) != 1)
 			TH_LOG("umount of %s did not finish", self->mnt);
 		self->mounted = false;
 	}
@@ -1312,18 +1303,15 @@ TEST_F(abi, dev_reply_faults)
 /* umount(2) in a bounded child: 0, the child's errno, or -ETIMEDOUT. */
 static int bounded_umount(FIXTURE_DATA(abi) *self)
 {
-	int status, ms;
+	int status;
 	pid_t pid = fork();
 
 	if (pid < 0)
 		return -errno;
 	if (pid == 0)
 		_exit(umount2(self->mnt, 0) ? errno : 0);
-	for (ms = 0; ms < UMOUNT_MS; ms += 5) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
-		usleep(5000);
-	}
+	if (fue_wait_pid(pid, &status, UMOUNT_MS) == 1)
+		return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
 	return -ETIMEDOUT;
 }
 
