@@ -42,11 +42,13 @@ smoke: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/smoke
 
-# enable-uring exits 4 on a kernel without the ring: its tests then skip.
+# enable-uring exits 4 on a kernel without the ring: its tests then skip;
+# --release unmounts the fusectl it mounted for them.
 check: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/enable-uring || [ $$? -eq 4 ]
-	@$(MAKE) --no-print-directory -C selftests run_tests
+	@$(MAKE) --no-print-directory -C selftests run_tests; rc=$$?; \
+		scripts/enable-uring --release; exit $$rc
 
 # The kernel under test, booted under QEMU over a read-only view of this
 # machine's root: make vm-check KERNEL=arch/x86/boot/bzImage

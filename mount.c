@@ -137,14 +137,17 @@ static int open_abort_file(unsigned int conn)
 /*
  * fusectl must be mounted for the abort file to exist.  Only root may
  * mount it; without root the daemon uses it where the system has.
+ * Returns true when this call mounted it.
  */
-static void mount_fusectl(void)
+static bool mount_fusectl(void)
 {
 	if (geteuid() != 0 || access(FUSECTL_DIR "/", F_OK) != 0)
-		return;
-	if (mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) < 0 &&
-	    errno != EBUSY)
+		return false;
+	if (mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) == 0)
+		return true;
+	if (errno != EBUSY)
 		log_debug("cannot mount fusectl: %s", strerror(errno));
+	return false;
 }
 
 static int mount_direct(struct export_mount *m, const char *source,
@@ -264,6 +267,7 @@ static int mount_fusermount(struct export_mount *m, bool read_only,
 int mount_export(struct export_mount *m, const char *source, bool read_only,
 		 bool allow_other, uint32_t max_read)
 {
+	bool fusectl_ours;
 	int fd;
 
 	if (geteuid() == 0)
@@ -274,7 +278,7 @@ int mount_export(struct export_mount *m, const char *source, bool read_only,
 		return fd;
 	m->mounted = true;
 	m->allow_other = allow_other;
-	mount_fusectl();
+	fusectl_ours = mount_fusectl();
 	if (find_fuse_mount(m->path, &m->conn) < 0) {
 		log_error("%s: mounted, but not found in mountinfo", m->path);
 	} else {
@@ -290,6 +294,12 @@ int mount_export(struct export_mount *m, const char *source, bool read_only,
 				  FUSECTL_DIR, m->conn,
 				  strerror(-m->abort_fd));
 	}
+	/*
+	 * The open abort file keeps fusectl alive for this daemon; a mount
+	 * of it made only for that is not left on the system.
+	 */
+	if (fusectl_ours && umount2(FUSECTL_DIR, MNT_DETACH) < 0)
+		log_debug("cannot detach fusectl: %s", strerror(errno));
 	return fd;
 }
 
