@@ -5,6 +5,7 @@
 # $data (the directory holding only the image), $mnt (the file our export
 # and qemu mount on), $peer_mnt (the directory passthrough_hp mounts on),
 # $bytes, $work and $passthrough_hp.
+# shellcheck disable=SC2154 # those are bench/run's
 
 FUSECTL=/sys/fs/fuse/connections
 # Seconds a target gets to stop on SIGTERM before it is aborted.
@@ -178,6 +179,7 @@ start_passthrough_hp()
 }
 
 # Start target $1, logging to $2; sets $file to what fio runs on.
+# shellcheck disable=SC2034 # bench/run reads $file
 start_target()
 {
 	file=$mnt
