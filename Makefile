@@ -76,7 +76,8 @@ vm-matrix: vm-build
 	@scripts/vm-matrix $(VM_TESTS)
 
 # fio side by side: the raw image, the export over the ring and over
-# /dev/fuse, and qemu-storage-daemon when bench/run is given --with-qemu.
+# /dev/fuse, and the peers bench/run is asked for in BENCH_ARGS
+# (--with-qemu, --with-passthrough-hp=PATH).
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bench/run $(BENCH_ARGS)

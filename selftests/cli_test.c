@@ -23,8 +23,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	60
 #define RUN_TIMEOUT_MS	5000
@@ -47,16 +46,6 @@ FIXTURE(cli) {
 	char loop_dev[64];
 	bool immutable;
 };
-
-static int make_file(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
 
 /* Set or clear FS_IMMUTABLE_FL; 0 or -errno (e.g. -ENOTTY if unsupported). */
 static int set_immutable(const char *path, bool on)
@@ -86,7 +75,7 @@ FIXTURE_SETUP(cli)
 		return;
 	ASSERT_EQ(0, fue_init(&self->e));
 	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
-	ASSERT_EQ(0, make_file(self->e.mnt));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &self->sum));
 	snprintf(self->noent, sizeof(self->noent), "%s/missing", self->e.dir);
 	snprintf(self->image2, sizeof(self->image2), "%s/image2", self->e.dir);
@@ -100,11 +89,6 @@ FIXTURE_TEARDOWN(cli)
 	if (self->loop_fd >= 0)
 		fue_loop_detach(self->loop_fd);
 }
-
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
 
 /* Run the daemon with tmpl, placeholders replaced; returns its exit code. */
 static int run(FIXTURE_DATA(cli) *self, const char *const *tmpl)
@@ -329,7 +313,7 @@ FIXTURE_SETUP(usage)
 		return;
 	ASSERT_EQ(0, fue_init(&cli->e));
 	ASSERT_EQ(0, fue_make_image(cli->e.image, IMAGE_SIZE));
-	ASSERT_EQ(0, make_file(cli->e.mnt));
+	ASSERT_EQ(0, fue_make_mountpoint(cli->e.mnt));
 	ASSERT_EQ(0, fue_file_checksum(cli->e.image, 0, -1, &cli->sum));
 }
 
@@ -393,27 +377,16 @@ TEST_F_TIMEOUT(bound, serves, TIMEOUT_S)
 {
 	struct fue_export *e = &self->cli.e;
 	char *buf = malloc(IMAGE_SIZE);
-	int ret, status;
 
 	if (self->cli.skip)
 		SKIP(return, "%s", self->cli.skip);
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, fue_make_image(e->image, IMAGE_SIZE));
-	ASSERT_EQ(0, make_file(e->mnt));
-	ret = fue_startv(e, e->image, e->mnt, variant->opts);
-	if (ret) {
-		char *err = fue_slurp(e->errlog);
-
-		TH_LOG("start: %d, stderr: %s", ret, err ? err : "");
-		free(err);
-	}
-	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, fue_make_mountpoint(e->mnt));
+	ASSERT_EQ(0, fue_startv(e, e->image, e->mnt, variant->opts));
 	ASSERT_EQ(IMAGE_SIZE, fue_read_all(e->mnt, buf, IMAGE_SIZE));
 	EXPECT_EQ(-1, fue_check_pattern(buf, IMAGE_SIZE, 0));
-	status = fue_stop(e);
-	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
-		TH_LOG("daemon wait status %#x", status);
+	expect_clean_exit(_metadata, e);
 	free(buf);
 }
 

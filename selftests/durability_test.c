@@ -21,8 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	90
 #define IMAGE_SIZE	(4 << 20)
@@ -132,37 +131,11 @@ FIXTURE(dur) {
 	struct sync_client *c;
 };
 
-/* Bodies skip themselves: older harnesses run them after SKIP(). */
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
-
-FIXTURE_VARIANT(dur) {
-	const char *transport;
-	bool ring;
-};
-
-FIXTURE_VARIANT_ADD(dur, dev) {
-	.transport = "--io-uring=off",
-	.ring = false,
-};
-
-FIXTURE_VARIANT_ADD(dur, ring) {
-	.transport = "--io-uring=on",
-	.ring = true,
-};
+FUE_TRANSPORT_VARIANTS(dur);
 
 FIXTURE_SETUP(dur)
 {
-	self->skip = fue_check_env();
-	if (!self->skip && variant->ring)
-		self->skip = fue_check_uring();
-	if (self->skip)
-		return;
-	ASSERT_EQ(0, fue_init(&self->e));
-	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
-	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
+	SETUP_EXPORT(variant->ring);
 	self->c = fue_shared_alloc(sizeof(*self->c));
 	ASSERT_NE(NULL, self->c);
 	snprintf(self->c->path, sizeof(self->c->path), "%s", self->e.mnt);
@@ -173,17 +146,6 @@ FIXTURE_TEARDOWN(dur)
 	fue_teardown(&self->e);
 	if (self->c)
 		fue_shared_free(self->c, sizeof(*self->c));
-}
-
-static int start(struct fue_export *e, const char *transport,
-		 const char *extra)
-{
-	const char *opts[] = { transport, "-w", extra, NULL };
-	int ret = fue_startv(e, e->image, e->mnt, opts);
-
-	if (ret)
-		fue_dump_errlog(e);
-	return ret;
 }
 
 static int script(struct sync_client *c, int which)
@@ -212,7 +174,7 @@ TEST_F_TIMEOUT(dur, failed_sync_reaches_fsync_close_and_exit, TIMEOUT_S)
 	char *text;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, variant->transport, "--fail-io=sync"));
+	START_WRITABLE("--fail-io=sync");
 	ASSERT_EQ(0, script(self->c, SCRIPT_WRITE_FSYNC_TWICE_CLOSE));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->write_err[0]);
@@ -236,7 +198,7 @@ TEST_F_TIMEOUT(dur, failed_sync_reaches_fsync_close_and_exit, TIMEOUT_S)
 TEST_F_TIMEOUT(dur, second_writer_hears_of_failed_sync, TIMEOUT_S)
 {
 	READY();
-	ASSERT_EQ(0, start(&self->e, variant->transport, "--fail-io=sync:EIO"));
+	START_WRITABLE("--fail-io=sync:EIO");
 	ASSERT_EQ(0, script(self->c, SCRIPT_TWO_WRITERS));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->write_err[0]);
@@ -254,7 +216,7 @@ TEST_F_TIMEOUT(dur, second_writer_hears_of_failed_sync, TIMEOUT_S)
 TEST_F_TIMEOUT(dur, nothing_written_nothing_synced, TIMEOUT_S)
 {
 	READY();
-	ASSERT_EQ(0, start(&self->e, variant->transport, "--fail-io=sync"));
+	START_WRITABLE("--fail-io=sync");
 	ASSERT_EQ(0, script(self->c, SCRIPT_READ_ONLY));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->write_err[0]);
@@ -267,7 +229,7 @@ TEST_F_TIMEOUT(dur, nothing_written_nothing_synced, TIMEOUT_S)
 TEST_F_TIMEOUT(dur, fallocate_owes_a_sync, TIMEOUT_S)
 {
 	READY();
-	ASSERT_EQ(0, start(&self->e, variant->transport, "--fail-io=sync"));
+	START_WRITABLE("--fail-io=sync");
 	ASSERT_EQ(0, script(self->c, SCRIPT_FALLOCATE_FSYNC));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->falloc_err);
@@ -282,7 +244,7 @@ TEST_F_TIMEOUT(dur, synced_writes_are_in_the_image, TIMEOUT_S)
 	char *buf;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, variant->transport, "--trace"));
+	START_WRITABLE("--trace");
 	ASSERT_EQ(0, script(self->c, SCRIPT_FSYNC_AND_FDATASYNC));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->write_err[0]);
@@ -305,7 +267,7 @@ TEST_F_TIMEOUT(dur, fsync_flags_are_told_apart, TIMEOUT_S)
 	char *text, *datasync, *full;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, variant->transport, "--trace"));
+	START_WRITABLE("--trace");
 	ASSERT_EQ(0, script(self->c, SCRIPT_FSYNC_AND_FDATASYNC));
 	EXPECT_EQ(0, self->c->fsync_err[0]);
 	EXPECT_EQ(0, self->c->fsync_err[1]);

@@ -32,8 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	90
 #define IMAGE_SIZE	(4 << 20)
@@ -47,20 +46,9 @@ FIXTURE(fallback) {
 	struct fue_stats *s;
 };
 
-/* Bodies skip themselves: older harnesses run them after SKIP(). */
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
-
 FIXTURE_SETUP(fallback)
 {
-	self->skip = fue_check_env();
-	if (!self->skip)
-		self->skip = fue_check_uring();
-	if (self->skip)
-		return;
-	ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(true);
 	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
 	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	self->s = calloc(1, sizeof(*self->s));

@@ -20,8 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	150
 /* fio's own bound, below the harness' so that its output gets shown. */
@@ -32,48 +31,17 @@
 
 static char fio_path[PATH_MAX];
 
-/* Print a file as TAP comments. */
-static void dump_file(const char *tag, const char *path)
-{
-	char *text = fue_slurp(path), *line, *save = NULL;
-
-	if (!text)
-		return;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		fprintf(stderr, "# %s: %s\n", tag, line);
-	free(text);
-}
-
 FIXTURE(fio) {
 	struct fue_export e;
 	const char *skip;
 	char fio_log[PATH_MAX];
 };
 
-FIXTURE_VARIANT(fio) {
-	const char *transport;
-	bool ring;
-};
-
-FIXTURE_VARIANT_ADD(fio, dev) {
-	.transport = "--io-uring=off",
-	.ring = false,
-};
-
-FIXTURE_VARIANT_ADD(fio, ring) {
-	.transport = "--io-uring=on",
-	.ring = true,
-};
+FUE_TRANSPORT_VARIANTS(fio);
 
 FIXTURE_SETUP(fio)
 {
-	self->skip = fue_check_env();
-	if (!self->skip && variant->ring)
-		self->skip = fue_check_uring();
-	if (self->skip)
-		return;
-	ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(variant->ring);
 	snprintf(self->fio_log, sizeof(self->fio_log), "%s/fio.log",
 		 self->e.dir);
 }
@@ -92,11 +60,10 @@ TEST_F_TIMEOUT(fio, randwrite_verify_then_cmp, TIMEOUT_S)
 	int nr_err_fields = 0;
 	const char *args[32];
 	struct fue_stats *s = malloc(sizeof(*s));
-	int cpus[MAX_CPUS], nr_cpus, n = 0, ret, status;
+	int cpus[MAX_CPUS], nr_cpus, n = 0, ret;
 	off_t diff = -1;
 
-	if (self->skip)
-		SKIP(return, "%s", self->skip);
+	READY();
 	ASSERT_NE(NULL, s);
 	/* Sparse: every block fio verifies is one it wrote itself. */
 	ASSERT_EQ(0, fue_make_sparse_image(self->e.image, IMAGE_SIZE, 0, 0));
@@ -106,10 +73,7 @@ TEST_F_TIMEOUT(fio, randwrite_verify_then_cmp, TIMEOUT_S)
 	 * armed at start-up, so this must come first.
 	 */
 	self->e.watchdog_s = TIMEOUT_S;
-	ret = fue_startv(&self->e, self->e.image, self->e.mnt, opts);
-	if (ret)
-		dump_file("daemon", self->e.errlog);
-	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, fue_startv(&self->e, self->e.image, self->e.mnt, opts));
 
 	snprintf(filename, sizeof(filename), "--filename=%s", self->e.mnt);
 	args[n++] = fio_path;
@@ -146,24 +110,24 @@ TEST_F_TIMEOUT(fio, randwrite_verify_then_cmp, TIMEOUT_S)
 
 	ret = fue_exec(args, self->fio_log, FIO_TIMEOUT_MS);
 	if (ret)
-		dump_file("fio", self->fio_log);
+		fue_dump_file("fio", self->fio_log);
 	if (ret == -ETIMEDOUT && self->e.has_conn)
 		fue_abort_conn(self->e.conn);
 	ASSERT_EQ(0, ret) TH_LOG("fio failed (%d)", ret);
 	out = fue_slurp(self->fio_log);
 	ASSERT_NE(NULL, out);
 	/* Both phases ran: the writes and the verifying reads. */
-	EXPECT_NE(NULL, strstr(out, "WRITE:")) dump_file("fio", self->fio_log);
-	EXPECT_NE(NULL, strstr(out, "READ:")) dump_file("fio", self->fio_log);
+	EXPECT_NE(NULL, strstr(out, "WRITE:")) fue_dump_file("fio", self->fio_log);
+	EXPECT_NE(NULL, strstr(out, "READ:")) fue_dump_file("fio", self->fio_log);
 	EXPECT_EQ(NULL, strstr(out, "verify:"))
-		dump_file("fio", self->fio_log);
+		fue_dump_file("fio", self->fio_log);
 	/* fio counts no error in any job. */
 	for (p = strstr(out, "err="); p; p = strstr(p + 1, "err=")) {
 		EXPECT_EQ(0, strtol(p + 4, NULL, 10))
 			TH_LOG("fio: %.*s", (int)strcspn(p, "\n"), p);
 		nr_err_fields++;
 	}
-	EXPECT_LT(0, nr_err_fields) dump_file("fio", self->fio_log);
+	EXPECT_LT(0, nr_err_fields) fue_dump_file("fio", self->fio_log);
 	free(out);
 
 	/* The transport really carried it. */
@@ -191,10 +155,7 @@ TEST_F_TIMEOUT(fio, randwrite_verify_then_cmp, TIMEOUT_S)
 	EXPECT_EQ(0, ret) TH_LOG("cmp: %d, first difference at %lld", ret,
 				 (long long)diff);
 	EXPECT_EQ(IMAGE_SIZE, fue_file_size(self->e.image));
-	status = fue_stop(&self->e);
-	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
-		TH_LOG("daemon wait status %#x", status);
+	expect_clean_exit(_metadata, &self->e);
 	free(s);
 }
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <linux/loop.h>
 
-#include "fue_mount.h"
+#include "fue.h"
 #include "fue_store.h"
 
 #define fue_log(fmt, ...) \

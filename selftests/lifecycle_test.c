@@ -38,8 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	120
 #define IMAGE_SIZE	(8 << 20)
@@ -52,56 +51,17 @@
 /* A second signal ends the daemon well inside that. */
 #define SECOND_SIGNAL_MS	1000
 
-/* Print the daemon's stderr as TAP comments. */
-static void dump_errlog(const struct fue_export *e)
-{
-	char *text = fue_slurp(e->errlog), *line, *save = NULL;
-
-	if (!text)
-		return;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		fprintf(stderr, "# daemon: %s\n", line);
-	free(text);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 FIXTURE(life) {
 	struct fue_export e;
 	const char *skip;
 	struct fue_load *load;
 };
 
-FIXTURE_VARIANT(life) {
-	const char *transport;
-	bool ring;
-};
-
-FIXTURE_VARIANT_ADD(life, dev) {
-	.transport = "--io-uring=off",
-	.ring = false,
-};
-
-FIXTURE_VARIANT_ADD(life, ring) {
-	.transport = "--io-uring=on",
-	.ring = true,
-};
+FUE_TRANSPORT_VARIANTS(life);
 
 FIXTURE_SETUP(life)
 {
-	/* Bodies skip themselves: older harnesses run them after SKIP(). */
-	self->skip = fue_check_env();
-	if (!self->skip && variant->ring)
-		self->skip = fue_check_uring();
-	if (!self->skip)
-		ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(variant->ring);
 }
 
 FIXTURE_TEARDOWN(life)
@@ -115,38 +75,6 @@ FIXTURE_TEARDOWN(life)
 	fue_load_free(self->load);
 }
 
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
-
-/* A pattern image, a mountpoint, and a writable export with extra options. */
-static int start(FIXTURE_DATA(life) *self,
-		 const FIXTURE_VARIANT(life) *variant, const char *const *extra)
-{
-	const char *opts[16] = { variant->transport, "--writable" };
-	int ret, n = 2;
-
-	while (*extra && n < 15)
-		opts[n++] = *extra++;
-	opts[n] = NULL;
-	ret = fue_make_image(self->e.image, IMAGE_SIZE);
-	if (!ret)
-		ret = fue_make_mountpoint(self->e.mnt);
-	if (!ret)
-		ret = fue_startv(&self->e, self->e.image, self->e.mnt, opts);
-	if (ret) {
-		fprintf(stderr, "# start failed: %d\n", ret);
-		dump_errlog(&self->e);
-	}
-	return ret;
-}
-
-#define START(...) do { \
-	const char *__extra[] = { NULL, ##__VA_ARGS__, NULL }; \
-	ASSERT_EQ(0, start(self, variant, __extra + 1)); \
-} while (0)
-
 static bool exited_with(const struct fue_export *e, int code)
 {
 	return e->exited && WIFEXITED(e->status) &&
@@ -156,10 +84,10 @@ static bool exited_with(const struct fue_export *e, int code)
 /* The FUSE connection disappears once nothing holds the file any more. */
 static bool wait_conn_gone(unsigned int conn, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = fue_now_ms() + timeout_ms;
 
 	while (fue_conn_exists(conn)) {
-		if (now_ms() >= deadline)
+		if (fue_now_ms() >= deadline)
 			return false;
 		usleep(10000);
 	}
@@ -197,10 +125,10 @@ static unsigned long long shared_pending(pid_t pid)
  */
 static void wait_signal_taken(pid_t pid, int sig, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = fue_now_ms() + timeout_ms;
 
 	while (shared_pending(pid) & (1ULL << (sig - 1)) &&
-	       now_ms() < deadline)
+	       fue_now_ms() < deadline)
 		usleep(200);
 }
 
@@ -224,7 +152,7 @@ TEST_F_TIMEOUT(life, sigterm_twice_under_load, TIMEOUT_S)
 	pid_t pid;
 
 	READY();
-	START();
+	START_WRITABLE();
 	conn = self->e.conn;
 	pid = self->e.pid;
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, 0,
@@ -235,7 +163,7 @@ TEST_F_TIMEOUT(life, sigterm_twice_under_load, TIMEOUT_S)
 
 	ASSERT_EQ(0, kill(pid, SIGTERM));
 	wait_signal_taken(pid, SIGTERM, 1000);
-	t0 = now_ms();
+	t0 = fue_now_ms();
 	ASSERT_EQ(0, kill(pid, SIGTERM));
 	/*
 	 * The second signal aborts without waiting out the grace period:
@@ -244,7 +172,7 @@ TEST_F_TIMEOUT(life, sigterm_twice_under_load, TIMEOUT_S)
 	ASSERT_TRUE(fue_wait_exit(&self->e, SECOND_SIGNAL_MS))
 		TH_LOG("daemon still running %d ms after the second SIGTERM",
 		       SECOND_SIGNAL_MS);
-	TH_LOG("exited %lld ms after the second SIGTERM", now_ms() - t0);
+	TH_LOG("exited %lld ms after the second SIGTERM", fue_now_ms() - t0);
 	/* README: a signal means exit 0; the second only makes it quick. */
 	EXPECT_TRUE(exited_with(&self->e, 0))
 		TH_LOG("daemon wait status %#x", self->e.status);
@@ -271,7 +199,7 @@ TEST_F_TIMEOUT(life, lazy_umount_serves_open_files, TIMEOUT_S)
 	READY();
 	ASSERT_NE(NULL, before);
 	ASSERT_NE(NULL, after);
-	START();
+	START_WRITABLE();
 	conn = self->e.conn;
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, 0,
 				    FUE_LOAD_WRITERS | FUE_LOAD_VERIFY);
@@ -327,12 +255,12 @@ static void grace_after_signal(struct __test_metadata *_metadata,
 	ASSERT_TRUE(fue_load_wait_ops(self->load, 200, 10000))
 		log_load(self->load);
 
-	t0 = now_ms();
+	t0 = fue_now_ms();
 	ASSERT_EQ(0, kill(self->e.pid, sig));
 	while (fue_mount_info(self->e.mnt, NULL, NULL, 0) > 0 &&
-	       now_ms() - t0 < GRACE_MS / 2)
+	       fue_now_ms() - t0 < GRACE_MS / 2)
 		usleep(1000);
-	detached = now_ms() - t0;
+	detached = fue_now_ms() - t0;
 	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0))
 		TH_LOG("still mounted %lld ms after %s", detached,
 		       strsignal(sig));
@@ -347,7 +275,7 @@ static void grace_after_signal(struct __test_metadata *_metadata,
 	ASSERT_TRUE(fue_wait_exit(&self->e, 2 * GRACE_MS + 1000))
 		TH_LOG("daemon still running %d ms after %s",
 		       2 * GRACE_MS + 1000, strsignal(sig));
-	exited = now_ms() - t0;
+	exited = fue_now_ms() - t0;
 	TH_LOG("%s: detached after %lld ms, exited after %lld ms",
 	       strsignal(sig), detached, exited);
 	EXPECT_LE(GRACE_MS - 100, exited)
@@ -367,14 +295,14 @@ static void grace_after_signal(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(life, sigterm_grace_serves_open_files, TIMEOUT_S)
 {
 	READY();
-	START();
+	START_WRITABLE();
 	grace_after_signal(_metadata, self, SIGTERM);
 }
 
 TEST_F_TIMEOUT(life, sighup_grace_serves_open_files, TIMEOUT_S)
 {
 	READY();
-	START();
+	START_WRITABLE();
 	grace_after_signal(_metadata, self, SIGHUP);
 }
 
@@ -400,7 +328,7 @@ TEST_F_TIMEOUT(life, sigkill_fails_clients_keeps_synced, TIMEOUT_S)
 	READY();
 	buf = malloc(BS);
 	ASSERT_NE(NULL, buf);
-	START();
+	START_WRITABLE();
 	/*
 	 * Writers put a pattern unlike the image's into each block of their
 	 * share once, each followed by fsync; readers read at random.
@@ -408,8 +336,8 @@ TEST_F_TIMEOUT(life, sigkill_fails_clients_keeps_synced, TIMEOUT_S)
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, SHIFT,
 				    FUE_LOAD_WRITERS | FUE_LOAD_SYNC);
 	ASSERT_NE(NULL, self->load);
-	deadline = now_ms() + 20000;
-	while (!synced_enough(self->load, 32) && now_ms() < deadline)
+	deadline = fue_now_ms() + 20000;
+	while (!synced_enough(self->load, 32) && fue_now_ms() < deadline)
 		usleep(1000);
 	ASSERT_TRUE(synced_enough(self->load, 32)) log_load(self->load);
 
@@ -678,7 +606,7 @@ TEST_F_TIMEOUT(life, read_errors_under_load, TIMEOUT_S)
 	READY();
 	snprintf(opt, sizeof(opt), "--fail-io=read:%d+%d", FAULT_OFF,
 		 FAULT_LEN);
-	START("--stats", opt);
+	START_WRITABLE("--stats", opt);
 	fault_under_load(_metadata, self, true, EIO);
 	fue_stop(&self->e);
 	EXPECT_TRUE(exited_with(&self->e, 0));
@@ -691,7 +619,7 @@ TEST_F_TIMEOUT(life, write_enospc_under_load, TIMEOUT_S)
 	READY();
 	snprintf(opt, sizeof(opt), "--fail-io=write:%d+%d:ENOSPC", FAULT_OFF,
 		 FAULT_LEN);
-	START("--stats", opt);
+	START_WRITABLE("--stats", opt);
 	fault_under_load(_metadata, self, false, ENOSPC);
 	fue_stop(&self->e);
 	EXPECT_TRUE(exited_with(&self->e, 0));
@@ -847,9 +775,9 @@ TEST_F_TIMEOUT(life, queue_thread_fails_under_load, TIMEOUT_S)
 
 	READY();
 	snprintf(fail_opt, sizeof(fail_opt), "--fail-thread=%d", FAIL_AFTER);
-	START(fail_opt);
+	START_WRITABLE(fail_opt);
 	conn = self->e.conn;
-	t0 = now_ms();
+	t0 = fue_now_ms();
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, 0,
 				    FUE_LOAD_WRITERS | FUE_LOAD_VERIFY);
 	ASSERT_NE(NULL, self->load);
@@ -858,7 +786,7 @@ TEST_F_TIMEOUT(life, queue_thread_fails_under_load, TIMEOUT_S)
 
 	ASSERT_TRUE(fue_wait_exit(&self->e, 20000))
 		TH_LOG("daemon still running 20 s into the load");
-	TH_LOG("daemon exited %lld ms into the load", now_ms() - t0);
+	TH_LOG("daemon exited %lld ms into the load", fue_now_ms() - t0);
 	EXPECT_TRUE(exited_with(&self->e, 1))
 		TH_LOG("daemon wait status %#x", self->e.status);
 	EXPECT_TRUE(fue_load_wait(self->load, 5000))
@@ -881,9 +809,9 @@ TEST_F_TIMEOUT(life, queue_thread_fails_under_load, TIMEOUT_S)
 	log = fue_slurp(self->e.errlog);
 	ASSERT_NE(NULL, log);
 	EXPECT_NE(NULL, strstr(log, "queue thread 0 failed: Input/output error"))
-		dump_errlog(&self->e);
+		fue_dump_errlog(&self->e);
 	EXPECT_EQ(NULL, strstr(log, "in flight"))
-		dump_errlog(&self->e);
+		fue_dump_errlog(&self->e);
 	free(log);
 }
 

@@ -34,8 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	200
 #define IMAGE_SIZE	(16 << 20)
@@ -46,18 +45,6 @@
 #define VALGRIND_ERROR_EXIT	99
 
 static char valgrind_path[PATH_MAX];
-
-static void dump_file(const char *tag, const char *path)
-{
-	char *text = fue_slurp(path), *line, *save = NULL;
-
-	if (!text)
-		return;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		fprintf(stderr, "# %s: %s\n", tag, line);
-	free(text);
-}
 
 /* A make SANITIZE=1 daemon carries the ASan runtime's entry point. */
 static bool daemon_is_sanitized(void)
@@ -94,29 +81,11 @@ FIXTURE(memcheck) {
 	char vglog[PATH_MAX];
 };
 
-FIXTURE_VARIANT(memcheck) {
-	const char *transport;
-	bool ring;
-};
-
-FIXTURE_VARIANT_ADD(memcheck, dev) {
-	.transport = "--io-uring=off",
-	.ring = false,
-};
-
-FIXTURE_VARIANT_ADD(memcheck, ring) {
-	.transport = "--io-uring=on",
-	.ring = true,
-};
+FUE_TRANSPORT_VARIANTS(memcheck);
 
 FIXTURE_SETUP(memcheck)
 {
-	self->skip = fue_check_env();
-	if (!self->skip && variant->ring)
-		self->skip = fue_check_uring();
-	if (self->skip)
-		return;
-	ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(variant->ring);
 	snprintf(self->vglog, sizeof(self->vglog), "%s/valgrind.log",
 		 self->e.dir);
 }
@@ -143,8 +112,7 @@ TEST_F_TIMEOUT(memcheck, mixed_io_then_umount, TIMEOUT_S)
 	char buf[256 << 10], *text, *summary, *leaks;
 	int ret;
 
-	if (self->skip)
-		SKIP(return, "%s", self->skip);
+	READY();
 	snprintf(logopt, sizeof(logopt), "--log-file=%s", self->vglog);
 	snprintf(errcode, sizeof(errcode), "--error-exitcode=%d",
 		 VALGRIND_ERROR_EXIT);
@@ -154,8 +122,8 @@ TEST_F_TIMEOUT(memcheck, mixed_io_then_umount, TIMEOUT_S)
 	ASSERT_EQ(0, fue_spawn(&self->e, wrapper, args, self->e.mnt));
 	ret = fue_wait_mounted(&self->e, SERVE_TIMEOUT_MS);
 	if (ret) {
-		dump_file("daemon", self->e.errlog);
-		dump_file("valgrind", self->vglog);
+		fue_dump_file("daemon", self->e.errlog);
+		fue_dump_file("valgrind", self->vglog);
 	}
 	ASSERT_EQ(0, ret);
 
@@ -180,13 +148,13 @@ TEST_F_TIMEOUT(memcheck, mixed_io_then_umount, TIMEOUT_S)
 	/* umount(8) from outside: the daemon exits 0 by itself. */
 	ASSERT_EQ(0, umount2(self->e.mnt, 0));
 	if (!fue_wait_exit(&self->e, EXIT_TIMEOUT_MS)) {
-		dump_file("valgrind", self->vglog);
+		fue_dump_file("valgrind", self->vglog);
 		ASSERT_TRUE(false) TH_LOG("still running %d ms after umount",
 					  EXIT_TIMEOUT_MS);
 	}
 	if (!WIFEXITED(self->e.status) || WEXITSTATUS(self->e.status)) {
-		dump_file("daemon", self->e.errlog);
-		dump_file("valgrind", self->vglog);
+		fue_dump_file("daemon", self->e.errlog);
+		fue_dump_file("valgrind", self->vglog);
 	}
 	EXPECT_TRUE(WIFEXITED(self->e.status))
 		TH_LOG("killed by signal %d", WTERMSIG(self->e.status));
@@ -198,7 +166,7 @@ TEST_F_TIMEOUT(memcheck, mixed_io_then_umount, TIMEOUT_S)
 	text = fue_slurp(self->vglog);
 	ASSERT_NE(NULL, text);
 	summary = strstr(text, "ERROR SUMMARY: ");
-	ASSERT_NE(NULL, summary) dump_file("valgrind", self->vglog);
+	ASSERT_NE(NULL, summary) fue_dump_file("valgrind", self->vglog);
 	TH_LOG("%.*s", (int)strcspn(summary, "\n"), summary);
 	EXPECT_EQ(0, strncmp(summary, "ERROR SUMMARY: 0 errors", 23));
 	leaks = strstr(text, "definitely lost: ");

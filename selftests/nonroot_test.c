@@ -25,8 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 
 #define IMAGE_SIZE (4 << 20)
 #define FUSE_CONF "/etc/fuse.conf"
@@ -252,11 +251,6 @@ FIXTURE_TEARDOWN(nonroot)
 	fue_teardown(&self->e);
 }
 
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
-
 /* The pid's parent, from /proc/PID/stat; -1 if unknown. */
 static pid_t parent_of(pid_t pid)
 {
@@ -325,11 +319,7 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 static void stop_clean(struct __test_metadata *_metadata,
 		       struct _test_data_nonroot *self)
 {
-	int status = fue_stop(&self->e);
-
-	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
-		TH_LOG("daemon wait status %#x", status);
+	expect_clean_exit(_metadata, &self->e);
 	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
 }
 

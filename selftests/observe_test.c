@@ -28,25 +28,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	90
 #define IMAGE_SIZE	(8 << 20)
 #define MAX_CPUS	1024
-
-/* Print a file as TAP comments. */
-static void dump_file(const char *tag, const char *path)
-{
-	char *text = fue_slurp(path), *line, *save = NULL;
-
-	if (!text)
-		return;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		fprintf(stderr, "# %s: %s\n", tag, line);
-	free(text);
-}
 
 FIXTURE(obs) {
 	struct fue_export e;
@@ -58,30 +44,11 @@ FIXTURE(obs) {
 	pid_t client;
 };
 
-FIXTURE_VARIANT(obs) {
-	const char *transport;
-	bool ring;
-};
-
-FIXTURE_VARIANT_ADD(obs, dev) {
-	.transport = "--io-uring=off",
-	.ring = false,
-};
-
-FIXTURE_VARIANT_ADD(obs, ring) {
-	.transport = "--io-uring=on",
-	.ring = true,
-};
+FUE_TRANSPORT_VARIANTS(obs);
 
 FIXTURE_SETUP(obs)
 {
-	/* Bodies skip themselves: older harnesses run them after SKIP(). */
-	self->skip = fue_check_env();
-	if (!self->skip && variant->ring)
-		self->skip = fue_check_uring();
-	if (self->skip)
-		return;
-	ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(variant->ring);
 	snprintf(self->trace, sizeof(self->trace), "%s/trace", self->e.dir);
 }
 
@@ -100,48 +67,6 @@ FIXTURE_TEARDOWN(obs)
 	fue_teardown(&self->e);
 	fue_teardown(&self->under);
 	fue_load_free(self->load);
-}
-
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
-
-/* A pattern image, a mountpoint, and a writable export with extra options. */
-static int start(FIXTURE_DATA(obs) *self, const FIXTURE_VARIANT(obs) *variant,
-		 const char *const *extra)
-{
-	const char *opts[16] = { variant->transport, "--writable" };
-	int ret, n = 2;
-
-	while (*extra && n < 15)
-		opts[n++] = *extra++;
-	opts[n] = NULL;
-	ret = fue_make_image(self->e.image, IMAGE_SIZE);
-	if (!ret)
-		ret = fue_make_mountpoint(self->e.mnt);
-	if (!ret)
-		ret = fue_startv(&self->e, self->e.image, self->e.mnt, opts);
-	if (ret) {
-		fprintf(stderr, "# start failed: %d\n", ret);
-		dump_file("daemon", self->e.errlog);
-	}
-	return ret;
-}
-
-#define START(...) do { \
-	const char *__extra[] = { NULL, ##__VA_ARGS__, NULL }; \
-	ASSERT_EQ(0, start(self, variant, __extra + 1)); \
-} while (0)
-
-static void expect_clean_exit(struct __test_metadata *_metadata,
-			      struct fue_export *e)
-{
-	int status = fue_stop(e);
-
-	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
-		TH_LOG("daemon wait status %#x", status);
 }
 
 /* --trace */
@@ -297,14 +222,14 @@ static void check_pair(struct __test_metadata *_metadata, const char *trace,
 		TH_LOG("%s off=%lld size=%lld: %s", op, off, size,
 		       *req == -1 ? "no request line" :
 				    "several request lines");
-		dump_file("trace", trace);
+		fue_dump_file("trace", trace);
 	}
 	EXPECT_EQ(1, t[*req].node);
 	r = find_reply(t, nr, t[*req].unique);
 	ASSERT_LE(0, r) {
 		TH_LOG("%s unique %llu: %s", op, t[*req].unique,
 		       r == -1 ? "no reply line" : "several reply lines");
-		dump_file("trace", trace);
+		fue_dump_file("trace", trace);
 	}
 	EXPECT_LT(*req, r) TH_LOG("%s: reply line before its request", op);
 	EXPECT_STREQ(op, t[r].opcode);
@@ -338,7 +263,7 @@ TEST_F_TIMEOUT(obs, trace_scripted_session, TIMEOUT_S)
 	ASSERT_NE(NULL, s);
 	ASSERT_NE(NULL, t);
 	snprintf(opt, sizeof(opt), "--trace=%s", self->trace);
-	START(opt);
+	START_WRITABLE(opt);
 
 	ASSERT_LT(0, fue_online_cpus(cpus, MAX_CPUS));
 	s->path = self->e.mnt;
@@ -363,7 +288,7 @@ TEST_F_TIMEOUT(obs, trace_scripted_session, TIMEOUT_S)
 	}
 	/* One dump of the whole trace explains any malformed line. */
 	if (malformed)
-		dump_file("trace", self->trace);
+		fue_dump_file("trace", self->trace);
 	check_pair(_metadata, self->trace, t, nr, "OPEN", -1, -1, 16, variant,
 		   s->cpu, &open_req);
 	check_pair(_metadata, self->trace, t, nr, "READ", 8192, 4096, 4096,
@@ -478,7 +403,7 @@ TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
 
 	READY();
 	ASSERT_NE(NULL, s);
-	START("-v");
+	START_WRITABLE("-v");
 	/* Without --stats or --trace a dump has no per-opcode lines. */
 	ASSERT_EQ(0, fue_request_stats_dump(&self->e, &dump));
 	ASSERT_EQ(0, fue_parse_stats(dump, s));
@@ -491,7 +416,7 @@ TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
 	granted = find_line(text, PREFIX "INIT: granted ");
 	offered = find_line(text, PREFIX "INIT: offered ");
 	transport = find_line(text, PREFIX "transport: ");
-	ASSERT_NE(NULL, granted) dump_file("daemon", self->e.errlog);
+	ASSERT_NE(NULL, granted) fue_dump_file("daemon", self->e.errlog);
 	ASSERT_NE(NULL, offered);
 	ASSERT_NE(NULL, transport);
 	TH_LOG("granted: %s", granted);
@@ -596,7 +521,7 @@ TEST_F_TIMEOUT(obs, sigusr1_during_io, TIMEOUT_S)
 	int round;
 
 	READY();
-	START("--stats");
+	START_WRITABLE("--stats");
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, 4096, 0,
 				    FUE_LOAD_WRITERS | FUE_LOAD_VERIFY);
 	ASSERT_NE(NULL, self->load);
@@ -795,12 +720,8 @@ TEST_F_TIMEOUT(obs, stalled_request_inflight_interrupt, TIMEOUT_S)
 	EXPECT_FALSE(fue_wait_exit(&self->e, 0));
 	ASSERT_EQ(0, kill(self->under.pid, SIGCONT));
 
-	for (waited = 0; waited < 10000; waited += 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			break;
-		usleep(10000);
-	}
-	ASSERT_GT(10000, waited) TH_LOG("the READ never completed");
+	ASSERT_EQ(1, fue_wait_pid(pid, &status, 10000))
+		TH_LOG("the READ never completed");
 	self->client = 0;
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	EXPECT_EQ(4096, c->ret) TH_LOG("pread: %s", strerror(c->err));
@@ -876,9 +797,9 @@ static void check_pin(struct __test_metadata *_metadata,
 	int cpus[MAX_CPUS], online, n, i, j;
 
 	if (pin) {
-		START("--pin=on");
+		START_WRITABLE("--pin=on");
 	} else {
-		START("--pin=off");
+		START_WRITABLE("--pin=off");
 	}
 	online = fue_online_cpus(cpus, MAX_CPUS);
 	n = queue_thread_cpus(self->e.pid, lists, MAX_TASKS, main_list,

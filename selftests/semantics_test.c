@@ -30,8 +30,7 @@
 #include <linux/falloc.h>
 #include <linux/loop.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 #include "fue_store.h"
 
 #define KiB		1024LL
@@ -81,19 +80,10 @@ STORE_VARIANTS(bdev4096, FUE_STORE_BDEV4096);
 
 FIXTURE_SETUP(sem)
 {
-	/*
-	 * Only note the reason here: harnesses before 6.10 go on to run the
-	 * test body after a SKIP() in setup, so each body skips itself.
-	 */
 	int ret;
 
 	self->loop_fd = -1;
-	self->skip = fue_check_env();
-	if (!self->skip && variant->ring)
-		self->skip = fue_check_uring();
-	if (self->skip)
-		return;
-	ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(variant->ring);
 	/* No ASSERT from here: teardown runs only after a setup that passed. */
 	ret = fue_store_setup(&self->store, variant->store, self->e.dir);
 	if (ret == -ENOENT) {
@@ -119,9 +109,9 @@ FIXTURE_TEARDOWN(sem)
 	fue_teardown(&self->e);
 }
 
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
+/* READY(), and the variant's store was made. */
+#define STORE_READY() do { \
+	READY(); \
 	ASSERT_EQ(0, self->store_err) \
 		TH_LOG("cannot make the %s store: %s", \
 		       fue_store_name(variant->store), \
@@ -178,44 +168,10 @@ static bool has_holes(const FIXTURE_VARIANT(sem) *variant)
 	}
 }
 
-/* Print the daemon's stderr as TAP comments, to explain a failed start. */
-static void dump_errlog(const struct fue_export *e)
-{
-	char *text = fue_slurp(e->errlog), *line, *save = NULL;
-
-	if (!text)
-		return;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		fprintf(stderr, "# daemon: %s\n", line);
-	free(text);
-}
-
-/* Start an export with the variant's transport plus the given options. */
-static int start(FIXTURE_DATA(sem) *self, const FIXTURE_VARIANT(sem) *variant,
-		 const char *image, const char *mnt, ...)
-{
-	const char *opts[16];
-	va_list ap;
-	int n = 0, ret;
-
-	opts[n++] = variant->transport;
-	va_start(ap, mnt);
-	while (n < 15 && (opts[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	opts[n] = NULL;
-	ret = fue_startv(&self->e, image, mnt, opts);
-	if (ret) {
-		fprintf(stderr, "# start failed: %d\n", ret);
-		dump_errlog(&self->e);
-	}
-	return ret;
-}
-
+/* The export of the store's image over the variant's transport. */
 #define START(...) \
-	ASSERT_EQ(0, start(self, variant, self->e.image, self->e.mnt, \
-			   ##__VA_ARGS__, NULL))
+	ASSERT_EQ(0, fue_start(&self->e, self->e.image, self->e.mnt, \
+			       variant->transport, ##__VA_ARGS__, NULL))
 
 /*
  * An image in the store, pattern in [off, off + len) and a hole around:
@@ -242,7 +198,7 @@ TEST_F_TIMEOUT(sem, stat_read_only, TIMEOUT_S)
 {
 	struct stat st, img;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(1 * MiB + 123);
 	START();
@@ -261,7 +217,7 @@ TEST_F_TIMEOUT(sem, stat_writable, TIMEOUT_S)
 {
 	struct stat st;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
@@ -275,7 +231,7 @@ TEST_F_TIMEOUT(sem, stat_blocks_sparse, TIMEOUT_S)
 {
 	struct stat st, img;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("has no allocation to report");
 	MAKE_IMAGE(8 * MiB, 1 * MiB, 64 * KiB);
 	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
@@ -294,7 +250,7 @@ TEST_F_TIMEOUT(sem, mtime_moves_after_write, TIMEOUT_S)
 	char buf[4096];
 	struct stat before, after;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	ASSERT_EQ(0, stat(self->e.mnt, &before));
@@ -313,7 +269,7 @@ TEST_F_TIMEOUT(sem, read_whole_image, TIMEOUT_S)
 	const off_t size = 3 * MiB + 777;
 	char *buf = malloc(size + 4096);
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("has whole sectors only");
 	ASSERT_NE(NULL, buf);
 	SETUP_IMAGE(size);
@@ -329,7 +285,7 @@ TEST_F_TIMEOUT(sem, read_crossing_eof, TIMEOUT_S)
 	const off_t size = 8192 + 100;
 	char buf[4096];
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(size);
 	START();
@@ -348,7 +304,7 @@ TEST_F_TIMEOUT(sem, read_only_rejects_writes, TIMEOUT_S)
 	uint64_t sum_before, sum_after;
 	char buf[512] = { 1 };
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	START();
@@ -371,7 +327,7 @@ TEST_F_TIMEOUT(sem, write_lands_in_image, TIMEOUT_S)
 	uint64_t head_before, tail_before, head_after, tail_after;
 	char *buf = malloc(len), *back = malloc(len);
 
-	READY();
+	STORE_READY();
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, back);
 	SETUP_IMAGE(size);
@@ -405,7 +361,7 @@ TEST_F_TIMEOUT(sem, write_crossing_eof_is_cut, TIMEOUT_S)
 	struct stat st;
 	ssize_t n;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(size);
 	START("--writable");
 	fue_fill_pattern(buf, sizeof(buf), 5 * MiB);
@@ -429,7 +385,7 @@ TEST_F_TIMEOUT(sem, write_at_eof_writes_nothing, TIMEOUT_S)
 	unsigned int i;
 	ssize_t n;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(size);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	START("--writable");
@@ -453,7 +409,7 @@ TEST_F_TIMEOUT(sem, truncate_keeps_size, TIMEOUT_S)
 	struct stat st;
 	int fd, ret;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(size);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	START("--writable");
@@ -492,7 +448,7 @@ TEST_F_TIMEOUT(sem, growable_write_extends, TIMEOUT_S)
 	char *gap = malloc(off - size);
 	struct stat st;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("cannot grow");
 	ASSERT_NE(NULL, gap);
 	SETUP_IMAGE(size);
@@ -521,7 +477,7 @@ TEST_F_TIMEOUT(sem, growable_truncate, TIMEOUT_S)
 	char buf[256 * 1024];
 	struct stat st;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("cannot grow");
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
@@ -543,7 +499,7 @@ TEST_F_TIMEOUT(sem, chmod_chown_without_allow_other, TIMEOUT_S)
 {
 	struct stat st;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(4096);
 	START("--writable", "--allow-other=off");
 	/* Others cannot reach the file, so granting them bits is refused. */
@@ -563,7 +519,7 @@ TEST_F_TIMEOUT(sem, chmod_chown_with_allow_other, TIMEOUT_S)
 {
 	struct stat st;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(4096);
 	START("--writable", "--allow-other=on");
 	EXPECT_EQ(0, chmod(self->e.mnt, 0640));
@@ -582,7 +538,7 @@ TEST_F_TIMEOUT(sem, fallocate_grows_growable, TIMEOUT_S)
 	struct stat st;
 	int fd;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("cannot grow");
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
@@ -600,7 +556,7 @@ TEST_F_TIMEOUT(sem, punch_hole_needs_keep_size, TIMEOUT_S)
 	uint64_t sum_before, sum_after;
 	int fd, ret;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	START("--writable");
@@ -643,7 +599,7 @@ static void check_zeroed(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(sem, punch_hole_reads_zero, TIMEOUT_S)
 {
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	check_zeroed(_metadata, &self->e,
@@ -652,7 +608,7 @@ TEST_F_TIMEOUT(sem, punch_hole_reads_zero, TIMEOUT_S)
 
 TEST_F_TIMEOUT(sem, zero_range_reads_zero, TIMEOUT_S)
 {
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	check_zeroed(_metadata, &self->e, FALLOC_FL_ZERO_RANGE);
@@ -664,7 +620,7 @@ TEST_F_TIMEOUT(sem, zero_range_extends_growable, TIMEOUT_S)
 	char buf[16384];
 	int fd;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("cannot grow");
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
@@ -717,7 +673,7 @@ static void check_zeroed_unaligned(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(sem, punch_hole_unaligned, TIMEOUT_S)
 {
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	check_zeroed_unaligned(_metadata, &self->e,
@@ -726,7 +682,7 @@ TEST_F_TIMEOUT(sem, punch_hole_unaligned, TIMEOUT_S)
 
 TEST_F_TIMEOUT(sem, zero_range_unaligned, TIMEOUT_S)
 {
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	check_zeroed_unaligned(_metadata, &self->e, FALLOC_FL_ZERO_RANGE);
@@ -744,7 +700,7 @@ TEST_F_TIMEOUT(sem, zero_and_punch_large, TIMEOUT_S)
 	char *buf = malloc(size);
 	int fd;
 
-	READY();
+	STORE_READY();
 	ASSERT_NE(NULL, buf);
 	SETUP_IMAGE(size);
 	START("--writable");
@@ -795,13 +751,10 @@ static void zero_job_main(struct zero_job *z)
 /* Reap pid within timeout_ms, killing it after; true if it ended. */
 static bool reap_within(pid_t pid, int timeout_ms)
 {
-	int status, waited;
+	int status;
 
-	for (waited = 0; waited < timeout_ms; waited += 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return true;
-		usleep(10000);
-	}
+	if (fue_wait_pid(pid, &status, timeout_ms) == 1)
+		return true;
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return false;
@@ -820,7 +773,7 @@ TEST_F_TIMEOUT(sem, zeroing_keeps_thread_serving, TIMEOUT_S)
 	int waited;
 	pid_t pid;
 
-	READY();
+	STORE_READY();
 	if (variant->store != FUE_STORE_RAMFS)
 		SKIP(return, "%s punches holes itself",
 		     fue_store_name(variant->store));
@@ -906,7 +859,7 @@ TEST_F_TIMEOUT(sem, emulation_noted_once, TIMEOUT_S)
 	char *log;
 	int fd, i;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(1 * MiB);
 	START("--writable", "-v");
 	fd = open(self->e.mnt, O_RDWR);
@@ -944,7 +897,7 @@ TEST_F_TIMEOUT(sem, fsync_and_fdatasync, TIMEOUT_S)
 	char buf[4096];
 	int fd;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	fd = open(self->e.mnt, O_RDWR);
@@ -981,7 +934,7 @@ TEST_F_TIMEOUT(sem, seek_data_hole, TIMEOUT_S)
 	unsigned int i;
 	int fd, img;
 
-	READY();
+	STORE_READY();
 	MAKE_IMAGE(size, 1 * MiB, 64 * KiB);
 	/* A second extent, so there is data after a hole after data. */
 	img = open(self->e.image, O_RDWR);
@@ -1042,7 +995,7 @@ TEST_F_TIMEOUT(sem, statfs_values, TIMEOUT_S)
 	long long free_b, img_free;
 	off_t image_size;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(size);
 	/* A device holds whole sectors of it. */
 	image_size = fue_file_size(self->e.image);
@@ -1089,7 +1042,7 @@ TEST_F_TIMEOUT(sem, every_open_is_direct_io, TIMEOUT_S)
 	struct fue_opstat before, after;
 	int rd, wr, img;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(64 * KiB);
 	START("--writable", "--stats");
 	rd = open(self->e.mnt, O_RDONLY);
@@ -1135,7 +1088,7 @@ TEST_F_TIMEOUT(sem, empty_image, TIMEOUT_S)
 	struct stat st;
 	ssize_t n;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(0);
 	START("--writable");
@@ -1152,7 +1105,7 @@ TEST_F_TIMEOUT(sem, odd_size_image, TIMEOUT_S)
 	char buf[8192];
 	struct stat st;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(4097);
 	START();
@@ -1174,12 +1127,13 @@ TEST_F_TIMEOUT(sem, mountpoint_is_image, TIMEOUT_S)
 	struct stat st;
 	int status;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("is no file to mount on");
 	ASSERT_NE(NULL, buf);
 	MAKE_IMAGE(size, 0, size);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
-	ASSERT_EQ(0, start(self, variant, self->e.image, self->e.image, NULL));
+	ASSERT_EQ(0, fue_start(&self->e, self->e.image, self->e.image,
+			       variant->transport, NULL));
 	ASSERT_EQ(1, fue_mount_info(self->e.image, NULL, NULL, 0));
 	ASSERT_EQ(0, stat(self->e.image, &st));
 	EXPECT_EQ(size, st.st_size);
@@ -1202,10 +1156,10 @@ TEST_F_TIMEOUT(sem, null_image, TIMEOUT_S)
 	struct stat st;
 	unsigned int i;
 
-	READY();
+	STORE_READY();
 	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
-	ASSERT_EQ(0, start(self, variant, "null:1G", self->e.mnt, "--writable",
-			   NULL));
+	ASSERT_EQ(0, fue_start(&self->e, "null:1G", self->e.mnt,
+			       variant->transport, "--writable", NULL));
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
 	EXPECT_EQ(1 * GiB, st.st_size);
 	/*
@@ -1233,7 +1187,7 @@ TEST_F_TIMEOUT(sem, direct_unaligned_io, TIMEOUT_S)
 	const off_t size = 1 * MiB;
 	char buf[8192], back[8192];
 
-	READY();
+	STORE_READY();
 	NEEDS_O_DIRECT();
 	SETUP_IMAGE(size);
 	START("--writable", "--direct");
@@ -1259,7 +1213,7 @@ TEST_F_TIMEOUT(sem, large_write_and_read, TIMEOUT_S)
 	const off_t size = 8 * MiB, off = 1 * MiB + 512, len = 4 * MiB;
 	char *buf = malloc(len), *back = malloc(len);
 
-	READY();
+	STORE_READY();
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, back);
 	SETUP_IMAGE(size);
@@ -1283,7 +1237,7 @@ TEST_F_TIMEOUT(sem, smallest_max_io, TIMEOUT_S)
 	const off_t size = 1 * MiB, len = 256 * KiB;
 	char *buf = malloc(len), *back = malloc(len);
 
-	READY();
+	STORE_READY();
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, back);
 	SETUP_IMAGE(size);
@@ -1304,15 +1258,15 @@ TEST_F_TIMEOUT(sem, block_device_image, TIMEOUT_S)
 	char buf[8192], back[8192];
 	struct stat st;
 
-	READY();
+	STORE_READY();
 	NOT_ON_BLOCKDEV("store runs every test on a device");
 	SETUP_IMAGE(size);
 	self->loop_fd = fue_loop_attach(self->e.image, self->loop_dev,
 					sizeof(self->loop_dev));
 	if (self->loop_fd < 0)
 		SKIP(return, "no loop device: %s", strerror(-self->loop_fd));
-	ASSERT_EQ(0, start(self, variant, self->loop_dev, self->e.mnt,
-			   "--writable", NULL));
+	ASSERT_EQ(0, fue_start(&self->e, self->loop_dev, self->e.mnt,
+			       variant->transport, "--writable", NULL));
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
 	EXPECT_TRUE(S_ISREG(st.st_mode));
 	EXPECT_EQ(size, st.st_size);
@@ -1343,7 +1297,7 @@ TEST_F_TIMEOUT(sem, block_device_direct_4k_blocks, TIMEOUT_S)
 	const off_t size = 4 * MiB;
 	char buf[8192], back[8192];
 
-	READY();
+	STORE_READY();
 	NEEDS_O_DIRECT();
 	NOT_ON_BLOCKDEV("store runs every test on a device");
 	SETUP_IMAGE(size);
@@ -1353,8 +1307,9 @@ TEST_F_TIMEOUT(sem, block_device_direct_4k_blocks, TIMEOUT_S)
 		SKIP(return, "no loop device: %s", strerror(-self->loop_fd));
 	if (ioctl(self->loop_fd, LOOP_SET_BLOCK_SIZE, 4096))
 		SKIP(return, "cannot set 4 KiB blocks: %s", strerror(errno));
-	ASSERT_EQ(0, start(self, variant, self->loop_dev, self->e.mnt,
-			   "--writable", "--direct", NULL));
+	ASSERT_EQ(0, fue_start(&self->e, self->loop_dev, self->e.mnt,
+			       variant->transport, "--writable", "--direct",
+			       NULL));
 	/* Aligned to 4 KiB, to 512 only, and to nothing. */
 	ASSERT_EQ(8192, fue_pread(self->e.mnt, O_RDONLY, buf, 8192, 8192));
 	EXPECT_EQ(-1, fue_check_pattern(buf, 8192, 8192));
@@ -1382,7 +1337,7 @@ TEST_F_TIMEOUT(sem, direct_odd_size_tail, TIMEOUT_S)
 {
 	char buf[8192], back[8];
 
-	READY();
+	STORE_READY();
 	NEEDS_O_DIRECT();
 	NOT_ON_BLOCKDEV("has whole sectors only");
 	SETUP_IMAGE(4097);
@@ -1489,7 +1444,7 @@ TEST_F_TIMEOUT(sem, concurrent_random_io, TIMEOUT_S)
 	off_t first_bad;
 	int i;
 
-	READY();
+	STORE_READY();
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, model);
 	ASSERT_NE(NULL, image);
@@ -1522,7 +1477,7 @@ TEST_F_TIMEOUT(sem, backing_errors_reach_client, TIMEOUT_S)
 	uint64_t sum_before, sum_after;
 	char buf[4096];
 
-	READY();
+	STORE_READY();
 	ASSERT_NE(NULL, s);
 	SETUP_IMAGE(256 * KiB);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, bad, 4096, &sum_before));
@@ -1548,7 +1503,7 @@ TEST_F_TIMEOUT(sem, allow_other_auto_as_root, TIMEOUT_S)
 {
 	struct stat st;
 
-	READY();
+	STORE_READY();
 	SETUP_IMAGE(4096);
 	/* auto means on when permitted, and root is always permitted. */
 	START("--writable", "--allow-other=auto");

@@ -21,43 +21,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
-#include "fue_mount.h"
+#include "fue_harness.h"
 
 #define TIMEOUT_S	90
 #define URING_PARAM	"/sys/module/fuse/parameters/enable_uring"
 #define MAX_CPUS	1024
 #define IMAGE_SIZE	(8 << 20)
-
-/* Print the daemon's stderr as TAP comments. */
-static void dump_errlog(const struct fue_export *e)
-{
-	char *text = fue_slurp(e->errlog), *line, *save = NULL;
-
-	if (!text)
-		return;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		fprintf(stderr, "# daemon: %s\n", line);
-	free(text);
-}
-
-/* Image and mountpoint, then the export with opts; 0 or the failure. */
-static int start(struct fue_export *e, const char *const *opts)
-{
-	int ret;
-
-	ret = fue_make_image(e->image, IMAGE_SIZE);
-	if (!ret)
-		ret = fue_make_mountpoint(e->mnt);
-	if (!ret)
-		ret = fue_startv(e, e->image, e->mnt, opts);
-	if (ret) {
-		fprintf(stderr, "# start failed: %d\n", ret);
-		dump_errlog(e);
-	}
-	return ret;
-}
 
 /*
  * Client work, run in a child: reads (and with write set, writes first)
@@ -222,57 +191,28 @@ static void check_all_qids(struct __test_metadata *_metadata,
 	}
 }
 
-static void expect_clean_exit(struct __test_metadata *_metadata,
-			      struct fue_export *e)
-{
-	int status = fue_stop(e);
-
-	EXPECT_TRUE(status >= 0 && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
-		TH_LOG("daemon wait status %#x", status);
-}
-
 /* Both transports. */
 
 FIXTURE(xport) {
 	struct fue_export e;
 	const char *skip;
+	struct fue_load *load;
 };
 
-FIXTURE_VARIANT(xport) {
-	const char *transport;
-	bool ring;
-};
-
-FIXTURE_VARIANT_ADD(xport, dev) {
-	.transport = "--io-uring=off",
-	.ring = false,
-};
-
-FIXTURE_VARIANT_ADD(xport, ring) {
-	.transport = "--io-uring=on",
-	.ring = true,
-};
+FUE_TRANSPORT_VARIANTS(xport);
 
 FIXTURE_SETUP(xport)
 {
-	/* Bodies skip themselves: older harnesses run them after SKIP(). */
-	self->skip = fue_check_env();
-	if (!self->skip && variant->ring)
-		self->skip = fue_check_uring();
-	if (!self->skip)
-		ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(variant->ring);
 }
 
 FIXTURE_TEARDOWN(xport)
 {
+	/* A client still in a request ends once teardown aborts it. */
+	fue_load_stop(self->load, 2000);
 	fue_teardown(&self->e);
+	fue_load_free(self->load);
 }
-
-#define READY() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
 
 TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
 {
@@ -283,7 +223,7 @@ TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
 
 	READY();
 	ASSERT_NE(NULL, s);
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 1, 0, 64, false);
 	CHECK_CLIENT(c, 64);
 	ASSERT_EQ(0, fue_request_stats(&self->e, s));
@@ -319,7 +259,7 @@ TEST_F_TIMEOUT(xport, external_umount_exits_zero, TIMEOUT_S)
 	int status;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
 	CHECK_CLIENT(c, 32);
 	/* What umount(8) does: a plain, non-lazy unmount. */
@@ -339,7 +279,7 @@ TEST_F_TIMEOUT(xport, sigint_unmounts_and_exits_zero, TIMEOUT_S)
 	int status;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
 	CHECK_CLIENT(c, 32);
 	ASSERT_EQ(0, kill(self->e.pid, SIGINT));
@@ -360,7 +300,7 @@ TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
 	int status;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
 	CHECK_CLIENT(c, 32);
 	ASSERT_EQ(0, fue_abort_conn(self->e.conn));
@@ -380,160 +320,62 @@ TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
 		TH_LOG("the dead mount is still there");
 }
 
-/*
- * Background load: threads reading the export until it fails under them.
- * Lives in shared memory so that the parent sees the counts.
- */
-struct load {
-	const char *path;
-	int threads;
-	long ops;
-	int err;
-};
-
-static void *load_thread(void *arg)
-{
-	struct load *l = arg;
-	char *buf = malloc(65536);
-	unsigned int seed = (unsigned int)(uintptr_t)&buf;
-	int fd;
-
-	fd = open(l->path, O_RDONLY);
-	if (fd < 0 || !buf) {
-		__atomic_store_n(&l->err, fd < 0 ? errno : ENOMEM,
-				 __ATOMIC_RELAXED);
-		free(buf);
-		return NULL;
-	}
-	for (;;) {
-		off_t off = (rand_r(&seed) % (IMAGE_SIZE / 4096 - 16)) * 4096L;
-
-		if (pread(fd, buf, 65536, off) < 0) {
-			__atomic_store_n(&l->err, errno, __ATOMIC_RELAXED);
-			break;
-		}
-		__atomic_fetch_add(&l->ops, 1, __ATOMIC_RELAXED);
-	}
-	close(fd);
-	free(buf);
-	return NULL;
-}
-
-static int load_main(void *arg)
-{
-	struct load *l = arg;
-	pthread_t tid[16];
-	int i, n;
-
-	for (n = 0; n < l->threads && n < 16; n++)
-		if (pthread_create(&tid[n], NULL, load_thread, l))
-			break;
-	for (i = 0; i < n; i++)
-		pthread_join(tid[i], NULL);
-	return 0;
-}
-
-/* Start the load in a child; the caller must reap it with wait_load(). */
-static pid_t start_load(struct load *l)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0)
-		_exit(load_main(l));
-	return pid;
-}
-
-/* Wait up to timeout_ms for the load to end; kill it if it does not. */
-static bool wait_load(pid_t pid, int timeout_ms)
-{
-	int status, waited;
-
-	for (waited = 0; waited < timeout_ms; waited += 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return true;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	for (waited = 0; waited < 5000; waited += 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			break;
-		usleep(10000);
-	}
-	return false;
-}
-
-/* Let the load get going, proving requests are in flight. */
-static void wait_ops(struct load *l, long want)
-{
-	int waited;
-
-	for (waited = 0; waited < 5000; waited += 10) {
-		if (__atomic_load_n(&l->ops, __ATOMIC_RELAXED) >= want)
-			return;
-		usleep(10000);
-	}
-}
+/* The load's reads: 64 KiB each, several per CPU in flight. */
+#define LOAD_BS		(64 << 10)
+#define LOAD_FLAGS	(FUE_LOAD_DEEP | FUE_LOAD_BUFFERED)
 
 TEST_F_TIMEOUT(xport, abort_under_load, TIMEOUT_S)
 {
 	const char *opts[] = { variant->transport, NULL };
-	struct load *l = fue_shared_alloc(sizeof(*l));
+	struct fue_load *l;
 	int status;
-	pid_t pid;
 
 	READY();
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
+	l = self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, LOAD_BS, 0,
+					LOAD_FLAGS);
 	ASSERT_NE(NULL, l);
-	ASSERT_EQ(0, start(&self->e, opts));
-	l->path = self->e.mnt;
-	l->threads = 8;
-	pid = start_load(l);
-	ASSERT_LT(0, pid);
-	wait_ops(l, 200);
-	EXPECT_LE(200, l->ops);
+	fue_load_wait_ops(l, 200, 5000);
+	EXPECT_LE(200, fue_load_ops(l));
+	EXPECT_EQ(0, fue_load_errors(l));
 	ASSERT_EQ(0, fue_abort_conn(self->e.conn));
 	/* Teardown must finish: the daemon ends, the clients get errors. */
 	EXPECT_TRUE(fue_wait_exit(&self->e, 5000))
 		TH_LOG("daemon still running 5s after the abort");
-	EXPECT_TRUE(wait_load(pid, 5000))
+	EXPECT_TRUE(fue_load_wait(l, 5000))
 		TH_LOG("clients still blocked 5s after the abort");
-	EXPECT_NE(0, l->err);
+	EXPECT_NE(0, fue_load_errors(l));
 	status = self->e.status;
 	EXPECT_TRUE(self->e.exited && WIFEXITED(status) &&
 		    WEXITSTATUS(status) == 1)
 		TH_LOG("daemon wait status %#x", status);
-	fue_shared_free(l, sizeof(*l));
 }
 
 TEST_F_TIMEOUT(xport, sigterm_under_load, TIMEOUT_S)
 {
 	const char *opts[] = { variant->transport, NULL };
-	struct load *l = fue_shared_alloc(sizeof(*l));
+	struct fue_load *l;
 	int status;
-	pid_t pid;
 
 	READY();
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
+	l = self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, LOAD_BS, 0,
+					LOAD_FLAGS);
 	ASSERT_NE(NULL, l);
-	ASSERT_EQ(0, start(&self->e, opts));
-	l->path = self->e.mnt;
-	l->threads = 8;
-	pid = start_load(l);
-	ASSERT_LT(0, pid);
-	wait_ops(l, 200);
-	EXPECT_LE(200, l->ops);
+	fue_load_wait_ops(l, 200, 5000);
+	EXPECT_LE(200, fue_load_ops(l));
+	EXPECT_EQ(0, fue_load_errors(l));
 	ASSERT_EQ(0, kill(self->e.pid, SIGTERM));
 	/* Open files must not keep a stopping daemon alive. */
 	EXPECT_TRUE(fue_wait_exit(&self->e, 5000))
 		TH_LOG("daemon still running 5s after SIGTERM");
-	EXPECT_TRUE(wait_load(pid, 5000))
+	EXPECT_TRUE(fue_load_wait(l, 5000))
 		TH_LOG("clients still blocked 5s after SIGTERM");
-	EXPECT_NE(0, l->err);
+	EXPECT_NE(0, fue_load_errors(l));
 	status = self->e.status;
 	EXPECT_TRUE(self->e.exited && WIFEXITED(status) &&
 		    WEXITSTATUS(status) == 0)
 		TH_LOG("daemon wait status %#x", status);
-	fue_shared_free(l, sizeof(*l));
 }
 
 /* Ring only. */
@@ -546,11 +388,7 @@ FIXTURE(ring) {
 
 FIXTURE_SETUP(ring)
 {
-	self->skip = fue_check_env();
-	if (!self->skip)
-		self->skip = fue_check_uring();
-	if (!self->skip)
-		ASSERT_EQ(0, fue_init(&self->e));
+	SETUP_EXPORT(true);
 }
 
 FIXTURE_TEARDOWN(ring)
@@ -596,7 +434,7 @@ TEST_F_TIMEOUT(ring, each_cpu_uses_its_queue, TIMEOUT_S)
 	const char *opts[] = { "--io-uring=on", "--stats", NULL };
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	per_cpu_traffic(_metadata, self);
 	expect_clean_exit(_metadata, &self->e);
 }
@@ -607,7 +445,7 @@ TEST_F_TIMEOUT(ring, one_thread_serves_all_queues, TIMEOUT_S)
 	int i;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	ASSERT_EQ(0, fue_request_stats(&self->e, &self->before));
 	check_all_qids(_metadata, &self->before);
 	for (i = 0; i < self->before.nr_queues; i++)
@@ -629,7 +467,7 @@ TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
 	struct client *c;
 
 	READY();
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	/* 8 threads on one CPU: 8 requests for one ring entry. */
 	c = run_client(self->e.mnt, 0, 8, 0, 8 * 32, false);
 	CHECK_CLIENT(c, 8 * 32);
@@ -704,7 +542,7 @@ TEST_F_TIMEOUT(no_uring, io_uring_on_fails, TIMEOUT_S)
 
 	READY();
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
-	ret = start(&self->e, opts);
+	ret = fue_start_fresh(&self->e, IMAGE_SIZE, opts);
 	/* README: it unmounts and exits 1, naming the fix. */
 	EXPECT_EQ(1, ret) TH_LOG("--io-uring=on without the ring: %d", ret);
 	text = fue_slurp(self->e.errlog);
@@ -728,7 +566,7 @@ TEST_F_TIMEOUT(no_uring, auto_falls_back_to_dev, TIMEOUT_S)
 	READY();
 	ASSERT_NE(NULL, s);
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
-	ASSERT_EQ(0, start(&self->e, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	/* It says why, in one line. */
 	text = fue_slurp(self->e.errlog);
 	ASSERT_NE(NULL, text);

@@ -35,7 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kselftest_harness.h"
+#include "fue_harness.h"
+
 /*
  * The ring's uapi (7.42) from the project's header, guarded so that a
  * newer <linux/fuse.h> wins; in a kernel tree the uapi header has it all.
@@ -119,58 +120,6 @@ FIXTURE(abi) {
 
 /* Environment */
 
-static int read_word(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-static int write_word(const char *path, const char *word)
-{
-	ssize_t len = (ssize_t)strlen(word);
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, word, len) != len)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-/* Parse a CPU list like "0-3,8"; returns the count, filling cpus[]. */
-static int cpu_list(const char *path, int *cpus, int max)
-{
-	char text[256], *p = text, *end;
-	int n = 0;
-
-	if (read_word(path, text, sizeof(text)))
-		return -1;
-	while (*p) {
-		long a = strtol(p, &end, 10), b = a;
-
-		if (end == p)
-			break;
-		if (*end == '-')
-			b = strtol(end + 1, &end, 10);
-		for (; a <= b; a++, n++)
-			if (cpus && n < max)
-				cpus[n] = (int)a;
-		p = *end == ',' ? end + 1 : end;
-	}
-	return n;
-}
-
 /* Kernel version as major * 1000 + minor, from uname -r. */
 static int kernel_version(void)
 {
@@ -192,12 +141,12 @@ static const char *check_env(void)
 		return "must run as root (mounts FUSE)";
 	if (access("/dev/fuse", R_OK | W_OK))
 		return "/dev/fuse is missing (CONFIG_FUSE_FS, modprobe fuse)";
-	if (read_word(URING_PARAM, val, sizeof(val)))
+	if (fue_read_word(URING_PARAM, val, sizeof(val)))
 		return URING_PARAM " is absent (kernel without CONFIG_FUSE_IO_URING; the ring came with 6.14)";
-	if (val[0] != 'Y' && write_word(URING_PARAM, "Y"))
+	if (val[0] != 'Y' && fue_write_word(URING_PARAM, "Y"))
 		return "enable_uring is N and cannot be set to Y";
 	if (val[0] != 'Y')
-		write_word(URING_PARAM, val);
+		fue_write_word(URING_PARAM, val);
 	return NULL;
 }
 
@@ -205,30 +154,7 @@ static const char *check_env(void)
 
 static int find_conn(FIXTURE_DATA(abi) *self)
 {
-	char line[1024], path[512];
-	unsigned int major, minor;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	int ret = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*d %*d %u:%u %*s %511s", &major, &minor,
-			   path) != 3 || strcmp(path, self->mnt))
-			continue;
-		self->conn = minor;
-		ret = 0;
-	}
-	fclose(f);
-	return ret;
-}
-
-static bool conn_listed(FIXTURE_DATA(abi) *self)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), FUSECTL "/%u", self->conn);
-	return access(path, F_OK) == 0;
+	return fue_mount_info(self->mnt, &self->conn, NULL, 0) > 0 ? 0 : -ENOENT;
 }
 
 static int conn_file(FIXTURE_DATA(abi) *self, const char *name,
@@ -237,7 +163,7 @@ static int conn_file(FIXTURE_DATA(abi) *self, const char *name,
 	char path[128];
 
 	snprintf(path, sizeof(path), FUSECTL "/%u/%s", self->conn, name);
-	return word ? write_word(path, word) : read_word(path, out, len);
+	return word ? fue_write_word(path, word) : fue_read_word(path, out, len);
 }
 
 static int mount_conn(FIXTURE_DATA(abi) *self)
@@ -432,7 +358,7 @@ static int client_wait(FIXTURE_DATA(abi) *self, int i, int timeout_ms)
 
 static void clients_kill(FIXTURE_DATA(abi) *self)
 {
-	int i, status, ms;
+	int i, status;
 
 	for (i = 0; i < self->nr_clients; i++) {
 		struct client *c = &self->clients[i];
@@ -440,11 +366,7 @@ static void clients_kill(FIXTURE_DATA(abi) *self)
 		if (c->pid > 0) {
 			kill(c->pid, SIGKILL);
 			/* A client stuck in FUSE dies once the abort lands. */
-			for (ms = 0; ms < 3000; ms += 10) {
-				if (waitpid(c->pid, &status, WNOHANG) == c->pid)
-					break;
-				usleep(10000);
-			}
+			fue_wait_pid(c->pid, &status, 3000);
 			c->pid = 0;
 		}
 		if (c->fd >= 0)
@@ -685,17 +607,16 @@ FIXTURE_SETUP(abi)
 	self->skip = check_env();
 	if (self->skip)
 		return;
-	self->nr_queues = cpu_list("/sys/devices/system/cpu/possible", NULL, 0);
-	self->nr_online = cpu_list("/sys/devices/system/cpu/online",
-				   self->online, MAX_QUEUES);
+	self->nr_queues = fue_possible_cpus();
+	self->nr_online = fue_online_cpus(self->online, MAX_QUEUES);
 	ASSERT_LT(0, self->nr_queues);
 	ASSERT_GE(MAX_QUEUES, self->nr_queues);
 	ASSERT_LT(0, self->nr_online);
 
-	ASSERT_EQ(0, read_word(URING_PARAM, self->saved_param,
+	ASSERT_EQ(0, fue_read_word(URING_PARAM, self->saved_param,
 			       sizeof(self->saved_param)));
 	self->param_touched = true;
-	ASSERT_EQ(0, write_word(URING_PARAM, "Y"));
+	ASSERT_EQ(0, fue_write_word(URING_PARAM, "Y"));
 
 	snprintf(self->dir, sizeof(self->dir), "/tmp/uring_abi.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
@@ -719,11 +640,11 @@ FIXTURE_SETUP(abi)
 
 FIXTURE_TEARDOWN(abi)
 {
-	int i, status, ms;
+	int i, status;
 	pid_t pid;
 
 	/* Abort first: it releases clients stuck in a request. */
-	if (self->mounted && conn_listed(self))
+	if (self->mounted && fue_conn_exists(self->conn))
 		conn_file(self, "abort", "1", NULL, 0);
 	clients_kill(self);
 	if (self->mounted) {
@@ -731,12 +652,7 @@ FIXTURE_TEARDOWN(abi)
 		pid = fork();
 		if (pid == 0)
 			_exit(umount2(self->mnt, MNT_DETACH) ? 1 : 0);
-		for (ms = 0; pid > 0 && ms < UMOUNT_MS; ms += 10) {
-			if (waitpid(pid, &status, WNOHANG) == pid)
-				break;
-			usleep(10000);
-		}
-		if (ms >= UMOUNT_MS)
+		if (pid > 0 && fue_wait_pid(pid, &status, UMOUNT_MS) != 1)
 			TH_LOG("umount of %s did not finish", self->mnt);
 		self->mounted = false;
 	}
@@ -751,17 +667,12 @@ FIXTURE_TEARDOWN(abi)
 	self->nr_ents = 0;
 	free(self->buf);
 	if (self->param_touched)
-		write_word(URING_PARAM, self->saved_param);
+		fue_write_word(URING_PARAM, self->saved_param);
 	if (self->dir[0]) {
 		unlink(self->mnt);
 		rmdir(self->dir);
 	}
 }
-
-#define SKIP_IF_NEEDED() do { \
-	if (self->skip) \
-		SKIP(return, "%s", self->skip); \
-} while (0)
 
 /* Mount, read INIT, answer it granting grant, set up a ring. */
 #define START(grant) do { \
@@ -839,7 +750,7 @@ TEST_F(abi, register_before_init_reply)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	ASSERT_EQ(0, mount_conn(self));
 	ASSERT_EQ(0, read_init(self));
 	EXPECT_TRUE(self->offered & FUSE_OVER_IO_URING)
@@ -866,7 +777,7 @@ TEST_F(abi, register_before_init_reply)
  */
 TEST_F(abi, register_without_grant)
 {
-	SKIP_IF_NEEDED();
+	READY();
 	START(0);
 	ring_becomes_usable(_metadata, self);
 }
@@ -883,7 +794,7 @@ TEST_F(abi, register_unmounted_dev)
 	struct io_uring_sqe *sqe;
 	int fd, i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	ASSERT_EQ(0, ring_init(self));
 	i = ent_new(self, 0, payload_need());
 	ASSERT_LE(0, i);
@@ -910,8 +821,8 @@ TEST_F(abi, register_with_param_off)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
-	ASSERT_EQ(0, write_word(URING_PARAM, "N"));
+	READY();
+	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ASSERT_EQ(0, mount_conn(self));
 	ASSERT_EQ(0, read_init(self));
 	EXPECT_FALSE(self->offered & FUSE_OVER_IO_URING)
@@ -934,9 +845,9 @@ TEST_F(abi, register_with_param_off)
  */
 TEST_F(abi, param_off_after_init)
 {
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
-	ASSERT_EQ(0, write_word(URING_PARAM, "N"));
+	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ring_becomes_usable(_metadata, self);
 }
 
@@ -946,7 +857,7 @@ TEST_F(abi, register_bad_qid)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -966,7 +877,7 @@ TEST_F(abi, register_iovec_count)
 	struct iovec iov[3];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -987,7 +898,7 @@ TEST_F(abi, register_short_header)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -1009,7 +920,7 @@ TEST_F(abi, register_short_payload)
 	struct iovec iov[2];
 	int i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -1036,7 +947,7 @@ TEST_F(abi, no_sqe128)
 	struct iovec iov[2];
 	int i, op;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -1070,7 +981,7 @@ TEST_F(abi, unknown_command)
 	struct io_uring_sqe *sqe;
 	unsigned int k;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < ARRAY_SIZE(ops); k++) {
 		sqe = cmd_sqe(&self->ring, self->dev, ops[k], TAG_CMD, true);
@@ -1135,7 +1046,7 @@ TEST_F(abi, commit_unknown_id)
 	uint64_t commit_id;
 	int c, i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
@@ -1158,7 +1069,7 @@ TEST_F(abi, commit_answered_id)
 	uint64_t commit_id;
 	int c, i;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
@@ -1181,7 +1092,7 @@ TEST_F(abi, commit_wrong_qid)
 	uint64_t commit_id;
 	int c, i, qid, other;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	c = request_in_entry(_metadata, self, self->online[0], &i,
@@ -1240,7 +1151,7 @@ TEST_F(abi, reply_error_out_of_range)
 	unsigned int k;
 	int64_t r;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	for (k = 0; k < ARRAY_SIZE(bad); k++) {
@@ -1273,7 +1184,7 @@ TEST_F(abi, reply_payload_size)
 	struct reply_fault f = { .set_payload_sz = true };
 	int64_t r;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	f.payload_sz = (uint32_t)self->payload_size + 1;
@@ -1310,7 +1221,7 @@ TEST_F(abi, reply_unique_mismatch)
 	struct reply_fault f = { .unique_delta = 2 };
 	int64_t r;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	r = faulty_reply(_metadata, self, &f);
@@ -1359,7 +1270,7 @@ TEST_F(abi, dev_reply_faults)
 	uint64_t unique;
 	int c;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(0);
 	c = client_start(self, -1);
 	ASSERT_LE(0, c);
@@ -1392,18 +1303,15 @@ TEST_F(abi, dev_reply_faults)
 /* umount(2) in a bounded child: 0, the child's errno, or -ETIMEDOUT. */
 static int bounded_umount(FIXTURE_DATA(abi) *self)
 {
-	int status, ms;
+	int status;
 	pid_t pid = fork();
 
 	if (pid < 0)
 		return -errno;
 	if (pid == 0)
 		_exit(umount2(self->mnt, 0) ? errno : 0);
-	for (ms = 0; ms < UMOUNT_MS; ms += 5) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
-		usleep(5000);
-	}
+	if (fue_wait_pid(pid, &status, UMOUNT_MS) == 1)
+		return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
 	return -ETIMEDOUT;
 }
 
@@ -1418,7 +1326,7 @@ TEST_F(abi, umount_idle_entries)
 	uint64_t tag;
 	ssize_t n;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, depth));
 	serves_over_ring(_metadata, self);
@@ -1442,7 +1350,7 @@ TEST_F(abi, umount_idle_entries)
 	n = dev_read(self, CQE_MS);
 	EXPECT_EQ(-ENODEV, n)
 		TH_LOG("fuse_dev_do_read() after umount");
-	EXPECT_FALSE(conn_listed(self))
+	EXPECT_FALSE(fue_conn_exists(self->conn))
 		TH_LOG("fuse_ctl_remove_conn(): connection %u still listed",
 		       self->conn);
 	io_uring_queue_exit(&self->ring);
@@ -1535,14 +1443,14 @@ static void abort_in_flight(struct __test_metadata *_metadata,
 
 TEST_F(abi, abort_in_flight)
 {
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	abort_in_flight(_metadata, self, false);
 }
 
 TEST_F(abi, abort_in_flight_abort_error)
 {
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING | FUSE_ABORT_ERROR);
 	abort_in_flight(_metadata, self, true);
 }
@@ -1562,7 +1470,7 @@ TEST_F(abi, server_gone)
 	int c1, c2, i;
 	long ms;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 2));
 	c1 = request_in_entry(_metadata, self, -1, &i, &commit_id);
@@ -1600,7 +1508,7 @@ TEST_F(abi, ready_needs_every_queue)
 	int c, q, i, missing, res, ms, cpu = self->online[0];
 	ssize_t n;
 
-	SKIP_IF_NEEDED();
+	READY();
 	if (self->nr_queues < 2)
 		SKIP(return, "needs two possible CPUs");
 	START(FUSE_OVER_IO_URING);
@@ -1643,7 +1551,7 @@ TEST_F(abi, request_on_callers_cpu_queue)
 {
 	int k, c, i, cpu;
 
-	SKIP_IF_NEEDED();
+	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	for (k = 0; k < self->nr_online; k++) {
@@ -1672,12 +1580,12 @@ int main(int argc, char **argv)
 
 	if (!why && kernel_version() < KV(6, 14))
 		why = "the FUSE ring came with Linux 6.14";
-	if (!why && read_word(URING_PARAM, saved, sizeof(saved)))
+	if (!why && fue_read_word(URING_PARAM, saved, sizeof(saved)))
 		why = URING_PARAM " is unreadable";
 	if (why)
 		ksft_exit_skip("%s\n", why);
 	ret = test_harness_run(argc, argv);
 	/* Even a case killed on timeout leaves enable_uring as it was. */
-	write_word(URING_PARAM, saved);
+	fue_write_word(URING_PARAM, saved);
 	return ret;
 }

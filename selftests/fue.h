@@ -1,20 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Test helpers for fuse-uring-export: start an export, talk to it from
+ * Test library for fuse-uring-export: start an export, talk to it from
  * bounded child processes, read its counters, and always tear it down.
+ * One section per file of the library, each file one concern.
  *
  * Everything here may meet a hung FUSE connection, so no helper blocks
  * without a deadline: client I/O runs in a child that is killed on timeout,
  * the daemon is waited for with a timeout, and a stuck connection is aborted
  * through fusectl before anything is unmounted.
  */
-#ifndef FUE_MOUNT_H
-#define FUE_MOUNT_H
+#ifndef FUE_H
+#define FUE_H
 
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* Default bounds, in milliseconds. */
@@ -24,61 +26,45 @@
 /* How long one export may live before the watchdog aborts it. */
 #define FUE_WATCHDOG_S		30
 
-#define FUE_MAX_QUEUES		1024
-#define FUE_MAX_THREADS		1024
+/* Diagnostics are TAP comments so that they never break the TAP stream. */
+#define fue_log(fmt, ...) \
+	fprintf(stderr, "# fue: " fmt "\n", ##__VA_ARGS__)
 
-struct fue_export {
-	/* private temporary directory; short enough to append file names */
-	char dir[PATH_MAX - 64];
-	char image[PATH_MAX];	/* default image path: dir/image */
-	char mnt[PATH_MAX];	/* default mountpoint: dir/mnt */
-	char pidfile[PATH_MAX];
-	char errlog[PATH_MAX];	/* the daemon's stderr */
-	char outlog[PATH_MAX];	/* the daemon's stdout */
-	char mounted_on[PATH_MAX]; /* mountpoint of the running export */
-	pid_t pid;		/* serving daemon, or 0 */
-	pid_t watchdog;		/* watchdog process, or 0 */
-	unsigned int conn;	/* fusectl connection id, valid if has_conn */
-	bool has_conn;
-	bool exited;		/* daemon has been reaped */
-	int status;		/* its wait status, valid if exited */
-	unsigned int watchdog_s; /* 0: FUE_WATCHDOG_S */
-	/* Sanitizer reports found in errlog so far, and how far it was read. */
-	int sanitizer_reports;
-	off_t errlog_scanned;
-};
+/* fue_proc.c: the clock and bounded child processes. */
 
-/* Counters from the daemon's "stats:" lines (one dump). */
-struct fue_qstat {
-	int qid;
-	int thread;
-	int cpu;
-	unsigned long long ring;
-	unsigned long long errors;
-	unsigned long long inflight;	/* taken, not yet answered */
-};
+long long fue_now_ms(void);
+void fue_sleep_ms(int ms);
 
-struct fue_tstat {
-	int thread;
-	unsigned long long legacy;
-	unsigned long long legacy_io;
-	unsigned long long errors;
-	/* /dev/fuse slots taking requests */
-	unsigned long long readers;
-};
+/*
+ * Wait for our child pid with a deadline.  Returns 1 if reaped (*status
+ * filled), 0 on timeout, -errno on error.
+ */
+int fue_wait_pid(pid_t pid, int *status, int timeout_ms);
 
-struct fue_stats {
-	int nr_queues;
-	struct fue_qstat q[FUE_MAX_QUEUES];
-	int nr_threads;
-	struct fue_tstat t[FUE_MAX_THREADS];
-	bool have_total;
-	unsigned long long ring;
-	unsigned long long legacy;
-	unsigned long long legacy_io;
-	unsigned long long errors;
-	char transport[16];
-};
+/* True if pid is our (possibly zombie) child: the only pids we signal. */
+bool fue_is_our_child(pid_t pid);
+
+/*
+ * Run fn(arg) in a child process with a timeout.  arg should live in memory
+ * from fue_shared_alloc() when fn returns data through it.  Returns fn's
+ * return value (0..255), or -ETIMEDOUT if the child had to be killed, or
+ * -ECHILD if it died otherwise.
+ */
+int fue_in_child(int (*fn)(void *arg), void *arg, int timeout_ms);
+void *fue_shared_alloc(size_t len);
+void fue_shared_free(void *p, size_t len);
+
+/*
+ * Run a command (argv[0] found on PATH) with stdout and stderr to log and
+ * a deadline; on timeout it is killed.  Returns its exit code, 128 +
+ * signal if it was killed by one, -ETIMEDOUT or -errno.
+ */
+int fue_exec(const char *const *argv, const char *log, int timeout_ms);
+
+/* Find prog on PATH (or take it as is if it has a '/'); NULL if absent. */
+const char *fue_which(const char *prog, char *buf, size_t len);
+
+/* fue_env.c: the machine under test. */
 
 /*
  * Environment checks; each returns NULL if fine, else a reason to skip.
@@ -103,40 +89,7 @@ int fue_online_cpus(int *cpus, int max);
 int fue_read_word(const char *path, char *buf, size_t len);
 int fue_write_word(const char *path, const char *word);
 
-/* Set up e->dir and the default paths; returns 0 or -errno. */
-int fue_init(struct fue_export *e);
-
-/*
- * Start the daemon with the given options (NULL-terminated), image and
- * mountpoint, adding --daemonize and --pidfile.  Returns the launcher's exit
- * code (0: serving), or -errno/-ETIMEDOUT if it could not be run.  On 0,
- * e->pid is the serving daemon, reparented to the caller, which becomes a
- * child subreaper so that the daemon's exit status can be collected.
- */
-int fue_start(struct fue_export *e, const char *image, const char *mnt, ...)
-	__attribute__((sentinel));
-int fue_startv(struct fue_export *e, const char *image, const char *mnt,
-	       const char *const *opts);
-
-/*
- * Run the daemon in the foreground with args (NULL-terminated, everything
- * after the program name), stdout to e->outlog and stderr to e->errlog.
- * Returns its exit code, 128 + signal if killed, or -ETIMEDOUT if it was
- * still running after timeout_ms (it is then stopped).
- */
-int fue_run(struct fue_export *e, const char *const *args, int timeout_ms);
-
-/* Reap the daemon if it exited; wait up to timeout_ms.  True if reaped. */
-bool fue_wait_exit(struct fue_export *e, int timeout_ms);
-
-/*
- * SIGTERM the daemon, wait, abort the connection and SIGKILL it if needed.
- * Returns its wait status, or -1 if it had to be killed or was not ours.
- */
-int fue_stop(struct fue_export *e);
-
-/* Stop, unmount whatever is left on the mountpoints, remove e->dir. */
-void fue_teardown(struct fue_export *e);
+/* fue_mounts.c: the mount table and fusectl. */
 
 /* Abort a FUSE connection via fusectl; 0 or -errno. */
 int fue_abort_conn(unsigned int conn);
@@ -153,14 +106,15 @@ int fue_mount_info(const char *path, unsigned int *conn, char *fstype,
 int fue_unmount_all(const char *path, bool abort_first);
 
 /*
- * Run fn(arg) in a child process with a timeout.  arg should live in memory
- * from fue_shared_alloc() when fn returns data through it.  Returns fn's
- * return value (0..255), or -ETIMEDOUT if the child had to be killed, or
- * -ECHILD if it died otherwise.
+ * The mountpoint of some mount strictly under dir or on it, into found;
+ * true if there is one.
  */
-int fue_in_child(int (*fn)(void *arg), void *arg, int timeout_ms);
-void *fue_shared_alloc(size_t len);
-void fue_shared_free(void *p, size_t len);
+bool fue_mount_under(const char *dir, char *found, size_t len);
+
+/* True while fusectl still lists connection conn. */
+bool fue_conn_exists(unsigned int conn);
+
+/* fue_io.c: bounded client I/O, images and direct file access. */
 
 /*
  * One-shot client I/O through the mount, each in a bounded child process:
@@ -211,13 +165,149 @@ ssize_t fue_file_pread(const char *path, void *buf, size_t len, off_t off);
 /* FNV-1a over [off, off+len), len < 0 meaning to EOF; 0 or -errno. */
 int fue_file_checksum(const char *path, off_t off, off_t len, uint64_t *sum);
 
-/* Print the daemon's stderr (e->errlog) as TAP comments. */
-void fue_dump_errlog(const struct fue_export *e);
+/*
+ * Compare the first len bytes of files a and b, in a bounded child (one of
+ * them may be a FUSE mount).  Returns 0 if equal, 1 if they differ (*diff
+ * is then the first differing offset), -errno on error (a short file
+ * counts as -ENODATA) or -ETIMEDOUT.
+ */
+int fue_cmp_files(const char *a, const char *b, off_t len, off_t *diff);
+
+/* fue_daemon.c: one export's life, from start to teardown. */
+
+struct fue_export {
+	/* private temporary directory; short enough to append file names */
+	char dir[PATH_MAX - 64];
+	char image[PATH_MAX];	/* default image path: dir/image */
+	char mnt[PATH_MAX];	/* default mountpoint: dir/mnt */
+	char pidfile[PATH_MAX];
+	char errlog[PATH_MAX];	/* the daemon's stderr */
+	char outlog[PATH_MAX];	/* the daemon's stdout */
+	char mounted_on[PATH_MAX]; /* mountpoint of the running export */
+	pid_t pid;		/* serving daemon, or 0 */
+	pid_t watchdog;		/* watchdog process, or 0 */
+	unsigned int conn;	/* fusectl connection id, valid if has_conn */
+	bool has_conn;
+	bool exited;		/* daemon has been reaped */
+	int status;		/* its wait status, valid if exited */
+	unsigned int watchdog_s; /* 0: FUE_WATCHDOG_S */
+	/* Sanitizer reports found in errlog so far, and how far it was read. */
+	int sanitizer_reports;
+	off_t errlog_scanned;
+};
+
+/* Set up e->dir and the default paths; returns 0 or -errno. */
+int fue_init(struct fue_export *e);
+
+/*
+ * Start the daemon with the given options (NULL-terminated), image and
+ * mountpoint, adding --daemonize and --pidfile.  Returns the launcher's exit
+ * code (0: serving), or -errno/-ETIMEDOUT if it could not be run.  On 0,
+ * e->pid is the serving daemon, reparented to the caller, which becomes a
+ * child subreaper so that the daemon's exit status can be collected.
+ * A failed start prints the daemon's stderr as TAP comments.
+ */
+int fue_start(struct fue_export *e, const char *image, const char *mnt, ...)
+	__attribute__((sentinel));
+int fue_startv(struct fue_export *e, const char *image, const char *mnt,
+	       const char *const *opts);
+/*
+ * Start opts on a fresh pattern image of image_size bytes at e->image,
+ * mounted over an empty e->mnt.  A failed start shows the daemon's stderr.
+ */
+int fue_start_fresh(struct fue_export *e, off_t image_size,
+		    const char *const *opts);
+
+/*
+ * Run the daemon in the foreground with args (NULL-terminated, everything
+ * after the program name), stdout to e->outlog and stderr to e->errlog.
+ * Returns its exit code, 128 + signal if killed, or -ETIMEDOUT if it was
+ * still running after timeout_ms (it is then stopped).
+ */
+int fue_run(struct fue_export *e, const char *const *args, int timeout_ms);
+
+/* Reap the daemon if it exited; wait up to timeout_ms.  True if reaped. */
+bool fue_wait_exit(struct fue_export *e, int timeout_ms);
+
+/*
+ * SIGTERM the daemon, wait, abort the connection and SIGKILL it if needed.
+ * Returns its wait status, or -1 if it had to be killed or was not ours.
+ */
+int fue_stop(struct fue_export *e);
+
+/* Stop, unmount whatever is left on the mountpoints, remove e->dir. */
+void fue_teardown(struct fue_export *e);
+
+/*
+ * Run the daemon in the foreground without waiting for it: wrapper (a
+ * NULL-terminated command that takes the daemon's command line after it,
+ * e.g. valgrind and its options; may be NULL), then fue_bin() and args.
+ * stdout and stderr go to e->outlog and e->errlog.  e->pid is then our
+ * child and mnt the mountpoint that fue_wait_mounted() waits for.
+ * Returns 0 or -errno.
+ */
+int fue_spawn(struct fue_export *e, const char *const *wrapper,
+	      const char *const *args, const char *mnt);
+
+/*
+ * Wait until the spawned daemon's FUSE mount shows up in mountinfo; then
+ * e->conn is valid and the watchdog runs.  0, -ETIMEDOUT, or -ECHILD if
+ * the daemon exited first.
+ */
+int fue_wait_mounted(struct fue_export *e, int timeout_ms);
+
+/*
+ * Wait until the daemon's stderr holds its "serving" line, which it prints
+ * once every queue thread is armed.  0, -ETIMEDOUT, or -ECHILD if the
+ * daemon (our child) exited first.
+ */
+int fue_wait_serving(struct fue_export *e, int timeout_ms);
+
+/* fue_logs.c: the daemon's output: text, stats dumps, sanitizer reports. */
 
 /* Read a whole small file into a NUL-terminated malloc()ed string. */
 char *fue_slurp(const char *path);
 /* Count the lines of a file's contents; returns -1 on error. */
 int fue_count_lines(const char *text);
+/* Print a file as TAP comments, each line after tag. */
+void fue_dump_file(const char *tag, const char *path);
+/* Print the daemon's stderr (e->errlog) as TAP comments. */
+void fue_dump_errlog(const struct fue_export *e);
+
+#define FUE_MAX_QUEUES		1024
+#define FUE_MAX_THREADS		1024
+
+/* Counters from the daemon's "stats:" lines (one dump). */
+struct fue_qstat {
+	int qid;
+	int thread;
+	int cpu;
+	unsigned long long ring;
+	unsigned long long errors;
+	unsigned long long inflight;	/* taken, not yet answered */
+};
+
+struct fue_tstat {
+	int thread;
+	unsigned long long legacy;
+	unsigned long long legacy_io;
+	unsigned long long errors;
+	/* /dev/fuse slots taking requests */
+	unsigned long long readers;
+};
+
+struct fue_stats {
+	int nr_queues;
+	struct fue_qstat q[FUE_MAX_QUEUES];
+	int nr_threads;
+	struct fue_tstat t[FUE_MAX_THREADS];
+	bool have_total;
+	unsigned long long ring;
+	unsigned long long legacy;
+	unsigned long long legacy_io;
+	unsigned long long errors;
+	char transport[16];
+};
 
 /*
  * Parse the last complete stats dump (ending with "stats: total") in text.
@@ -263,57 +353,14 @@ int fue_parse_op_stat(const char *text, const char *op, struct fue_opstat *o);
 #define FUE_SANITIZER_EXIT	1
 int fue_sanitizer_scan(struct fue_export *e);
 
-/*
- * Run the daemon in the foreground without waiting for it: wrapper (a
- * NULL-terminated command that takes the daemon's command line after it,
- * e.g. valgrind and its options; may be NULL), then fue_bin() and args.
- * stdout and stderr go to e->outlog and e->errlog.  e->pid is then our
- * child and mnt the mountpoint that fue_wait_mounted() waits for.
- * Returns 0 or -errno.
- */
-int fue_spawn(struct fue_export *e, const char *const *wrapper,
-	      const char *const *args, const char *mnt);
-
-/*
- * Wait until the spawned daemon's FUSE mount shows up in mountinfo; then
- * e->conn is valid and the watchdog runs.  0, -ETIMEDOUT, or -ECHILD if
- * the daemon exited first.
- */
-int fue_wait_mounted(struct fue_export *e, int timeout_ms);
-
-/*
- * Run a command (argv[0] found on PATH) with stdout and stderr to log and
- * a deadline; on timeout it is killed.  Returns its exit code, 128 +
- * signal if it was killed by one, -ETIMEDOUT or -errno.
- */
-int fue_exec(const char *const *argv, const char *log, int timeout_ms);
-
-/* Find prog on PATH (or take it as is if it has a '/'); NULL if absent. */
-const char *fue_which(const char *prog, char *buf, size_t len);
-
-/*
- * Wait until the daemon's stderr holds its "serving" line, which it prints
- * once every queue thread is armed.  0, -ETIMEDOUT, or -ECHILD if the
- * daemon (our child) exited first.
- */
-int fue_wait_serving(struct fue_export *e, int timeout_ms);
-
-/* True while fusectl still lists connection conn. */
-bool fue_conn_exists(unsigned int conn);
-
-/*
- * Compare the first len bytes of files a and b, in a bounded child (one of
- * them may be a FUSE mount).  Returns 0 if equal, 1 if they differ (*diff
- * is then the first differing offset), -errno on error (a short file
- * counts as -ENODATA) or -ETIMEDOUT.
- */
-int fue_cmp_files(const char *a, const char *b, off_t len, off_t *diff);
+/* fue_load.c: background load from every CPU. */
 
 /*
  * Background load: children pinned to each online CPU with
- * sched_setaffinity(), a reader on every CPU and with FUE_LOAD_WRITERS a
- * writer too, doing bs-sized pread/pwrite on random blocks of [off,
- * off + len) of path in a loop until told to stop.  The file stays open
+ * sched_setaffinity(), a reader on every CPU (with FUE_LOAD_DEEP several,
+ * to keep more requests in flight) and with FUE_LOAD_WRITERS a writer
+ * too, doing bs-sized pread/pwrite on random blocks of [off, off + len)
+ * of path in a loop until told to stop.  The file stays open
  * in each child for the whole run, so the load also keeps a detached
  * mount busy.  Counters live in shared memory and are read while the
  * children run.
@@ -334,6 +381,9 @@ int fue_cmp_files(const char *a, const char *b, off_t len, off_t *diff);
 #define FUE_LOAD_BUFFERED	0x4	/* no O_DIRECT */
 #define FUE_LOAD_VERIFY		0x8	/* readers check the pattern */
 #define FUE_LOAD_SYNC		0x10	/* writers: each block once, fsync */
+#define FUE_LOAD_DEEP		0x20	/* FUE_LOAD_DEEP_READERS per CPU */
+
+#define FUE_LOAD_DEEP_READERS	4
 
 struct fue_load_child {
 	pid_t pid;
@@ -389,4 +439,5 @@ bool fue_load_stop(struct fue_load *l, int timeout_ms);
 /* Kill and reap what is left, then free; NULL is fine. */
 void fue_load_free(struct fue_load *l);
 
-#endif /* FUE_MOUNT_H */
+
+#endif /* FUE_H */
