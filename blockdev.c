@@ -124,7 +124,7 @@ static int open_unaligned_fd(struct backing *b,
 	return 0;
 }
 
-int backing_open(struct backing *b, const struct export_options *opt)
+int blockdev_open(struct backing *b, const struct export_options *opt)
 {
 	struct timespec now;
 	int ret;
@@ -155,11 +155,11 @@ int backing_open(struct backing *b, const struct export_options *opt)
 	if (!ret && b->direct)
 		ret = open_unaligned_fd(b, opt);
 	if (ret < 0)
-		backing_close(b);
+		blockdev_close(b);
 	return ret;
 }
 
-void backing_close(struct backing *b)
+void blockdev_close(struct backing *b)
 {
 	if (b->fd >= 0)
 		close(b->fd);
@@ -175,11 +175,11 @@ static uint32_t timespec_nsec(const struct timespec *ts)
 	return (uint32_t)ts->tv_nsec;
 }
 
-void backing_fill_attr(struct backing *b, struct fuse_attr *attr)
+void blockdev_fill_attr(struct backing *b, struct fuse_attr *attr)
 {
 	struct timespec atime, mtime, ctime;
 	struct stat st;
-	uint64_t size = backing_size(b);
+	uint64_t size = blockdev_size(b);
 
 	memset(attr, 0, sizeof(*attr));
 	attr->blocks = DIV_ROUND_UP(size, 512);
@@ -218,7 +218,7 @@ void backing_fill_attr(struct backing *b, struct fuse_attr *attr)
  * A file or device has its own mtime, which the kernel moves on every
  * write; a null: image keeps one for it.
  */
-void backing_touch(struct backing *b)
+void blockdev_touch(struct backing *b)
 {
 	struct timespec now;
 
@@ -235,7 +235,7 @@ void backing_touch(struct backing *b)
  * Counted on completion, not submission: a sync begun before a write has
  * completed cannot be relied on to cover it.
  */
-void backing_wrote(struct backing *b)
+void blockdev_wrote(struct backing *b)
 {
 	if (!b->is_null)
 		atomic_add_return(&b->writes, 1);
@@ -252,7 +252,7 @@ static int resize_locked(struct backing *b, uint64_t size)
 	return 0;
 }
 
-int backing_resize(struct backing *b, uint64_t size)
+int blockdev_resize(struct backing *b, uint64_t size)
 {
 	int ret;
 
@@ -260,26 +260,26 @@ int backing_resize(struct backing *b, uint64_t size)
 	ret = resize_locked(b, size);
 	pthread_mutex_unlock(&b->lock);
 	if (!ret) {
-		backing_touch(b);
-		backing_wrote(b);
+		blockdev_touch(b);
+		blockdev_wrote(b);
 	}
 	return ret;
 }
 
-int backing_grow_to(struct backing *b, uint64_t end)
+int blockdev_grow_to(struct backing *b, uint64_t end)
 {
 	bool grew = false;
 	int ret = 0;
 
 
 	pthread_mutex_lock(&b->lock);
-	if (end > backing_size(b)) {
+	if (end > blockdev_size(b)) {
 		ret = resize_locked(b, end);
 		grew = !ret;
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (grew)
-		backing_wrote(b);
+		blockdev_wrote(b);
 	return ret;
 }
 
@@ -302,7 +302,7 @@ static const char *lack_note(const struct backing *b, uint32_t what)
 }
 
 /* Remember that the store lacks @what (STORE_LACKS_*); -v says so once. */
-void backing_note_lack(struct backing *b, uint32_t what)
+void blockdev_note_lack(struct backing *b, uint32_t what)
 {
 	/* Threads may find out together: only the first one says so. */
 	if (atomic_fetch_or_relaxed(&b->lacks, what) & what)
@@ -310,12 +310,12 @@ void backing_note_lack(struct backing *b, uint32_t what)
 	log_debug("%s", lack_note(b, what));
 }
 
-int backing_seek(struct backing *b, uint64_t offset, int whence,
+int blockdev_seek(struct backing *b, uint64_t offset, int whence,
 		 uint64_t *result)
 {
 	off_t pos = -1;
 
-	if (offset >= backing_size(b))
+	if (offset >= blockdev_size(b))
 		return -ENXIO;
 	/* null: reads as data everywhere, with one hole at the end. */
 	if (!b->is_null &&
@@ -328,16 +328,16 @@ int backing_seek(struct backing *b, uint64_t offset, int whence,
 		if (errno != EINVAL && errno != EOPNOTSUPP && errno != ESPIPE)
 			return -errno;
 		/* A store that knows no holes holds data throughout. */
-		backing_note_lack(b, STORE_LACKS_SEEK);
+		blockdev_note_lack(b, STORE_LACKS_SEEK);
 	}
-	*result = whence == SEEK_DATA ? offset : backing_size(b);
+	*result = whence == SEEK_DATA ? offset : blockdev_size(b);
 	return 0;
 }
 
-int backing_statfs(struct backing *b, struct fuse_kstatfs *st)
+int blockdev_statfs(struct backing *b, struct fuse_kstatfs *st)
 {
 	struct statvfs vfs;
-	uint64_t size = backing_size(b);
+	uint64_t size = blockdev_size(b);
 
 	memset(st, 0, sizeof(*st));
 	st->bsize = 512;
@@ -363,7 +363,7 @@ static void atomic_max(uint64_t *p, uint64_t value)
 }
 
 /* True when a write has completed since the newest successful sync began. */
-bool backing_sync_owed(struct backing *b)
+bool blockdev_sync_owed(struct backing *b)
 {
 	if (b->is_null || !b->writable)
 		return false;
@@ -397,12 +397,12 @@ static int sync_end(struct backing *b, const struct sync_ticket *ticket,
 }
 
 /* At exit: sync whatever is owed.  0 or a negative errno. */
-int backing_sync(struct backing *b)
+int blockdev_sync(struct backing *b)
 {
 	struct sync_ticket ticket;
 	int res = 0;
 
-	if (!backing_sync_owed(b))
+	if (!blockdev_sync_owed(b))
 		return 0;
 	sync_begin(b, &ticket);
 	if (b->fault.active && b->fault.syncs)
@@ -446,7 +446,7 @@ static void backing_io_done(struct ring_op *op, int res)
 	}
 	/* Even a failed write may have changed the image. */
 	if (req->io_opcode != IORING_OP_READ)
-		backing_wrote(b);
+		blockdev_wrote(b);
 	req->io_complete(req, res);
 }
 
@@ -456,13 +456,13 @@ static bool aligned(uint64_t value, uint32_t alignment)
 }
 
 /* Once per request slot: its backing I/O completes here. */
-void backing_request_init(struct fuse_request *req)
+void blockdev_request_init(struct fuse_request *req)
 {
 	req->io_op.done = backing_io_done;
 }
 
 /* The descriptor I/O of this offset, length and buffer can go through. */
-int backing_data_fd(struct backing *b, uint64_t offset, uint32_t len,
+int blockdev_data_fd(struct backing *b, uint64_t offset, uint32_t len,
 		    const void *buf)
 {
 	if (!b->direct)
@@ -484,11 +484,11 @@ static void submit_io(struct fuse_request *req)
 
 	switch (req->io_opcode) {
 	case IORING_OP_READ:
-		io_uring_prep_read(sqe, backing_data_fd(b, offset, left, read_to),
+		io_uring_prep_read(sqe, blockdev_data_fd(b, offset, left, read_to),
 				   read_to, left, offset);
 		break;
 	case IORING_OP_WRITE:
-		io_uring_prep_write(sqe, backing_data_fd(b, offset, left, write_from),
+		io_uring_prep_write(sqe, blockdev_data_fd(b, offset, left, write_from),
 				    write_from, left, offset);
 		break;
 	case IORING_OP_FSYNC:
@@ -527,7 +527,7 @@ static bool hits_fault(const struct fault_range *f,
  * Run req->io_opcode over [io_offset, io_offset + io_len): a READ lands in
  * req->reply, a WRITE comes from req->data, both with no copy.
  */
-void backing_submit(struct fuse_request *req,
+void blockdev_submit(struct fuse_request *req,
 		    void (*complete)(struct fuse_request *req, int res))
 {
 	struct backing *b = &req->thread->exp->backing;
@@ -544,7 +544,7 @@ void backing_submit(struct fuse_request *req,
 		return;
 	}
 	if (req->io_opcode == IORING_OP_WRITE)
-		backing_touch(b);
+		blockdev_touch(b);
 	if (b->is_null) {
 		complete(req, null_io(req));
 		return;

@@ -107,7 +107,7 @@ static int cpulist_walk(const char *list, struct cpus *c, unsigned long *max)
  * its highest CPU (cpus_free() it).  Returns the number of CPUs in the
  * list, -EINVAL or -ENOMEM; on error @c is left empty.
  */
-int cpulist_parse(const char *list, struct cpus *c)
+int cpus_parse_list(const char *list, struct cpus *c)
 {
 	unsigned long max;
 	int ret;
@@ -145,7 +145,7 @@ static int read_sys_file(const char *path, char *buf, size_t len)
 	return (int)got;
 }
 
-int cpulist_read(const char *path, struct cpus *c)
+int cpus_read_list(const char *path, struct cpus *c)
 {
 	char *buf = malloc(CPULIST_BUF);
 	int ret;
@@ -156,18 +156,18 @@ int cpulist_read(const char *path, struct cpus *c)
 		return -ENOMEM;
 	ret = read_sys_file(path, buf, CPULIST_BUF);
 	if (ret >= 0)
-		ret = cpulist_parse(buf, c);
+		ret = cpus_parse_list(buf, c);
 	free(buf);
 	return ret;
 }
 
 /* Kernel queues are dealt round-robin: qid q is served by thread q % n. */
-unsigned int qid_owner(unsigned int qid, unsigned int nr_threads)
+unsigned int cpus_qid_owner(unsigned int qid, unsigned int nr_threads)
 {
 	return qid % nr_threads;
 }
 
-unsigned int thread_qid_count(unsigned int thread, unsigned int nr_queues,
+unsigned int cpus_thread_qid_count(unsigned int thread, unsigned int nr_queues,
 			      unsigned int nr_threads)
 {
 	if (thread >= nr_queues)
@@ -181,7 +181,7 @@ unsigned int thread_qid_count(unsigned int thread, unsigned int nr_queues,
  * ready only once every queue has an entry, so it gets just that one.
  * With no online list known, every queue counts as online.
  */
-unsigned int qid_entries(unsigned int qid, const struct cpus *online,
+unsigned int cpus_qid_entries(unsigned int qid, const struct cpus *online,
 			 unsigned int depth)
 {
 	if (!cpus_count(online) || cpus_has(online, qid))
@@ -190,13 +190,13 @@ unsigned int qid_entries(unsigned int qid, const struct cpus *online,
 }
 
 /* Ring entries of all the queues dealt to @thread. */
-unsigned int thread_entries(unsigned int thread, unsigned int nr_queues,
+unsigned int cpus_thread_entries(unsigned int thread, unsigned int nr_queues,
 			    unsigned int nr_threads, const struct cpus *online,
 			    unsigned int depth)
 {
 	unsigned int qid, n = 0;
 
 	for (qid = thread; qid < nr_queues; qid += nr_threads)
-		n += qid_entries(qid, online, depth);
+		n += cpus_qid_entries(qid, online, depth);
 	return n;
 }

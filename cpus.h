@@ -25,14 +25,14 @@ void cpus_free(struct cpus *c);
 bool cpus_has(const struct cpus *c, unsigned int cpu);
 void cpus_add(struct cpus *c, unsigned int cpu);
 unsigned int cpus_count(const struct cpus *c);
-int cpulist_parse(const char *list, struct cpus *c);
-int cpulist_read(const char *path, struct cpus *c);
-unsigned int qid_owner(unsigned int qid, unsigned int nr_threads);
-unsigned int thread_qid_count(unsigned int thread, unsigned int nr_queues,
+int cpus_parse_list(const char *list, struct cpus *c);
+int cpus_read_list(const char *path, struct cpus *c);
+unsigned int cpus_qid_owner(unsigned int qid, unsigned int nr_threads);
+unsigned int cpus_thread_qid_count(unsigned int thread, unsigned int nr_queues,
 			      unsigned int nr_threads);
-unsigned int qid_entries(unsigned int qid, const struct cpus *online,
+unsigned int cpus_qid_entries(unsigned int qid, const struct cpus *online,
 			 unsigned int depth);
-unsigned int thread_entries(unsigned int thread, unsigned int nr_queues,
+unsigned int cpus_thread_entries(unsigned int thread, unsigned int nr_queues,
 			    unsigned int nr_threads, const struct cpus *online,
 			    unsigned int depth);
 

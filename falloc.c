@@ -78,7 +78,7 @@ static void enter(struct fuse_request *req, enum falloc_step step);
 /* Even a failed step may have changed the image: a sync is owed. */
 static void finish(struct fuse_request *req, int res)
 {
-	backing_wrote(req_backing(req));
+	blockdev_wrote(req_backing(req));
 	req->io_complete(req, res);
 }
 
@@ -110,17 +110,17 @@ static void fall_back(struct fuse_request *req)
 
 	switch (req->io_step) {
 	case STEP_ZERO_RANGE:
-		backing_note_lack(b, STORE_LACKS_ZERO_RANGE);
+		blockdev_note_lack(b, STORE_LACKS_ZERO_RANGE);
 		/* The kernel already fell back to writing zeroes on a device. */
 		enter(req, b->is_blockdev ? STEP_ZEROES : STEP_PUNCH_HOLE);
 		break;
 	case STEP_PUNCH_HOLE:
-		backing_note_lack(b, STORE_LACKS_PUNCH_HOLE);
+		blockdev_note_lack(b, STORE_LACKS_PUNCH_HOLE);
 		enter(req, b->is_blockdev ? STEP_ZERO_RANGE : STEP_ZEROES);
 		break;
 	default:
 		/* Holes read as zeroes already; only the reservation is lost. */
-		backing_note_lack(b, STORE_LACKS_ALLOCATE);
+		blockdev_note_lack(b, STORE_LACKS_ALLOCATE);
 		middle_done(req);
 		break;
 	}
@@ -204,7 +204,7 @@ static void submit_zeroes(struct fuse_request *req)
 	len = ZERO_CHUNK - (uint32_t)(req->io_pos % ZERO_CHUNK);
 	if (len > left)
 		len = (uint32_t)left;
-	io_uring_prep_write(sqe, backing_data_fd(b, req->io_pos, len, zeroes),
+	io_uring_prep_write(sqe, blockdev_data_fd(b, req->io_pos, len, zeroes),
 			    zeroes, len, req->io_pos);
 }
 
@@ -281,7 +281,7 @@ void falloc_submit(struct fuse_request *req,
 	req->io_complete = complete;
 	req->io_opcode = IORING_OP_FALLOCATE;
 	req->io_step_done = falloc_step_done;
-	backing_touch(req_backing(req));
+	blockdev_touch(req_backing(req));
 	if (mode & FALLOC_FL_ZERO_RANGE)
 		enter(req, STEP_ZERO_RANGE);
 	else if (mode & FALLOC_FL_PUNCH_HOLE)

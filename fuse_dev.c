@@ -313,7 +313,7 @@ int fuse_dev_alloc(struct queue_thread *t, unsigned int nr_slots,
 		slot->req.reply = slot->reply_buf;
 		slot->req.reply_cap = (uint32_t)reply_len;
 		/* Its command is the reader's poll; it has only its I/O. */
-		backing_request_init(&slot->req);
+		blockdev_request_init(&slot->req);
 	}
 	/* Handed out last first, so light load keeps touching one buffer. */
 	for (i = nr_slots; i-- > 0;) {

@@ -223,7 +223,7 @@ int fuse_uring_alloc(struct queue_thread *t)
 	size_t map_len;
 	char *map;
 
-	n = thread_entries(t->index, exp->nr_queues, exp->nr_threads,
+	n = cpus_thread_entries(t->index, exp->nr_queues, exp->nr_threads,
 			   &exp->online, depth);
 	if (!n)
 		return 0;
@@ -242,7 +242,7 @@ int fuse_uring_alloc(struct queue_thread *t)
 	t->nr_entries = n;
 	i = 0;
 	for (qid = t->index; qid < exp->nr_queues; qid += exp->nr_threads) {
-		unsigned int d, nr = qid_entries(qid, &exp->online, depth);
+		unsigned int d, nr = cpus_qid_entries(qid, &exp->online, depth);
 
 		for (d = 0; d < nr; d++, i++) {
 			struct uring_entry *ent = &t->entries[i];
@@ -252,7 +252,7 @@ int fuse_uring_alloc(struct queue_thread *t)
 			ent->req.transport = &uring_transport;
 			ent->req.qid = (int)qid;
 			ent->req.cmd_op.done = entry_done;
-			backing_request_init(&ent->req);
+			blockdev_request_init(&ent->req);
 			ent->qid = (uint16_t)qid;
 			ent->header = (struct fuse_uring_req_header *)base;
 			ent->payload = base + header_len;

@@ -196,7 +196,7 @@ static int setup_queues(struct export *exp, const struct init_result *init)
 	if (!exp->qid_stats)
 		return -ENOMEM;
 	for (qid = 0; qid < exp->nr_queues; qid++)
-		exp->qid_stats[qid].thread = qid_owner(qid, exp->nr_threads);
+		exp->qid_stats[qid].thread = cpus_qid_owner(qid, exp->nr_threads);
 	return queues_start(exp);
 }
 
@@ -372,7 +372,7 @@ static int run(struct export *exp)
 	block_signals(&signals);
 	exp->main_thread = pthread_self();
 	exp->dev_fd = -1;
-	ret = cpulist_read("/sys/devices/system/cpu/possible", &possible);
+	ret = cpus_read_list("/sys/devices/system/cpu/possible", &possible);
 	if (ret < 0) {
 		log_error("/sys/devices/system/cpu/possible: %s",
 			  strerror(-ret));
@@ -387,7 +387,7 @@ static int run(struct export *exp)
 	/* Latency figures need both ends of every request timed. */
 	if (exp->opt.stats)
 		trace_requests_on = true;
-	if (backing_open(&exp->backing, &exp->opt))
+	if (blockdev_open(&exp->backing, &exp->opt))
 		return EXIT_FAILURE;
 	if (mount_prepare(&mnt, exp->opt.mountpoint))
 		goto out_backing;
@@ -403,7 +403,7 @@ static int run(struct export *exp)
 	if (setup_queues(exp, &init))
 		goto out_unmount;
 	status = serve(exp, &mnt, &signals);
-	ret = backing_sync(&exp->backing);
+	ret = blockdev_sync(&exp->backing);
 	if (ret) {
 		log_error("%s: fdatasync failed: %s; writes may be lost",
 			  exp->opt.image, strerror(-ret));
@@ -423,7 +423,7 @@ out_free:
 	close(exp->dev_fd);
 	mount_release(&mnt);
 out_backing:
-	backing_close(&exp->backing);
+	blockdev_close(&exp->backing);
 	daemon_cleanup(exp->opt.pidfile);
 	trace_close();
 	return status;

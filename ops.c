@@ -52,7 +52,7 @@ static void reply_attr(struct fuse_request *req)
 		.attr_valid = ATTR_VALID_SEC,
 	};
 
-	backing_fill_attr(req_backing(req), &out.attr);
+	blockdev_fill_attr(req_backing(req), &out.attr);
 	reply_struct(req, &out, sizeof(out));
 }
 
@@ -123,8 +123,8 @@ static void op_setattr(struct fuse_request *req)
 	 * and the reply tells the kernel the size is unchanged.
 	 */
 	if ((in->valid & FATTR_SIZE) && b->growable &&
-	    in->size != backing_size(b)) {
-		ret = backing_resize(b, in->size);
+	    in->size != blockdev_size(b)) {
+		ret = blockdev_resize(b, in->size);
 		if (ret) {
 			reply_error(req, ret);
 			return;
@@ -165,7 +165,7 @@ static uint32_t max_io_size(struct fuse_request *req)
 static void op_read(struct fuse_request *req)
 {
 	const struct fuse_read_in *in = req->arg;
-	uint64_t size = backing_size(req_backing(req));
+	uint64_t size = blockdev_size(req_backing(req));
 	uint32_t len = in->size;
 
 	if (len > req->thread->exp->max_read || len > req->reply_cap) {
@@ -181,7 +181,7 @@ static void op_read(struct fuse_request *req)
 	req->io_opcode = IORING_OP_READ;
 	req->io_offset = in->offset;
 	req->io_len = len;
-	backing_submit(req, read_done);
+	blockdev_submit(req, read_done);
 }
 
 static void write_done(struct fuse_request *req, int res)
@@ -214,14 +214,14 @@ static void op_write(struct fuse_request *req)
 		return;
 	}
 	end = in->offset + len;
-	size = backing_size(b);
+	size = blockdev_size(b);
 	if (end > size && b->growable) {
-		ret = backing_grow_to(b, end);
+		ret = blockdev_grow_to(b, end);
 		if (ret) {
 			reply_error(req, ret);
 			return;
 		}
-		size = backing_size(b);
+		size = blockdev_size(b);
 	}
 	/* A fixed-size export takes what fits: 0 bytes is ENOSPC to dd. */
 	if (in->offset >= size) {
@@ -233,7 +233,7 @@ static void op_write(struct fuse_request *req)
 	req->io_opcode = IORING_OP_WRITE;
 	req->io_offset = in->offset;
 	req->io_len = len;
-	backing_submit(req, write_done);
+	blockdev_submit(req, write_done);
 }
 
 static void sync_done(struct fuse_request *req, int res)
@@ -247,13 +247,13 @@ static void sync_done(struct fuse_request *req, int res)
  */
 static void sync_image(struct fuse_request *req, bool datasync)
 {
-	if (!backing_sync_owed(req_backing(req))) {
+	if (!blockdev_sync_owed(req_backing(req))) {
 		reply_error(req, 0);
 		return;
 	}
 	req->io_opcode = IORING_OP_FSYNC;
 	req->io_mode = datasync ? IORING_FSYNC_DATASYNC : 0;
-	backing_submit(req, sync_done);
+	blockdev_submit(req, sync_done);
 }
 
 static void op_fsync(struct fuse_request *req)
@@ -277,7 +277,7 @@ static int fallocate_prepare(struct backing *b,
 	uint32_t mode = in->mode;
 	uint32_t known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
 			 FALLOC_FL_ZERO_RANGE;
-	uint64_t size = backing_size(b);
+	uint64_t size = blockdev_size(b);
 
 	if (!b->writable)
 		return -EROFS;
@@ -294,7 +294,7 @@ static int fallocate_prepare(struct backing *b,
 	if (!(mode & FALLOC_FL_KEEP_SIZE) && *end > size) {
 		if (!b->growable)
 			return -ENOSPC;
-		return backing_grow_to(b, *end);
+		return blockdev_grow_to(b, *end);
 	}
 	return 0;
 }
@@ -311,7 +311,7 @@ static void op_fallocate(struct fuse_request *req)
 		reply_error(req, ret);
 		return;
 	}
-	size = backing_size(b);
+	size = blockdev_size(b);
 	if (in->offset >= size) {
 		reply_error(req, 0);
 		return;
@@ -342,7 +342,7 @@ static void op_lseek(struct fuse_request *req)
 		reply_error(req, -EINVAL);
 		return;
 	}
-	ret = backing_seek(req_backing(req), in->offset, (int)in->whence,
+	ret = blockdev_seek(req_backing(req), in->offset, (int)in->whence,
 			   &pos);
 	if (ret) {
 		reply_error(req, ret);
@@ -356,7 +356,7 @@ static void op_statfs(struct fuse_request *req)
 {
 	struct fuse_statfs_out out;
 
-	backing_statfs(req_backing(req), &out.st);
+	blockdev_statfs(req_backing(req), &out.st);
 	reply_struct(req, &out, sizeof(out));
 }
 

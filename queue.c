@@ -117,8 +117,8 @@ int queues_start(struct export *exp)
 	unsigned int i;
 	int ret;
 
-	/* Not known (cpulist_read() leaves it empty): no pinning then. */
-	cpulist_read("/sys/devices/system/cpu/online", online);
+	/* Not known (cpus_read_list() leaves it empty): no pinning then. */
+	cpus_read_list("/sys/devices/system/cpu/online", online);
 	exp->threads = stats_calloc_lines(exp->nr_threads, sizeof(*exp->threads));
 	if (!exp->threads)
 		return -ENOMEM;

@@ -132,7 +132,7 @@ void report_serving(const struct export *exp, const struct export_mount *m)
 		report_ring(&exp->threads[0]);
 	for (qid = 0; log_verbose && exp->uring && qid < exp->nr_queues; qid++)
 		log_debug("qid %u -> thread %u", qid,
-			  qid_owner(qid, exp->nr_threads));
+			  cpus_qid_owner(qid, exp->nr_threads));
 	log_info("serving %s at %s: transport %s, %u kernel queues, %u threads, depth %u, max I/O %u KiB, ring memory %.1f MiB, fusectl connection %u",
 		 exp->opt.image, m->path,
 		 export_on_ring(exp) ? "ring" : "/dev/fuse",

@@ -69,7 +69,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	exp.opt.null_size = IMAGE_SIZE;
 	exp.opt.writable = true;
 	exp.opt.growable = true;
-	if (backing_open(&exp.backing, &exp.opt))
+	if (blockdev_open(&exp.backing, &exp.opt))
 		abort();
 	exp.backing.allow_other = true;
 	init.max_write = MAX_IO;

@@ -12,7 +12,7 @@
 static int parse(const char *list, struct cpus *set)
 {
 	cpus_free(set);
-	return cpulist_parse(list, set);
+	return cpus_parse_list(list, set);
 }
 
 TEST(parse_single_and_ranges)
@@ -96,7 +96,7 @@ TEST(parse_rejects_garbage)
 TEST(possible_cpus_of_this_machine)
 {
 	struct cpus set = { 0 };
-	int n = cpulist_read("/sys/devices/system/cpu/possible", &set);
+	int n = cpus_read_list("/sys/devices/system/cpu/possible", &set);
 
 	ASSERT_GT(n, 0);
 	EXPECT_TRUE(cpus_has(&set, 0));
@@ -114,13 +114,13 @@ TEST(deal_covers_every_queue_once)
 			unsigned int min = ~0u, max = 0, total = 0;
 
 			for (qid = 0; qid < queues; qid++) {
-				t = qid_owner(qid, threads);
+				t = cpus_qid_owner(qid, threads);
 				ASSERT_LT(t, threads);
 				count[t]++;
 			}
 			for (t = 0; t < threads; t++) {
 				ASSERT_EQ(count[t],
-					  thread_qid_count(t, queues, threads));
+					  cpus_thread_qid_count(t, queues, threads));
 				total += count[t];
 				if (t >= queues)
 					continue;
@@ -138,8 +138,8 @@ TEST(one_thread_serves_all)
 	unsigned int qid;
 
 	for (qid = 0; qid < 256; qid++)
-		EXPECT_EQ(0, qid_owner(qid, 1));
-	EXPECT_EQ(256, thread_qid_count(0, 256, 1));
+		EXPECT_EQ(0, cpus_qid_owner(qid, 1));
+	EXPECT_EQ(256, cpus_thread_qid_count(0, 256, 1));
 }
 
 TEST_HARNESS_MAIN

@@ -158,7 +158,7 @@ const char *fue_check_uring(void)
 int fue_possible_cpus(void)
 {
 	struct cpus set;
-	int n = cpulist_read("/sys/devices/system/cpu/possible", &set);
+	int n = cpus_read_list("/sys/devices/system/cpu/possible", &set);
 
 	cpus_free(&set);
 	return n < 0 ? -1 : n;
@@ -170,7 +170,7 @@ int fue_online_cpus(int *cpus, int max)
 	struct cpus set;
 	int n = 0;
 
-	if (cpulist_read("/sys/devices/system/cpu/online", &set) < 0)
+	if (cpus_read_list("/sys/devices/system/cpu/online", &set) < 0)
 		return -1;
 	nr_bits = set.size * 8;
 	for (cpu = 0; cpu < nr_bits && n < max; cpu++)

@@ -55,7 +55,7 @@ FIXTURE_SETUP(ops)
 	self->exp.opt.null_size = IMAGE_SIZE;
 	self->exp.opt.writable = true;
 	self->exp.opt.growable = true;
-	ASSERT_EQ(0, backing_open(&self->exp.backing, &self->exp.opt));
+	ASSERT_EQ(0, blockdev_open(&self->exp.backing, &self->exp.opt));
 	self->init.minor = 45;
 	self->init.max_write = 128 * 1024;
 	self->exp.init = &self->init;
@@ -67,7 +67,7 @@ FIXTURE_SETUP(ops)
 
 FIXTURE_TEARDOWN(ops)
 {
-	backing_close(&self->exp.backing);
+	blockdev_close(&self->exp.backing);
 }
 
 /* Run one request through ops_dispatch(); returns its answer. */
@@ -109,7 +109,7 @@ TEST_F(ops, setattr_failing_resize_changes_no_mode)
 	ASSERT_EQ(0600, self->exp.backing.mode);
 	EXPECT_EQ(-EFBIG, dispatch(self, FUSE_SETATTR, &in, sizeof(in)));
 	EXPECT_EQ(0600, self->exp.backing.mode);
-	EXPECT_EQ(IMAGE_SIZE, backing_size(&self->exp.backing));
+	EXPECT_EQ(IMAGE_SIZE, blockdev_size(&self->exp.backing));
 }
 
 /* Ownership without allow_other is refused before the size changes. */
@@ -122,7 +122,7 @@ TEST_F(ops, setattr_refused_owner_changes_no_size)
 	};
 
 	EXPECT_EQ(-EPERM, dispatch(self, FUSE_SETATTR, &in, sizeof(in)));
-	EXPECT_EQ(IMAGE_SIZE, backing_size(&self->exp.backing));
+	EXPECT_EQ(IMAGE_SIZE, blockdev_size(&self->exp.backing));
 }
 
 /* Both at once, and both possible: both happen. */
@@ -136,7 +136,7 @@ TEST_F(ops, setattr_mode_and_size_together)
 
 	EXPECT_EQ(0, dispatch(self, FUSE_SETATTR, &in, sizeof(in)));
 	EXPECT_EQ(0400, self->exp.backing.mode);
-	EXPECT_EQ(2 * IMAGE_SIZE, backing_size(&self->exp.backing));
+	EXPECT_EQ(2 * IMAGE_SIZE, blockdev_size(&self->exp.backing));
 }
 
 TEST_HARNESS_MAIN

@@ -52,15 +52,15 @@ TEST(offline_queues_get_one_entry)
 	struct cpus online;
 	unsigned int t, total = 0;
 
-	ASSERT_EQ(8, cpulist_parse("0-7\n", &online));
-	EXPECT_EQ(32, qid_entries(3, &online, 32));
-	EXPECT_EQ(1, qid_entries(8, &online, 32));
-	EXPECT_EQ(1, qid_entries(239, &online, 32));
+	ASSERT_EQ(8, cpus_parse_list("0-7\n", &online));
+	EXPECT_EQ(32, cpus_qid_entries(3, &online, 32));
+	EXPECT_EQ(1, cpus_qid_entries(8, &online, 32));
+	EXPECT_EQ(1, cpus_qid_entries(239, &online, 32));
 	for (t = 0; t < 8; t++)
-		total += thread_entries(t, 240, 8, &online, 32);
+		total += cpus_thread_entries(t, 240, 8, &online, 32);
 	EXPECT_EQ(8 * 32 + 232, total);
 	/* Thread 0 has qids 0, 8, 16, ..., 232: one online. */
-	EXPECT_EQ(32 + 29, thread_entries(0, 240, 8, &online, 32));
+	EXPECT_EQ(32 + 29, cpus_thread_entries(0, 240, 8, &online, 32));
 	cpus_free(&online);
 }
 
@@ -69,10 +69,10 @@ TEST(sparse_online_list)
 {
 	struct cpus online;
 
-	ASSERT_EQ(3, cpulist_parse("1,5,9\n", &online));
-	EXPECT_EQ(1, qid_entries(0, &online, 16));
-	EXPECT_EQ(16, qid_entries(5, &online, 16));
-	EXPECT_EQ(16 * 3 + 9, thread_entries(0, 12, 1, &online, 16));
+	ASSERT_EQ(3, cpus_parse_list("1,5,9\n", &online));
+	EXPECT_EQ(1, cpus_qid_entries(0, &online, 16));
+	EXPECT_EQ(16, cpus_qid_entries(5, &online, 16));
+	EXPECT_EQ(16 * 3 + 9, cpus_thread_entries(0, 12, 1, &online, 16));
 	cpus_free(&online);
 }
 
@@ -85,16 +85,16 @@ TEST(online_cpus_past_1024)
 	struct cpus online;
 	unsigned int t, total = 0;
 
-	ASSERT_EQ(8, cpulist_parse("2048-2055\n", &online));
-	EXPECT_EQ(1, qid_entries(0, &online, 32));
-	EXPECT_EQ(32, qid_entries(2048, &online, 32));
-	EXPECT_EQ(1, qid_entries(2056, &online, 32));
-	EXPECT_EQ(1, qid_entries(4095, &online, 32));
+	ASSERT_EQ(8, cpus_parse_list("2048-2055\n", &online));
+	EXPECT_EQ(1, cpus_qid_entries(0, &online, 32));
+	EXPECT_EQ(32, cpus_qid_entries(2048, &online, 32));
+	EXPECT_EQ(1, cpus_qid_entries(2056, &online, 32));
+	EXPECT_EQ(1, cpus_qid_entries(4095, &online, 32));
 	for (t = 0; t < 64; t++)
-		total += thread_entries(t, 4096, 64, &online, 32);
+		total += cpus_thread_entries(t, 4096, 64, &online, 32);
 	EXPECT_EQ(8 * 32 + 4088, total);
 	/* Thread 0 has qids 0, 64, ..., 4032: 2048 among them. */
-	EXPECT_EQ(32 + 63, thread_entries(0, 4096, 64, &online, 32));
+	EXPECT_EQ(32 + 63, cpus_thread_entries(0, 4096, 64, &online, 32));
 	cpus_free(&online);
 }
 
