@@ -28,7 +28,7 @@
 #define MOUNT_SUBTYPE "fuse-uring-export"
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
+void mount_unescape(char *s)
 {
 	char *out = s;
 
@@ -70,7 +70,7 @@ static int find_fuse_mount(const char *path, unsigned int *minor_out)
 		sep = strstr(line, " - ");
 		if (!sep || sscanf(sep, " - %255s", fstype) != 1)
 			continue;
-		unescape(mnt);
+		mount_unescape(mnt);
 		if (strcmp(mnt, path) || strncmp(fstype, "fuse", 4) ||
 		    (fstype[4] && fstype[4] != '.'))
 			continue;

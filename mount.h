@@ -26,5 +26,7 @@ bool mount_present(const struct export_mount *m);
 void mount_remove(struct export_mount *m);
 int mount_abort(const struct export_mount *m);
 void mount_release(struct export_mount *m);
+/* Undoes mountinfo's \ooo escapes in place. */
+void mount_unescape(char *s);
 
 #endif /* FUE_MOUNT_H */

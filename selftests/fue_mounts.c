@@ -15,26 +15,9 @@
 #include <unistd.h>
 
 #include "fue.h"
+#include "mount.h"
 
 #define FUSECTL_DIR	"/sys/fs/fuse/connections"
-
-/* Undo mountinfo's octal escapes (\040 for space and friends) in place. */
-static void unescape(char *s)
-{
-	char *d = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 4;
-		} else {
-			*d++ = *s++;
-		}
-	}
-	*d = '\0';
-}
 
 /*
  * Walk /proc/self/mountinfo; for each mount call fn(mountpoint, major,
@@ -62,7 +45,7 @@ static int for_each_mount(void (*fn)(const char *mp, unsigned int maj,
 		sep = strstr(line, " - ");
 		if (!sep || sscanf(sep + 3, "%63s", fstype) != 1)
 			continue;
-		unescape(mp);
+		mount_unescape(mp);
 		fn(mp, maj, min, fstype, arg);
 	}
 	free(line);
