@@ -151,6 +151,29 @@ static pid_t fork_logged(const struct fue_export *e, const char *const *argv,
 	return pid;
 }
 
+/*
+ * Take @e for a new daemon mounting on @mnt: refused while one runs; its
+ * old watchdog stops, and what it knew of the last daemon is forgotten.
+ * We adopt whatever the daemon forks (it may detach), so that we can
+ * wait for it and kill it.
+ */
+static int claim_export(struct fue_export *e, const char *mnt,
+			const char *caller)
+{
+	if (e->pid && !e->exited) {
+		fue_log("%s: an export is already running", caller);
+		return -EBUSY;
+	}
+	stop_watchdog(e);
+	e->pid = 0;
+	e->exited = false;
+	e->has_conn = false;
+	snprintf(e->mounted_on, sizeof(e->mounted_on), "%s", mnt);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
+		return -errno;
+	return 0;
+}
+
 static int start_daemon(struct fue_export *e, const char *image,
 			const char *mnt, const char *const *opts)
 {
@@ -159,18 +182,9 @@ static int start_daemon(struct fue_export *e, const char *image,
 	int argc = 0, status, ret, i;
 	pid_t pid;
 
-	if (e->pid && !e->exited) {
-		fue_log("fue_start: an export is already running");
-		return -EBUSY;
-	}
-	stop_watchdog(e);
-	e->pid = 0;
-	e->exited = false;
-	e->has_conn = false;
-	snprintf(e->mounted_on, sizeof(e->mounted_on), "%s", mnt);
-	/* The daemon detaches; adopting it lets us wait for it and kill it. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
-		return -errno;
+	ret = claim_export(e, mnt, "fue_start");
+	if (ret)
+		return ret;
 	unlink(e->pidfile);
 
 	argv[argc++] = fue_bin();
@@ -412,14 +426,12 @@ int fue_spawn(struct fue_export *e, const char *const *wrapper,
 	      const char *const *args, const char *mnt)
 {
 	const char *argv[2 * MAX_OPTS + 2];
-	int argc = 0;
+	int argc = 0, ret;
 	pid_t pid;
 
-	if (e->pid && !e->exited) {
-		fue_log("fue_spawn: an export is already running");
-		return -EBUSY;
-	}
-	stop_watchdog(e);
+	ret = claim_export(e, mnt, "fue_spawn");
+	if (ret)
+		return ret;
 	for (; wrapper && *wrapper; wrapper++) {
 		if (argc == MAX_OPTS)
 			return -E2BIG;
@@ -432,14 +444,6 @@ int fue_spawn(struct fue_export *e, const char *const *wrapper,
 		argv[argc++] = *args;
 	}
 	argv[argc] = NULL;
-	e->pid = 0;
-	e->exited = false;
-	e->has_conn = false;
-	snprintf(e->mounted_on, sizeof(e->mounted_on), "%s", mnt);
-	/* Adopt anything it forks, as fue_start() does. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
-		return -errno;
-
 	/* A wrapper is found on PATH; the daemon is a path already. */
 	pid = fork_logged(e, argv, false, true);
 	if (pid < 0)
