@@ -111,6 +111,12 @@ int fue_unmount_all(const char *path, bool abort_first);
  */
 bool fue_mount_under(const char *dir, char *found, size_t len);
 
+/*
+ * Requests of connection conn not yet answered (fusectl's "waiting"), or
+ * -ENOENT when fusectl does not list it.
+ */
+int fue_conn_waiting(unsigned int conn);
+
 /* True while fusectl still lists connection conn. */
 bool fue_conn_exists(unsigned int conn);
 

@@ -174,6 +174,20 @@ bool fue_mount_under(const char *dir, char *found, size_t len)
 	return q.found[0];
 }
 
+int fue_conn_waiting(unsigned int conn)
+{
+	char path[128], *text;
+	int n;
+
+	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/waiting", conn);
+	text = fue_slurp(path);
+	if (!text)
+		return -ENOENT;
+	n = atoi(text);
+	free(text);
+	return n;
+}
+
 bool fue_conn_exists(unsigned int conn)
 {
 	char path[128];
