@@ -20,6 +20,7 @@
 #include "compiler.h"
 #include "log.h"
 #include "ring.h"
+#include "trace.h"
 
 /* Reported as st_blksize: large enough that cp and dd do not dawdle. */
 #define PREFERRED_IO_SIZE (64 * 1024)
@@ -426,6 +427,7 @@ static void backing_io_done(struct ring_op *op, int res)
 		return;
 	}
 	if (req->io_opcode == IORING_OP_FSYNC) {
+		request_image_end(req);
 		req->io_complete(req, sync_end(b, &req->sync, res));
 		return;
 	}
@@ -447,6 +449,7 @@ static void backing_io_done(struct ring_op *op, int res)
 	/* Even a failed write may have changed the image. */
 	if (req->io_opcode != IORING_OP_READ)
 		blockdev_wrote(b);
+	request_image_end(req);
 	req->io_complete(req, res);
 }
 
@@ -550,5 +553,6 @@ void blockdev_submit(struct fuse_request *req,
 		return;
 	}
 	req->io_done = 0;
+	request_image_begin(req);
 	submit_io(req);
 }

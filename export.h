@@ -178,6 +178,9 @@ struct fuse_request {
 	int qid;
 	/* Kept by request_begin() for the trace and the latency figures. */
 	uint64_t start_ns;
+	/* Of that, the time its backing I/O took; 0 when it had none. */
+	uint64_t image_start_ns;
+	uint64_t image_ns;
 	uint64_t unique;
 	uint32_t opcode;
 	uint64_t trace_offset;

@@ -136,6 +136,16 @@ static void uring_drop(struct fuse_request *req)
 	uring_reply(req, -ENOSYS, 0);
 }
 
+static void note_taken(struct qid_stats *st)
+{
+	uint64_t now = READ_ONCE(st->inflight) + 1;
+
+	if (now > READ_ONCE(st->peak))
+		WRITE_ONCE(st->peak, now);
+	/* After the peak: a reader must never see the peak below it. */
+	smp_store_release(&st->inflight, now);
+}
+
 static void serve_entry(struct uring_entry *ent)
 {
 	struct fuse_request *req = &ent->req;
@@ -143,7 +153,7 @@ static void serve_entry(struct uring_entry *ent)
 
 	ent->commit_id = ent->header->ring_ent_in_out.commit_id;
 	req->thread->taken++;
-	stat_inc(&req->thread->exp->qid_stats[ent->qid].inflight);
+	note_taken(&req->thread->exp->qid_stats[ent->qid]);
 	ret = decode_ring_request(req, ent->header, ent->payload,
 				  req->thread->exp->payload_size);
 	request_begin(req);

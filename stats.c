@@ -66,8 +66,16 @@ static uint64_t bucket_ceiling(unsigned int bucket)
 	return ((4ULL | sub) << (msb - 2)) + (1ULL << (msb - 2)) - 1;
 }
 
+static void record_latency(stat_counter *hist, stat_counter *max,
+			   uint64_t us)
+{
+	stat_inc(&hist[latency_bucket(us)]);
+	if (us > stat_read(max))
+		WRITE_ONCE(*max, us);
+}
+
 void stats_record(struct thread_stats *st, uint32_t opcode, uint64_t lat_us,
-		  uint64_t bytes)
+		  uint64_t image_us, uint64_t bytes)
 {
 	struct op_stats *op;
 
@@ -76,9 +84,11 @@ void stats_record(struct thread_stats *st, uint32_t opcode, uint64_t lat_us,
 	op = &st->ops[opcode < STATS_OPCODES ? opcode : STATS_OPCODES - 1];
 	stat_inc(&op->count);
 	stat_add(&op->bytes, bytes);
-	stat_inc(&op->latency[latency_bucket(lat_us)]);
-	if (lat_us > stat_read(&op->max_us))
-		WRITE_ONCE(op->max_us, lat_us);
+	record_latency(op->latency, &op->max_us, lat_us);
+	if (image_us == STATS_NO_IMAGE)
+		return;
+	stat_inc(&op->image_count);
+	record_latency(op->image_latency, &op->image_max_us, image_us);
 }
 
 /* A bucket's ceiling, but never above the largest latency seen. */
@@ -98,14 +108,37 @@ static uint64_t percentile(const uint64_t *hist, uint64_t count,
 	return bucket_ceiling(b) < max ? bucket_ceiling(b) : max;
 }
 
-/* One line per opcode seen, merged over the threads. */
+/* One latency histogram of one opcode, merged over the threads. */
+struct merged_latency {
+	uint64_t hist[LATENCY_BUCKETS];
+	uint64_t count;
+	uint64_t max;
+};
+
+static void merge_latency(struct merged_latency *m, const stat_counter *hist,
+			  const stat_counter *count, const stat_counter *max)
+{
+	unsigned int b;
+
+	m->count += stat_read(count);
+	if (stat_read(max) > m->max)
+		m->max = stat_read(max);
+	for (b = 0; b < LATENCY_BUCKETS; b++)
+		m->hist[b] += stat_read(&hist[b]);
+}
+
+/*
+ * One line per opcode seen, merged over the threads; with image_ figures
+ * when its requests had backing I/O, the part of their latency the image
+ * took.
+ */
 static void print_ops(FILE *out, const struct export *exp)
 {
-	unsigned int opcode, i, b;
+	unsigned int opcode, i;
 
 	for (opcode = 0; opcode < STATS_OPCODES; opcode++) {
-		uint64_t hist[LATENCY_BUCKETS] = { 0 };
-		uint64_t count = 0, bytes = 0, max = 0;
+		struct merged_latency all = { 0 }, image = { 0 };
+		uint64_t bytes = 0;
 
 		for (i = 0; i < exp->nr_threads; i++) {
 			const struct op_stats *op;
@@ -113,20 +146,28 @@ static void print_ops(FILE *out, const struct export *exp)
 			if (!exp->threads[i].stats.ops)
 				continue;
 			op = &exp->threads[i].stats.ops[opcode];
-			count += stat_read(&op->count);
 			bytes += stat_read(&op->bytes);
-			if (stat_read(&op->max_us) > max)
-				max = stat_read(&op->max_us);
-			for (b = 0; b < LATENCY_BUCKETS; b++)
-				hist[b] += stat_read(&op->latency[b]);
+			merge_latency(&all, op->latency, &op->count,
+				      &op->max_us);
+			merge_latency(&image, op->image_latency,
+				      &op->image_count, &op->image_max_us);
 		}
-		if (!count)
+		if (!all.count)
 			continue;
 		fprintf(out, "stats: op=%s count=%" PRIu64 " bytes=%" PRIu64
 			" p50_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%"
-			PRIu64 "\n", decode_opcode_name(opcode), count, bytes,
-			percentile(hist, count, 50, max),
-			percentile(hist, count, 99, max), max);
+			PRIu64, decode_opcode_name(opcode), all.count, bytes,
+			percentile(all.hist, all.count, 50, all.max),
+			percentile(all.hist, all.count, 99, all.max), all.max);
+		if (image.count)
+			fprintf(out, " image_count=%" PRIu64 " image_p50_us=%"
+				PRIu64 " image_p99_us=%" PRIu64,
+				image.count,
+				percentile(image.hist, image.count, 50,
+					   image.max),
+				percentile(image.hist, image.count, 99,
+					   image.max));
+		fputc('\n', out);
 	}
 }
 
@@ -142,9 +183,9 @@ void stats_print(FILE *out, const struct export *exp)
 		uint64_t q_errors = stat_read(&q->errors);
 
 		fprintf(out, "stats: qid=%u thread=%u cpu=%u ring=%" PRIu64
-			" errors=%" PRIu64 " inflight=%" PRIu64 "\n", i,
-			q->thread, i, q_ring, q_errors,
-			stat_read(&q->inflight));
+			" errors=%" PRIu64 " inflight=%" PRIu64 " peak=%"
+			PRIu64 "\n", i, q->thread, i, q_ring, q_errors,
+			stat_read(&q->inflight), stat_read(&q->peak));
 		ring += q_ring;
 		errors += q_errors;
 	}

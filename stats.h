@@ -23,7 +23,14 @@ struct op_stats {
 	stat_counter bytes;
 	stat_counter max_us;
 	stat_counter latency[LATENCY_BUCKETS];
+	/* The part the backing I/O took, for requests that had some. */
+	stat_counter image_count;
+	stat_counter image_max_us;
+	stat_counter image_latency[LATENCY_BUCKETS];
 };
+
+/* stats_record()'s image time of a request with no backing I/O. */
+#define STATS_NO_IMAGE UINT64_MAX
 
 /* Written by one thread each: a cache line apiece, or they bounce. */
 #define CACHE_LINE 64
@@ -33,6 +40,8 @@ struct qid_stats {
 	stat_counter errors;
 	/* Requests taken from the queue and not yet committed. */
 	stat_counter inflight;
+	/* The most there have been at once: at --queue-depth, it was full. */
+	stat_counter peak;
 	unsigned int thread;
 } __aligned(CACHE_LINE);
 
@@ -67,7 +76,7 @@ struct export;
 int stats_alloc_ops(struct thread_stats *st);
 void stats_free_ops(struct thread_stats *st);
 void stats_record(struct thread_stats *st, uint32_t opcode, uint64_t lat_us,
-		  uint64_t bytes);
+		  uint64_t image_us, uint64_t bytes);
 void stats_print(FILE *out, const struct export *exp);
 
 #endif /* FUE_STATS_H */

@@ -118,6 +118,7 @@ void trace_observe_begin(struct fuse_request *req)
 	char prefix[96];
 
 	req->start_ns = now_ns();
+	req->image_ns = 0;
 	req->unique = req->in->unique;
 	req->opcode = req->in->opcode;
 	if (req->arg_len >= decode_arg_size(req->opcode))
@@ -131,12 +132,23 @@ void trace_observe_begin(struct fuse_request *req)
 		req->trace_offset, req->trace_size, sync_kind(req));
 }
 
+void trace_observe_image_begin(struct fuse_request *req)
+{
+	req->image_start_ns = now_ns();
+}
+
+void trace_observe_image_end(struct fuse_request *req)
+{
+	req->image_ns = now_ns() - req->image_start_ns;
+}
+
 void trace_observe_end(struct fuse_request *req, int error, uint32_t len)
 {
 	uint64_t end = now_ns();
 	uint64_t lat_us = (end - req->start_ns) / 1000;
-	char prefix[96];
-
+	uint64_t image_us = req->image_ns ? req->image_ns / 1000 :
+					    STATS_NO_IMAGE;
+	char prefix[96], image[32] = "";
 	uint64_t bytes = 0;
 
 	if (!error && req->opcode == FUSE_READ)
@@ -144,11 +156,15 @@ void trace_observe_end(struct fuse_request *req, int error, uint32_t len)
 	else if (!error && req->opcode == FUSE_WRITE &&
 		 len >= sizeof(struct fuse_write_out))
 		bytes = ((const struct fuse_write_out *)req->reply)->size;
-	stats_record(&req->thread->stats, req->opcode, lat_us, bytes);
+	stats_record(&req->thread->stats, req->opcode, lat_us, image_us,
+		     bytes);
 	if (!trace_file)
 		return;
 	trace_prefix(prefix, sizeof(prefix), req, end);
-	fprintf(trace_file, "%s < %" PRIu64 " %s %s len=%u %" PRIu64 "us\n",
+	if (image_us != STATS_NO_IMAGE)
+		snprintf(image, sizeof(image), " image=%" PRIu64 "us",
+			 image_us);
+	fprintf(trace_file, "%s < %" PRIu64 " %s %s len=%u %" PRIu64 "us%s\n",
 		prefix, req->unique, decode_opcode_name(req->opcode),
-		error ? strerrorname_np(-error) : "OK", len, lat_us);
+		error ? strerrorname_np(-error) : "OK", len, lat_us, image);
 }

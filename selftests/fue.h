@@ -291,6 +291,7 @@ struct fue_qstat {
 	unsigned long long ring;
 	unsigned long long errors;
 	unsigned long long inflight;	/* taken, not yet answered */
+	unsigned long long peak;	/* the most inflight has been */
 };
 
 struct fue_tstat {
@@ -336,6 +337,10 @@ struct fue_opstat {
 	unsigned long long p50_us;
 	unsigned long long p99_us;
 	unsigned long long max_us;
+	/* The backing I/O's part; image_count 0 when the line has none. */
+	unsigned long long image_count;
+	unsigned long long image_p50_us;
+	unsigned long long image_p99_us;
 };
 
 /*

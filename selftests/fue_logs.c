@@ -137,6 +137,7 @@ int fue_parse_stats(const char *text, struct fue_stats *s)
 			ret |= field_ull(buf, "ring", &q->ring);
 			ret |= field_ull(buf, "errors", &q->errors);
 			ret |= field_ull(buf, "inflight", &q->inflight);
+			ret |= field_ull(buf, "peak", &q->peak);
 			if (ret)
 				return -EINVAL;
 			cur.nr_queues++;
@@ -249,6 +250,11 @@ int fue_parse_op_stat(const char *text, const char *op, struct fue_opstat *o)
 	ret |= field_ull(buf, "p50_us", &o->p50_us);
 	ret |= field_ull(buf, "p99_us", &o->p99_us);
 	ret |= field_ull(buf, "max_us", &o->max_us);
+	/* Only requests with backing I/O have an image part. */
+	if (!field_ull(buf, "image_count", &o->image_count)) {
+		ret |= field_ull(buf, "image_p50_us", &o->image_p50_us);
+		ret |= field_ull(buf, "image_p99_us", &o->image_p99_us);
+	}
 	return ret ? -EINVAL : 0;
 }
 

@@ -88,6 +88,9 @@ struct trace_line {
 	char result[32];
 	unsigned int len;
 	unsigned long long lat_us;
+	/* The backing I/O's part of it, for a request that had some. */
+	bool has_image;
+	unsigned long long image_us;
 };
 
 #define MAX_TRACE	256
@@ -120,11 +123,20 @@ static int parse_trace_line(const char *line, struct trace_line *t)
 	if (dir != '<')
 		return -EINVAL;
 	t->reply = true;
-	/* The latency is the last word: digits, then "us". */
+	/* The latency: digits, then "us". */
 	if (sscanf(line, "%31s len=%u %lluus%n", t->result, &t->len,
-		   &t->lat_us, &end) != 3 || end < 2 || line[end] ||
-	    strcmp(line + end - 2, "us"))
+		   &t->lat_us, &end) != 3 || end < 2 ||
+	    strncmp(line + end - 2, "us", 2))
 		return -EINVAL;
+	line += end;
+	if (!*line)
+		return 0;
+	/* Then, last, the image's part, if the request had backing I/O. */
+	end = -1;
+	if (sscanf(line, " image=%lluus%n", &t->image_us, &end) != 1 ||
+	    end < 2 || line[end] || strcmp(line + end - 2, "us"))
+		return -EINVAL;
+	t->has_image = true;
 	return 0;
 }
 
@@ -213,7 +225,8 @@ fail:
 static void check_pair(struct __test_metadata *_metadata, const char *trace,
 		       const struct trace_line *t, int nr, const char *op,
 		       long long off, long long size, unsigned int reply_len,
-		       const FIXTURE_VARIANT(obs) *variant, int cpu, int *req)
+		       bool image, const FIXTURE_VARIANT(obs) *variant,
+		       int cpu, int *req)
 {
 	int r;
 
@@ -235,6 +248,9 @@ static void check_pair(struct __test_metadata *_metadata, const char *trace,
 	EXPECT_STREQ(op, t[r].opcode);
 	EXPECT_STREQ("OK", t[r].result);
 	EXPECT_EQ(reply_len, t[r].len) TH_LOG("%s reply len", op);
+	/* What went to the image says how long that took, within it all. */
+	EXPECT_EQ(image, t[r].has_image) TH_LOG("%s image= part", op);
+	EXPECT_LE(t[r].image_us, t[r].lat_us) TH_LOG("%s image= part", op);
 	EXPECT_LE(t[*req].at, t[r].at);
 	/* The reply goes out the way its request came in. */
 	EXPECT_STREQ(t[*req].transport, t[r].transport);
@@ -295,15 +311,16 @@ TEST_F_TIMEOUT(obs, trace_scripted_session, TIMEOUT_S)
 	/* One dump of the whole trace explains any malformed line. */
 	if (malformed)
 		fue_dump_file("trace", self->trace);
-	check_pair(_metadata, self->trace, t, nr, "OPEN", -1, -1, 16, variant,
-		   s->cpu, &open_req);
+	check_pair(_metadata, self->trace, t, nr, "OPEN", -1, -1, 16, false,
+		   variant, s->cpu, &open_req);
 	check_pair(_metadata, self->trace, t, nr, "READ", 8192, 4096, 4096,
-		   variant, s->cpu, &read_req);
+		   true, variant, s->cpu, &read_req);
 	/* A WRITE's reply is struct fuse_write_out, 8 bytes. */
 	check_pair(_metadata, self->trace, t, nr, "WRITE", 5000, 1000, 8,
-		   variant, s->cpu, &write_req);
-	check_pair(_metadata, self->trace, t, nr, "FSYNC", -1, -1, 0, variant,
-		   s->cpu, &fsync_req);
+		   true, variant, s->cpu, &write_req);
+	/* The WRITE before it left a sync owed: FSYNC goes to the image. */
+	check_pair(_metadata, self->trace, t, nr, "FSYNC", -1, -1, 0, true,
+		   variant, s->cpu, &fsync_req);
 	/* RELEASE is sent after close() returns, from wherever it runs. */
 	release_req = find_request(t, nr, "RELEASE", -1, -1);
 	ASSERT_LE(0, release_req);
@@ -516,6 +533,26 @@ static void check_dump(struct __test_metadata *_metadata,
 	/* The load moves 4K per request. */
 	EXPECT_EQ(read->count * 4096, read->bytes);
 	EXPECT_EQ(write->count * 4096, write->bytes);
+	/* Every READ and WRITE reached the image, which took part of it. */
+	if (quiet) {
+		EXPECT_EQ(read->count, read->image_count);
+		EXPECT_EQ(write->count, write->image_count);
+	} else {
+		EXPECT_LT(0, read->image_count);
+		EXPECT_LT(0, write->image_count);
+	}
+	EXPECT_LE(read->image_p50_us, read->p50_us);
+	EXPECT_LE(read->image_p99_us, read->p99_us);
+	EXPECT_LE(write->image_p50_us, write->p50_us);
+	EXPECT_LE(write->image_p99_us, write->p99_us);
+	/* A queue never has more taken than its entries. */
+	for (i = 0, seen = 0; i < s->nr_queues; i++) {
+		EXPECT_LE(s->q[i].inflight, s->q[i].peak) TH_LOG("qid %d", i);
+		EXPECT_GE(32, s->q[i].peak) TH_LOG("qid %d", i);
+		seen += s->q[i].peak > 0;
+	}
+	if (variant->ring)
+		EXPECT_LT(0, seen);
 	free(s);
 }
 
@@ -561,6 +598,50 @@ TEST_F_TIMEOUT(obs, sigusr1_during_io, TIMEOUT_S)
 	EXPECT_LE(last_read.count, read.count);
 	TH_LOG("READ count=%llu p50=%llu p99=%llu max=%llu us", read.count,
 	       read.p50_us, read.p99_us, read.max_us);
+	expect_clean_exit(_metadata, &self->e);
+}
+
+/*
+ * Is --queue-depth what holds requests back?  A queue's peak says: with
+ * more clients on each CPU than the queue has entries, every online CPU's
+ * queue fills to its depth, and none ever holds more.
+ */
+#define SMALL_DEPTH 2
+
+TEST_F_TIMEOUT(obs, peak_shows_a_full_queue, TIMEOUT_S)
+{
+	int cpus[MAX_CPUS], online, i, full = 0, round;
+	struct fue_stats *s = malloc(sizeof(*s));
+
+	READY();
+	ASSERT_NE(NULL, s);
+	if (!variant->ring) {
+		free(s);
+		SKIP(return, "/dev/fuse has no kernel queues");
+	}
+	START_WRITABLE("--stats", "--queue-depth=2");
+	online = fue_online_cpus(cpus, MAX_CPUS);
+	ASSERT_LT(0, online);
+	/* Four readers and a writer per CPU, each with a request in flight. */
+	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, 4096, 0,
+				    FUE_LOAD_WRITERS | FUE_LOAD_DEEP);
+	ASSERT_NE(NULL, self->load);
+	ASSERT_TRUE(fue_load_wait_ops(self->load, 200, 10000));
+	for (round = 0; round < 50 && full < online; round++) {
+		ASSERT_EQ(0, fue_request_stats(&self->e, s));
+		ASSERT_LT(cpus[online - 1], s->nr_queues);
+		for (i = 0, full = 0; i < online; i++)
+			full += s->q[cpus[i]].peak == SMALL_DEPTH;
+		fue_sleep_ms(100);
+	}
+	EXPECT_TRUE(fue_load_stop(self->load, 5000));
+	EXPECT_EQ(0, fue_load_errors(self->load));
+	for (i = 0; i < s->nr_queues; i++)
+		EXPECT_GE(SMALL_DEPTH, s->q[i].peak) TH_LOG("qid %d", i);
+	for (i = 0; i < online; i++)
+		EXPECT_EQ(SMALL_DEPTH, s->q[cpus[i]].peak)
+			TH_LOG("qid %d (an online CPU's) never filled", cpus[i]);
+	free(s);
 	expect_clean_exit(_metadata, &self->e);
 }
 
