@@ -53,6 +53,14 @@
 #define smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #endif
 
+/* Fences: order a counter's stores, or loads, around a sequence count. */
+#ifndef smp_wmb
+#define smp_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
+#endif
+#ifndef smp_rmb
+#define smp_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#endif
+
 /* Read-modify-write, ordered both ways; returns the new value. */
 #ifndef atomic_add_return
 #define atomic_add_return(p, n) __atomic_add_fetch((p), (n), __ATOMIC_ACQ_REL)

@@ -119,7 +119,8 @@ static void uring_reply(struct fuse_request *req, int error, uint32_t len)
 	}
 	request_end(req, error, len);
 	stat_inc(&st->ring);
-	stat_dec(&st->inflight);
+	/* Released like a take, so a reader's peak is never below it. */
+	smp_store_release(&st->inflight, READ_ONCE(st->inflight) - 1);
 	out->len = sizeof(*out) + len;
 	out->error = error;
 	out->unique = unique;

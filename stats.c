@@ -5,8 +5,10 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "compiler.h"
 #include "decode.h"
@@ -82,13 +84,19 @@ void stats_record(struct thread_stats *st, uint32_t opcode, uint64_t lat_us,
 	if (!st->ops)
 		return;
 	op = &st->ops[opcode < STATS_OPCODES ? opcode : STATS_OPCODES - 1];
+	WRITE_ONCE(op->seq, op->seq + 1);
+	/* Odd before any counter moves: pairs with snapshot_op()'s rmb. */
+	smp_wmb();
 	stat_inc(&op->count);
 	stat_add(&op->bytes, bytes);
 	record_latency(op->latency, &op->max_us, lat_us);
-	if (image_us == STATS_NO_IMAGE)
-		return;
-	stat_inc(&op->image_count);
-	record_latency(op->image_latency, &op->image_max_us, image_us);
+	if (image_us != STATS_NO_IMAGE) {
+		stat_inc(&op->image_count);
+		record_latency(op->image_latency, &op->image_max_us,
+			       image_us);
+	}
+	/* Even again once every counter moved: pairs with its acquire. */
+	smp_store_release(&op->seq, op->seq + 1);
 }
 
 /* A bucket's ceiling, but never above the largest latency seen. */
@@ -116,15 +124,57 @@ struct merged_latency {
 };
 
 static void merge_latency(struct merged_latency *m, const stat_counter *hist,
-			  const stat_counter *count, const stat_counter *max)
+			  stat_counter count, stat_counter max)
 {
 	unsigned int b;
 
-	m->count += stat_read(count);
-	if (stat_read(max) > m->max)
-		m->max = stat_read(max);
+	m->count += count;
+	if (max > m->max)
+		m->max = max;
 	for (b = 0; b < LATENCY_BUCKETS; b++)
-		m->hist[b] += stat_read(&hist[b]);
+		m->hist[b] += hist[b];
+}
+
+static void copy_latency(stat_counter *dst, const stat_counter *src)
+{
+	unsigned int b;
+
+	for (b = 0; b < LATENCY_BUCKETS; b++)
+		dst[b] = READ_ONCE(src[b]);
+}
+
+/* How long a report waits for an owner preempted mid-record. */
+#define SNAPSHOT_PATIENCE_S 1
+
+/*
+ * A copy of one opcode's counters as they stood between two requests, so
+ * that its count, bytes and histograms describe the same requests.  The
+ * owner never blocks while it records, but may be preempted; one that
+ * stays so past the patience gets a last, maybe torn, copy rather than a
+ * report that never comes.
+ */
+static void snapshot_op(struct op_stats *copy, const struct op_stats *op)
+{
+	time_t give_up = time(NULL) + SNAPSHOT_PATIENCE_S;
+	uint64_t seq;
+
+	for (;;) {
+		/* No counter read before the count that says it is whole. */
+		seq = smp_load_acquire(&op->seq);
+		copy->count = READ_ONCE(op->count);
+		copy->bytes = READ_ONCE(op->bytes);
+		copy->max_us = READ_ONCE(op->max_us);
+		copy_latency(copy->latency, op->latency);
+		copy->image_count = READ_ONCE(op->image_count);
+		copy->image_max_us = READ_ONCE(op->image_max_us);
+		copy_latency(copy->image_latency, op->image_latency);
+		/* Every counter read before the count that says none moved. */
+		smp_rmb();
+		if ((!(seq & 1) && READ_ONCE(op->seq) == seq) ||
+		    time(NULL) > give_up)
+			return;
+		sched_yield();
+	}
 }
 
 /*
@@ -141,16 +191,15 @@ static void print_ops(FILE *out, const struct export *exp)
 		uint64_t bytes = 0;
 
 		for (i = 0; i < exp->nr_threads; i++) {
-			const struct op_stats *op;
+			struct op_stats op;
 
 			if (!exp->threads[i].stats.ops)
 				continue;
-			op = &exp->threads[i].stats.ops[opcode];
-			bytes += stat_read(&op->bytes);
-			merge_latency(&all, op->latency, &op->count,
-				      &op->max_us);
-			merge_latency(&image, op->image_latency,
-				      &op->image_count, &op->image_max_us);
+			snapshot_op(&op, &exp->threads[i].stats.ops[opcode]);
+			bytes += op.bytes;
+			merge_latency(&all, op.latency, op.count, op.max_us);
+			merge_latency(&image, op.image_latency, op.image_count,
+				      op.image_max_us);
 		}
 		if (!all.count)
 			continue;
@@ -181,11 +230,13 @@ void stats_print(FILE *out, const struct export *exp)
 		/* Read once: the total must add up to the lines printed. */
 		uint64_t q_ring = stat_read(&q->ring);
 		uint64_t q_errors = stat_read(&q->errors);
+		/* Before the peak, which is never below it once published. */
+		uint64_t q_inflight = smp_load_acquire(&q->inflight);
 
 		fprintf(out, "stats: qid=%u thread=%u cpu=%u ring=%" PRIu64
 			" errors=%" PRIu64 " inflight=%" PRIu64 " peak=%"
 			PRIu64 "\n", i, q->thread, i, q_ring, q_errors,
-			stat_read(&q->inflight), stat_read(&q->peak));
+			q_inflight, stat_read(&q->peak));
 		ring += q_ring;
 		errors += q_errors;
 	}
