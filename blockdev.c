@@ -462,6 +462,7 @@ static bool aligned(uint64_t value, uint32_t alignment)
 void blockdev_request_init(struct fuse_request *req)
 {
 	req->io_op.done = backing_io_done;
+	req->io_op.backing = true;
 }
 
 /* The descriptor I/O of this offset, length and buffer can go through. */

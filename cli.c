@@ -27,6 +27,7 @@ enum {
 	OPT_FAIL_REGISTER,
 	OPT_FAIL_THREAD,
 	OPT_PIN,
+	OPT_POLL,
 };
 
 static const char usage_text[] =
@@ -50,6 +51,10 @@ static const char usage_text[] =
 "                               (default 32, at most 4096)\n"
 "      --pin=on|off             pin each queue thread to the CPUs of its\n"
 "                               kernel queues (default on; ring only)\n"
+"      --poll=USEC              with 1 to 4 image I/Os in flight, spin up\n"
+"                               to USEC for one to complete before a queue\n"
+"                               thread sleeps (default 100, at most\n"
+"                               10000; 0 never spins)\n"
 "      --max-io=SIZE            largest READ/WRITE in bytes, K/M suffixes\n"
 "                               (default 1M, from 4K to 16M; the kernel's\n"
 "                               max_pages_limit caps it further)\n"
@@ -94,6 +99,7 @@ static const struct option long_options[] = {
 	{ "queues", required_argument, NULL, 'q' },
 	{ "queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH },
 	{ "pin", required_argument, NULL, OPT_PIN },
+	{ "poll", required_argument, NULL, OPT_POLL },
 	{ "max-io", required_argument, NULL, OPT_MAX_IO },
 	{ "direct", no_argument, NULL, OPT_DIRECT },
 	{ "stats", no_argument, NULL, OPT_STATS },
@@ -297,6 +303,9 @@ static int parse_option(int c, struct export_options *opt)
 	case OPT_QUEUE_DEPTH:
 		return parse_uint("--queue-depth", optarg, 1, QUEUE_DEPTH_MAX,
 				  &opt->queue_depth);
+	case OPT_POLL:
+		return parse_uint("--poll", optarg, 0, POLL_US_MAX,
+				  &opt->poll_us);
 	case OPT_MAX_IO:
 		return parse_max_io(optarg, &opt->max_io);
 	case OPT_PIN:
@@ -355,6 +364,7 @@ int cli_parse(int argc, char **argv, struct export_options *opt)
 	opt->queues = online_cpus();
 	opt->queue_depth = 32;
 	opt->pin = true;
+	opt->poll_us = 100;
 	opt->max_io = 1024 * 1024;
 
 	opterr = 0;

@@ -11,6 +11,7 @@
 
 #define QUEUES_MAX 1024
 #define QUEUE_DEPTH_MAX 4096
+#define POLL_US_MAX 10000
 #define MAX_IO_MIN (4 * 1024)
 #define MAX_IO_MAX (16 * 1024 * 1024)
 

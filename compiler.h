@@ -61,6 +61,20 @@
 #define smp_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
 #endif
 
+/* In a spin loop: let the sibling hyperthread (or the hypervisor) in. */
+#ifndef cpu_relax
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+#endif
+
 /* Read-modify-write, ordered both ways; returns the new value. */
 #ifndef atomic_add_return
 #define atomic_add_return(p, n) __atomic_add_fetch((p), (n), __ATOMIC_ACQ_REL)

@@ -54,6 +54,8 @@ struct export_options {
 	enum tristate io_uring;
 	/* Pin queue threads to the CPUs of their kernel queues. */
 	bool pin;
+	/* --poll: microseconds to spin for a backing completion, or 0. */
+	unsigned int poll_us;
 	unsigned int queues;
 	unsigned int queue_depth;
 	uint32_t max_io;
@@ -123,6 +125,8 @@ struct sync_ticket {
 /* Completion of one submission on a queue thread's ring. */
 struct ring_op {
 	void (*done)(struct ring_op *op, int res);
+	/* I/O on the image, which --poll spins for (ring.c). */
+	bool backing;
 };
 
 /* How a transport answers a request the opcode handlers have served. */

@@ -44,6 +44,8 @@ struct queue_thread {
 	bool ring_ready;
 	/* Submissions whose completion has not been reaped yet. */
 	unsigned int inflight;
+	/* Of them, I/O on the image. */
+	unsigned int backing_inflight;
 	/* The most there can be: one per ring entry and /dev/fuse op. */
 	unsigned int max_inflight;
 	/* No new receive is armed once set; the loop ends at inflight 0. */

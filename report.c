@@ -95,6 +95,7 @@ static const struct {
 	{ IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN" },
 	{ IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER" },
 	{ IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN" },
+	{ IORING_SETUP_TASKRUN_FLAG, "TASKRUN_FLAG" },
 };
 
 static void report_ring(const struct queue_thread *t)

@@ -36,6 +36,7 @@ static inline struct io_uring_sqe *ring_sqe(struct queue_thread *t,
 	memset(sqe, 0, SQE_BYTES);
 	io_uring_sqe_set_data(sqe, op);
 	t->inflight++;
+	t->backing_inflight += op->backing;
 	return sqe;
 }
 

@@ -247,9 +247,10 @@ void stats_print(FILE *out, const struct export *exp)
 		uint64_t t_errors = stat_read(&s->errors);
 
 		fprintf(out, "stats: thread=%u legacy=%" PRIu64 " legacy_io=%"
-			PRIu64 " errors=%" PRIu64 " readers=%" PRIu64 "\n", i,
-			t_legacy, t_legacy_io, t_errors,
-			stat_read(&s->readers));
+			PRIu64 " errors=%" PRIu64 " readers=%" PRIu64
+			" polled=%" PRIu64 "\n", i, t_legacy, t_legacy_io,
+			t_errors, stat_read(&s->readers),
+			stat_read(&s->polled));
 		legacy += t_legacy;
 		legacy_io += t_legacy_io;
 		errors += t_errors;

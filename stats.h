@@ -56,6 +56,8 @@ struct thread_stats {
 	stat_counter legacy;
 	stat_counter legacy_io;
 	stat_counter errors;
+	/* Waits that a --poll spin ended with a completion. */
+	stat_counter polled;
 	/* [STATS_OPCODES], only while requests are observed. */
 	struct op_stats *ops;
 };

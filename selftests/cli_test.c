@@ -281,6 +281,9 @@ BAD(queue_depth_zero, "--queue-depth", "--queue-depth=0", P_IMG, P_MNT);
 BAD(queue_depth_above_max, "--queue-depth", "--queue-depth=4097", P_IMG,
     P_MNT);
 BAD(queue_depth_huge, "--queue-depth", "--queue-depth=100000", P_IMG, P_MNT);
+BAD(poll_above_max, "--poll", "--poll=10001", P_IMG, P_MNT);
+BAD(poll_negative, "--poll", "--poll=-1", P_IMG, P_MNT);
+BAD(poll_unit, "--poll", "--poll=100us", P_IMG, P_MNT);
 BAD(max_io_one, "--max-io", "--max-io=1", P_IMG, P_MNT);
 BAD(max_io_above_max, "--max-io", "--max-io=16388K", P_IMG, P_MNT);
 BAD(max_io_3g, "--max-io", "--max-io=3G", P_IMG, P_MNT);
@@ -356,6 +359,10 @@ FIXTURE_VARIANT_ADD(bound, queue_depth_max) {
 
 FIXTURE_VARIANT_ADD(bound, max_io_max) {
 	.opts = { "--max-io=16M", NULL },
+};
+
+FIXTURE_VARIANT_ADD(bound, poll_max) {
+	.opts = { "--poll=10000", NULL },
 };
 
 FIXTURE_SETUP(bound)

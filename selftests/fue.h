@@ -301,6 +301,8 @@ struct fue_tstat {
 	unsigned long long errors;
 	/* /dev/fuse slots taking requests */
 	unsigned long long readers;
+	/* waits a --poll spin ended with a completion */
+	unsigned long long polled;
 };
 
 struct fue_stats {

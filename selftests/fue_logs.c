@@ -151,6 +151,7 @@ int fue_parse_stats(const char *text, struct fue_stats *s)
 			ret |= field_ull(buf, "legacy_io", &t->legacy_io);
 			ret |= field_ull(buf, "errors", &t->errors);
 			ret |= field_ull(buf, "readers", &t->readers);
+			ret |= field_ull(buf, "polled", &t->polled);
 			if (ret)
 				return -EINVAL;
 			cur.nr_threads++;

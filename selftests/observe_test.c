@@ -936,6 +936,57 @@ TEST_F_TIMEOUT(obs, pin_off_leaves_them_free, TIMEOUT_S)
 	check_pin(_metadata, self, variant, false);
 }
 
+/*
+ * --poll: a lone reader has one image read in flight at a time, the depth
+ * at which a queue thread spins for its image rather than sleep, and the
+ * thread lines count the waits a spin ended (polled=); --poll=0 never
+ * spins.  Either way every byte read is the image's.
+ */
+#define LONE_READS 256
+
+static unsigned long long read_alone(struct __test_metadata *_metadata,
+				     FIXTURE_DATA(obs) *self)
+{
+	struct fue_stats *s = malloc(sizeof(*s));
+	unsigned long long polled = 0;
+	char buf[4096];
+	int fd, i, bad = 0;
+
+	ASSERT_NE(NULL, s);
+	fd = open(self->e.mnt, O_RDONLY);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < LONE_READS; i++) {
+		off_t off = (off_t)i * sizeof(buf);
+
+		ASSERT_EQ((ssize_t)sizeof(buf), pread(fd, buf, sizeof(buf), off));
+		bad += fue_check_pattern(buf, sizeof(buf), off) >= 0;
+	}
+	close(fd);
+	EXPECT_EQ(0, bad);
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	for (i = 0; i < s->nr_threads; i++)
+		polled += s->t[i].polled;
+	free(s);
+	TH_LOG("%d reads, %llu waits ended by a spin", LONE_READS, polled);
+	return polled;
+}
+
+TEST_F_TIMEOUT(obs, poll_spins_for_a_lone_reader, TIMEOUT_S)
+{
+	READY();
+	START_WRITABLE("--stats");
+	EXPECT_LT(0ULL, read_alone(_metadata, self));
+	expect_clean_exit(_metadata, &self->e);
+}
+
+TEST_F_TIMEOUT(obs, poll_0_never_spins, TIMEOUT_S)
+{
+	READY();
+	START_WRITABLE("--stats", "--poll=0");
+	EXPECT_EQ(0ULL, read_alone(_metadata, self));
+	expect_clean_exit(_metadata, &self->e);
+}
+
 /* Every option in --help is in the man page, and back. */
 
 /* Long option names (without "--") in text, as NUL-separated words. */
