@@ -205,12 +205,17 @@ static void cancel_done(struct ring_op *op, int res)
 
 static struct ring_op cancel_op = { .done = cancel_done };
 
-static long long now_ms(void)
+static long long now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long long now_ms(void)
+{
+	return now_ns() / 1000000;
 }
 
 /*
@@ -250,14 +255,6 @@ static int ring_drain(struct queue_thread *t)
 		  t->index, t->inflight, waited);
 	t->keep_buffers = true;
 	return -EBUSY;
-}
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /*
