@@ -602,12 +602,18 @@ TEST_F_TIMEOUT(obs, sigusr1_during_io, TIMEOUT_S)
 /*
  * Is --queue-depth what holds requests back?  A queue's peak says: with
  * more clients on each CPU than the queue has entries, every online CPU's
- * queue fills to its depth, and none ever holds more.
+ * queue fills to its depth, and none ever holds more.  The image is the
+ * file of a second export, stopped while the clients start, so that no
+ * request is answered before its queue has filled, however fast the
+ * daemon is.
  */
 #define SMALL_DEPTH 2
 
 TEST_F_TIMEOUT(obs, peak_shows_a_full_queue, TIMEOUT_S)
 {
+	const char *under_opts[] = { "--io-uring=off", "--writable", NULL };
+	const char *opts[] = { variant->transport, "--writable", "--stats",
+			       "--queue-depth=2", NULL };
 	int cpus[MAX_CPUS], online, i, full = 0, round;
 	struct fue_stats *s = malloc(sizeof(*s));
 
@@ -617,23 +623,33 @@ TEST_F_TIMEOUT(obs, peak_shows_a_full_queue, TIMEOUT_S)
 		free(s);
 		SKIP(return, "/dev/fuse has no kernel queues");
 	}
-	START_WRITABLE("--stats", "--queue-depth=2");
+	ASSERT_EQ(0, fue_init(&self->under));
+	ASSERT_EQ(0, fue_make_image(self->under.image, IMAGE_SIZE));
+	ASSERT_EQ(0, fue_make_mountpoint(self->under.mnt));
+	ASSERT_EQ(0, fue_startv(&self->under, self->under.image,
+				self->under.mnt, under_opts));
+	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
+	ASSERT_EQ(0, fue_startv(&self->e, self->under.mnt, self->e.mnt, opts));
 	online = fue_online_cpus(cpus, MAX_CPUS);
 	ASSERT_LT(0, online);
+	ASSERT_EQ(0, kill(self->under.pid, SIGSTOP));
 	/* Four readers and a writer per CPU, each with a request in flight. */
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, 4096, 0,
 				    FUE_LOAD_WRITERS | FUE_LOAD_DEEP);
 	ASSERT_NE(NULL, self->load);
-	ASSERT_TRUE(fue_load_wait_ops(self->load, 200, 10000));
-	for (round = 0; round < 50 && full < online; round++) {
+	for (round = 0; round < 100 && full < online; round++) {
+		fue_sleep_ms(100);
 		ASSERT_EQ(0, fue_request_stats(&self->e, s));
 		ASSERT_LT(cpus[online - 1], s->nr_queues);
 		for (i = 0, full = 0; i < online; i++)
 			full += s->q[cpus[i]].peak == SMALL_DEPTH;
-		fue_sleep_ms(100);
 	}
+	ASSERT_EQ(0, kill(self->under.pid, SIGCONT));
+	/* Every held request is answered, and the clients go on. */
+	EXPECT_TRUE(fue_load_wait_ops(self->load, 200, 10000));
 	EXPECT_TRUE(fue_load_stop(self->load, 5000));
 	EXPECT_EQ(0, fue_load_errors(self->load));
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
 	for (i = 0; i < s->nr_queues; i++)
 		EXPECT_GE(SMALL_DEPTH, s->q[i].peak) TH_LOG("qid %d", i);
 	for (i = 0; i < online; i++)
