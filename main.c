@@ -396,7 +396,7 @@ static int run(struct export *exp)
 				   exp->opt.image, !exp->opt.writable,
 				   exp->backing.allow_other, exp->opt.max_io);
 	if (exp->dev_fd < 0)
-		goto out_backing;
+		goto out_release;
 	if (negotiate(exp, &init))
 		goto out_unmount;
 	report_init(exp, &init);
@@ -421,6 +421,7 @@ out_free:
 	queues_free(exp);
 	free(exp->qid_stats);
 	close(exp->dev_fd);
+out_release:
 	mount_release(&mnt);
 out_backing:
 	blockdev_close(&exp->backing);

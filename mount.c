@@ -46,10 +46,12 @@ void mount_unescape(char *s)
 }
 
 /*
- * Find the topmost FUSE mount at @path in /proc/self/mountinfo and return
- * its device minor, or -ENOENT.
+ * Find the topmost FUSE mount at @path in /proc/self/mountinfo whose parent
+ * is mount @parent_id (any parent when 0) and return its device minor, or
+ * -ENOENT.
  */
-static int find_fuse_mount(const char *path, unsigned int *minor_out)
+static int find_fuse_mount(const char *path, unsigned int parent_id,
+			   unsigned int *minor_out)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -60,19 +62,20 @@ static int find_fuse_mount(const char *path, unsigned int *minor_out)
 	if (!f)
 		return -errno;
 	while (getline(&line, &cap, f) > 0) {
-		unsigned int major, minor;
+		unsigned int parent, major, minor;
 		char mnt[4096], fstype[256];
 		char *sep;
 
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
-			   mnt) != 3)
+		if (sscanf(line, "%*u %u %u:%u %*s %4095s", &parent, &major,
+			   &minor, mnt) != 4)
 			continue;
 		sep = strstr(line, " - ");
 		if (!sep || sscanf(sep, " - %255s", fstype) != 1)
 			continue;
 		mount_unescape(mnt);
 		if (strcmp(mnt, path) || strncmp(fstype, "fuse", 4) ||
-		    (fstype[4] && fstype[4] != '.'))
+		    (fstype[4] && fstype[4] != '.') ||
+		    (parent_id && parent != parent_id))
 			continue;
 		*minor_out = minor;
 		found = 0;
@@ -82,19 +85,90 @@ static int find_fuse_mount(const char *path, unsigned int *minor_out)
 	return found;
 }
 
+/* The mount a descriptor's file lives on, from its fdinfo; 0 if unknown. */
+static unsigned int fd_mount_id(int fd)
+{
+	char path[64], line[128];
+	unsigned int id = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "mnt_id: %u", &id) == 1)
+			break;
+	fclose(f);
+	return id;
+}
+
+/*
+ * Where the file held by @m->target_fd is now, as mountinfo shows mount
+ * points: the kernel's own answer, so a renamed or replaced path cannot
+ * make us look at, or unmount, another file.
+ */
+static int target_path(const struct export_mount *m, char *out, size_t len)
+{
+	char link[64];
+	ssize_t got;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", m->target_fd);
+	got = readlink(link, out, len - 1);
+	if (got < 0)
+		return -errno;
+	if ((size_t)got >= len - 1)
+		return -ENAMETOOLONG;
+	out[got] = '\0';
+	return 0;
+}
+
+/* Our mount over the target file: its connection number, or -errno. */
+static int find_our_mount(const struct export_mount *m, unsigned int *minor)
+{
+	char path[sizeof(m->path)];
+	int ret;
+
+	ret = target_path(m, path, sizeof(path));
+	if (ret)
+		return ret;
+	return find_fuse_mount(path, m->parent_id, minor);
+}
+
+/* Names what a refused MOUNTPOINT symlink points to, for the message. */
+static void refuse_symlink(const char *mountpoint, const char *path)
+{
+	char target[PATH_MAX];
+	ssize_t got;
+
+	got = readlink(path, target, sizeof(target) - 1);
+	if (got < 0)
+		got = 0;
+	target[got] = '\0';
+	log_error("%s: is a symbolic link to %s; refusing to mount over a link (name the file itself)",
+		  mountpoint, got ? target : "an unreadable target");
+}
+
+/*
+ * Resolve MOUNTPOINT once and hold it: an O_PATH descriptor that does not
+ * follow a last-component symlink.  Everything after (the mount, finding
+ * the connection, the unmount) goes through that descriptor, so a path
+ * swapped for a link after this check cannot move the mount elsewhere.
+ */
 int mount_prepare(struct export_mount *m, const char *mountpoint)
 {
 	char dir_buf[PATH_MAX], base_buf[PATH_MAX], real_dir[PATH_MAX];
 	unsigned int minor;
 	struct stat st;
+	int err;
 
 	memset(m, 0, sizeof(*m));
 	m->abort_fd = -1;
+	m->target_fd = -1;
 	snprintf(dir_buf, sizeof(dir_buf), "%s", mountpoint);
 	snprintf(base_buf, sizeof(base_buf), "%s", mountpoint);
 	if (!realpath(dirname(dir_buf), real_dir)) {
-		int err = errno;
-
+		err = errno;
 		log_error("%s: %s", mountpoint, strerror(err));
 		return -err;
 	}
@@ -104,24 +178,40 @@ int mount_prepare(struct export_mount *m, const char *mountpoint)
 		log_error("%s: path too long", mountpoint);
 		return -ENAMETOOLONG;
 	}
-	if (find_fuse_mount(m->path, &minor) == 0) {
+	if (find_fuse_mount(m->path, 0, &minor) == 0) {
 		log_error("%s: already a FUSE mount (unmount it first)",
 			  mountpoint);
 		return -EBUSY;
 	}
-	if (stat(m->path, &st) < 0) {
-		int err = errno;
-
+	m->target_fd = open(m->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (m->target_fd < 0) {
+		err = errno;
 		log_error("%s: %s (the mount point must be an existing regular file)",
 			  mountpoint, strerror(err));
 		return -err;
 	}
+	if (fstat(m->target_fd, &st) < 0) {
+		err = errno;
+		log_error("%s: %s", mountpoint, strerror(err));
+		goto fail;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		refuse_symlink(mountpoint, m->path);
+		err = ELOOP;
+		goto fail;
+	}
 	if (!S_ISREG(st.st_mode)) {
 		log_error("%s: not a regular file (the export is one file, so it mounts over a file)",
 			  mountpoint);
-		return -EINVAL;
+		err = EINVAL;
+		goto fail;
 	}
+	m->parent_id = fd_mount_id(m->target_fd);
 	return 0;
+fail:
+	close(m->target_fd);
+	m->target_fd = -1;
+	return -err;
 }
 
 static int open_abort_file(unsigned int conn)
@@ -154,7 +244,7 @@ static int mount_direct(struct export_mount *m, const char *source,
 			bool read_only, bool allow_other, uint32_t max_read)
 {
 	unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOATIME;
-	char opts[256];
+	char opts[256], target[64];
 	int fd;
 
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -171,7 +261,9 @@ static int mount_direct(struct export_mount *m, const char *source,
 		 "fd=%d,rootmode=%o,user_id=%u,group_id=%u,max_read=%u,default_permissions%s",
 		 fd, S_IFREG, getuid(), getgid(), max_read,
 		 allow_other ? ",allow_other" : "");
-	if (mount(source, m->path, "fuse." MOUNT_SUBTYPE, flags, opts) < 0) {
+	/* The file checked in mount_prepare(), whatever the path holds now. */
+	snprintf(target, sizeof(target), "/proc/self/fd/%d", m->target_fd);
+	if (mount(source, target, "fuse." MOUNT_SUBTYPE, flags, opts) < 0) {
 		int err = errno;
 
 		log_error("%s: mount failed: %s", m->path, strerror(err));
@@ -279,7 +371,7 @@ int mount_export(struct export_mount *m, const char *source, bool read_only,
 	m->mounted = true;
 	m->allow_other = allow_other;
 	fusectl_ours = mount_fusectl();
-	if (find_fuse_mount(m->path, &m->conn) < 0) {
+	if (find_our_mount(m, &m->conn) < 0) {
 		log_error("%s: mounted, but not found in mountinfo", m->path);
 	} else {
 		m->has_conn = true;
@@ -307,8 +399,7 @@ int mount_export(struct export_mount *m, const char *source, bool read_only,
 bool mount_present(const struct export_mount *m)
 {
 	unsigned int minor;
-
-	int ret = find_fuse_mount(m->path, &minor);
+	int ret = find_our_mount(m, &minor);
 
 	/* Unable to look (out of descriptors, say): assume it is there. */
 	if (ret < 0 && ret != -ENOENT)
@@ -324,6 +415,7 @@ void mount_remove(struct export_mount *m)
 {
 	const char *args[] = { FUSERMOUNT, "-u", "-z", "-q", "--", m->path,
 			       NULL };
+	char target[64];
 
 	if (!m->mounted)
 		return;
@@ -334,9 +426,17 @@ void mount_remove(struct export_mount *m)
 	if (m->via_fusermount) {
 		if (run_fusermount(args, -1) != 0)
 			log_error("%s: %s -u failed", m->path, FUSERMOUNT);
-	} else if (umount2(m->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 &&
-		   errno != EINVAL && errno != ENOENT) {
-		log_error("%s: unmount failed: %s", m->path, strerror(errno));
+	} else {
+		/*
+		 * Through the held descriptor: the kernel walks from the
+		 * covered file up to the mount on it, ours as just checked.
+		 */
+		snprintf(target, sizeof(target), "/proc/self/fd/%d",
+			 m->target_fd);
+		if (umount2(target, MNT_DETACH) < 0 && errno != EINVAL &&
+		    errno != ENOENT)
+			log_error("%s: unmount failed: %s", m->path,
+				  strerror(errno));
 	}
 	m->mounted = false;
 }
@@ -367,5 +467,8 @@ void mount_release(struct export_mount *m)
 {
 	if (m->abort_fd >= 0)
 		close(m->abort_fd);
+	if (m->target_fd >= 0)
+		close(m->target_fd);
 	m->abort_fd = -1;
+	m->target_fd = -1;
 }

@@ -6,8 +6,15 @@
 #include <stdint.h>
 
 struct export_mount {
-	/* MOUNTPOINT made absolute without stat()ing its last component. */
+	/*
+	 * MOUNTPOINT made absolute without following its last component:
+	 * for messages and fusermount3; root mounts through @target_fd.
+	 */
 	char path[4096 + 256];
+	/* MOUNTPOINT as checked: O_PATH, not a symlink, a regular file. */
+	int target_fd;
+	/* The mount @target_fd lives on: the parent of ours in mountinfo. */
+	unsigned int parent_id;
 	/* fusectl connection number: the minor of the mount's st_dev. */
 	unsigned int conn;
 	bool has_conn;
