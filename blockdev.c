@@ -27,40 +27,146 @@
 
 static uint32_t file_dio_alignment(int fd);
 
+static const char *file_type_name(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFDIR:
+		return "a directory";
+	default:
+		return "not a regular file";
+	}
+}
+
+/*
+ * Open the file @path_fd (O_PATH) holds, with @flags: through /proc, so
+ * that it is the very inode whose type was checked, whatever the path
+ * names by now.  Checked to be the same file all the same.
+ */
+static int reopen_same(const char *image, int path_fd, const struct stat *want,
+		       int flags)
+{
+	char link[64];
+	struct stat st;
+	int fd;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", path_fd);
+	fd = open(link, flags);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || st.st_dev != want->st_dev ||
+	    st.st_ino != want->st_ino) {
+		log_error("%s: changed while it was being opened; refusing to serve another file",
+			  image);
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* Whether the file @path_fd holds could be opened read-only. */
+static bool readable(int path_fd)
+{
+	char link[64];
+	int fd;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", path_fd);
+	fd = open(link, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static void explain_open_error(const struct export_options *opt,
+			       int path_fd, int err)
+{
+	if (err == ESTALE)
+		return;
+	if (opt->writable && (err == EROFS || err == EACCES || err == EPERM) &&
+	    readable(path_fd))
+		log_error("%s: cannot open for writing: %s (export it without --writable)",
+			  opt->image, strerror(err));
+	else if (err == EINVAL && opt->direct)
+		log_error("%s: its file system has no O_DIRECT (drop --direct)",
+			  opt->image);
+	else if (err == ENOENT && access("/proc/self/fd", F_OK))
+		log_error("%s: cannot reopen it: /proc is not mounted",
+			  opt->image);
+	else
+		log_error("%s: %s", opt->image, strerror(err));
+}
+
+/*
+ * IMAGE is resolved once, symlinks followed (/dev/disk/by-id names are
+ * links), into an O_PATH descriptor: opening that has no side effects on
+ * a FIFO or a device, so its type is checked before anything is opened
+ * for I/O.  Every descriptor for I/O is a reopen of that same inode.
+ */
 static int open_image(struct backing *b, const struct export_options *opt)
 {
 	int flags = O_CLOEXEC | (opt->writable ? O_RDWR : O_RDONLY);
 	struct stat st;
+	int path_fd, ret;
 
-	if (opt->direct)
-		flags |= O_DIRECT;
-	b->fd = open(opt->image, flags);
-	if (b->fd < 0) {
-		int err = errno;
-
-		if (opt->writable && (err == EROFS || err == EACCES ||
-				      err == EPERM) &&
-		    access(opt->image, R_OK) == 0)
-			log_error("%s: cannot open for writing: %s (export it without --writable)",
-				  opt->image, strerror(err));
-		else if (err == EISDIR)
-			log_error("%s: is a directory, not an image", opt->image);
-		else if (err == EINVAL && opt->direct)
-			log_error("%s: its file system has no O_DIRECT (drop --direct)",
-				  opt->image);
-		else
-			log_error("%s: %s", opt->image, strerror(err));
-		return -err;
+	path_fd = open(opt->image, O_PATH | O_CLOEXEC);
+	if (path_fd < 0) {
+		ret = -errno;
+		log_error("%s: %s", opt->image, strerror(-ret));
+		return ret;
 	}
+	if (fstat(path_fd, &st) < 0) {
+		ret = -errno;
+		log_error("%s: %s", opt->image, strerror(-ret));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		log_error("%s: is %s; IMAGE must be a regular file or a block device",
+			  opt->image, file_type_name(st.st_mode));
+		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	ret = reopen_same(opt->image, path_fd, &st,
+			  flags | (opt->direct ? O_DIRECT : 0));
+	if (ret < 0) {
+		explain_open_error(opt, path_fd, -ret);
+		goto out;
+	}
+	b->fd = ret;
+	/*
+	 * Direct I/O takes only aligned requests.  The rest go through the
+	 * page cache on a second descriptor of the same inode: the kernel
+	 * keeps the two coherent, and no bounce buffer or read-modify-write
+	 * is needed for a block's tail.
+	 */
+	if (opt->direct) {
+		ret = reopen_same(opt->image, path_fd, &st, flags);
+		if (ret < 0) {
+			explain_open_error(opt, path_fd, -ret);
+			goto out;
+		}
+		b->unaligned_fd = ret;
+	}
+	ret = 0;
+out:
+	close(path_fd);
+	return ret;
+}
+
+static int image_size(struct backing *b, const struct export_options *opt)
+{
+	struct stat st;
+
 	if (fstat(b->fd, &st) < 0) {
 		int err = errno;
 
 		log_error("%s: %s", opt->image, strerror(err));
 		return -err;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		log_error("%s: is a directory, not an image", opt->image);
-		return -EISDIR;
 	}
 	if (S_ISBLK(st.st_mode)) {
 		uint64_t size;
@@ -84,10 +190,6 @@ static int open_image(struct backing *b, const struct export_options *opt)
 		}
 		return 0;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		log_error("%s: not a regular file or block device", opt->image);
-		return -EINVAL;
-	}
 	b->size = st.st_size;
 	b->block_size = file_dio_alignment(b->fd);
 	return 0;
@@ -103,26 +205,6 @@ static uint32_t file_dio_alignment(int fd)
 		return stx.stx_dio_offset_align > stx.stx_dio_mem_align ?
 		       stx.stx_dio_offset_align : stx.stx_dio_mem_align;
 	return 4096;
-}
-
-/*
- * Direct I/O takes only aligned requests.  The rest go through the page
- * cache on a second descriptor: the kernel keeps the two coherent, and no
- * bounce buffer or read-modify-write is needed for a block's tail.
- */
-static int open_unaligned_fd(struct backing *b,
-			     const struct export_options *opt)
-{
-	int flags = O_CLOEXEC | (opt->writable ? O_RDWR : O_RDONLY);
-
-	b->unaligned_fd = open(opt->image, flags);
-	if (b->unaligned_fd < 0) {
-		int err = errno;
-
-		log_error("%s: %s", opt->image, strerror(err));
-		return -err;
-	}
-	return 0;
 }
 
 int blockdev_open(struct backing *b, const struct export_options *opt)
@@ -153,8 +235,8 @@ int blockdev_open(struct backing *b, const struct export_options *opt)
 		return 0;
 	}
 	ret = open_image(b, opt);
-	if (!ret && b->direct)
-		ret = open_unaligned_fd(b, opt);
+	if (!ret)
+		ret = image_size(b, opt);
 	if (ret < 0)
 		blockdev_close(b);
 	return ret;
