@@ -313,7 +313,7 @@ static int serve(struct export *exp, struct export_mount *mnt,
 		if (!ready && all_armed(exp) && !fatal_error(exp)) {
 			ready = true;
 			/* The pid file first: "serving" must be true once said. */
-			if (daemon_ready(exp->opt.pidfile))
+			if (daemon_ready())
 				ring_fail_export(exp, -EIO);
 			else
 				report_serving(exp, mnt);
@@ -391,6 +391,8 @@ static int run(struct export *exp)
 		return EXIT_FAILURE;
 	if (mount_prepare(&mnt, exp->opt.mountpoint))
 		goto out_backing;
+	if (daemon_pidfile_open(exp->opt.pidfile))
+		goto out_release;
 	exp->backing.allow_other = want_allow_other(&exp->opt);
 	exp->dev_fd = mount_export(&mnt, exp->opt.null_image ? "null" :
 				   exp->opt.image, !exp->opt.writable,
@@ -425,7 +427,7 @@ out_release:
 	mount_release(&mnt);
 out_backing:
 	blockdev_close(&exp->backing);
-	daemon_cleanup(exp->opt.pidfile);
+	daemon_cleanup();
 	trace_close();
 	return status;
 }

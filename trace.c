@@ -9,9 +9,12 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compiler.h"
+#include "daemon.h"
 #include "decode.h"
 #include "log.h"
 #include "queue.h"
@@ -37,11 +40,22 @@ int trace_open(const char *path)
 	if (!strcmp(path, "-")) {
 		trace_file = stderr;
 	} else {
-		trace_file = fopen(path, "we");
+		struct stat st;
+		bool created;
+		int fd;
+
+		/* Every offset the client touched: for our user's eyes only. */
+		fd = daemon_open_output("--trace", path, 0600, &created);
+		if (fd < 0)
+			return fd;
+		if (!fstat(fd, &st) && S_ISREG(st.st_mode))
+			(void)!ftruncate(fd, 0);
+		trace_file = fdopen(fd, "w");
 		if (!trace_file) {
 			int err = errno;
 
 			log_error("--trace=%s: %s", path, strerror(err));
+			close(fd);
 			return -err;
 		}
 		/* Whole lines, in order, even if the daemon is killed. */
