@@ -432,11 +432,32 @@ out_backing:
 	return status;
 }
 
+/*
+ * A setuid or setgid install would open images and write files as its
+ * owner for whoever runs it, with the real user's name on the mount:
+ * refuse rather than guess which identity was meant.
+ */
+static bool runs_setid(void)
+{
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+
+	if (getresuid(&ruid, &euid, &suid) || getresgid(&rgid, &egid, &sgid))
+		return true;
+	if (ruid == euid && ruid == suid && rgid == egid && rgid == sgid)
+		return false;
+	log_error("runs set-user-ID or set-group-ID (real uid %u gid %u, effective uid %u gid %u): refusing; run it as the user who should own the export, or as root",
+		  ruid, rgid, euid, egid);
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct export exp;
 	int status;
 
+	if (runs_setid())
+		return EXIT_FAILURE;
 	memset(&exp, 0, sizeof(exp));
 	status = cli_parse(argc, argv, &exp.opt);
 	if (status != CLI_RUN)
