@@ -6,12 +6,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/param.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -195,6 +197,41 @@ static int image_size(struct backing *b, const struct export_options *opt)
 	return 0;
 }
 
+/*
+ * By default a growable image may take what its file system leaves to
+ * non-root users when the export starts, never the blocks reserved for
+ * root: the daemon writes as root, and one FALLOCATE could take them all.
+ */
+static int set_grow_limit(struct backing *b, const struct export_options *opt)
+{
+	struct statvfs vfs;
+
+	b->grow_limit = INT64_MAX;
+	if (!b->growable)
+		return 0;
+	if (opt->grow_limit) {
+		if (opt->grow_limit < b->size) {
+			log_error("--growable=%" PRIu64 ": %s is larger already (%" PRIu64 " bytes)",
+				  opt->grow_limit, opt->image, b->size);
+			return -EINVAL;
+		}
+		b->grow_limit = opt->grow_limit;
+	} else if (!b->is_null) {
+		if (fstatvfs(b->fd, &vfs) < 0) {
+			int err = errno;
+
+			log_error("%s: cannot tell how far it may grow: %s (give --growable=SIZE)",
+				  opt->image, strerror(err));
+			return -err;
+		}
+		if ((uint64_t)vfs.f_bavail * vfs.f_frsize < INT64_MAX - b->size)
+			b->grow_limit = b->size + (uint64_t)vfs.f_bavail *
+						   vfs.f_frsize;
+	}
+	log_debug("image: grows up to %" PRIu64 " bytes", b->grow_limit);
+	return 0;
+}
+
 /* What O_DIRECT on this file must be aligned to; a page when unknown. */
 static uint32_t file_dio_alignment(int fd)
 {
@@ -232,11 +269,13 @@ int blockdev_open(struct backing *b, const struct export_options *opt)
 		clock_gettime(CLOCK_REALTIME, &now);
 		b->null_mtime = now;
 		b->null_ctime = now;
-		return 0;
+		return set_grow_limit(b, opt);
 	}
 	ret = open_image(b, opt);
 	if (!ret)
 		ret = image_size(b, opt);
+	if (!ret)
+		ret = set_grow_limit(b, opt);
 	if (ret < 0)
 		blockdev_close(b);
 	return ret;
@@ -327,7 +366,7 @@ void blockdev_wrote(struct backing *b)
 /* Resize under the lock so that concurrent growth never shrinks. */
 static int resize_locked(struct backing *b, uint64_t size)
 {
-	if (size > INT64_MAX)
+	if (size > b->grow_limit)
 		return -EFBIG;
 	if (!b->is_null && ftruncate(b->fd, (off_t)size) < 0)
 		return -errno;
@@ -428,10 +467,17 @@ int blockdev_statfs(struct backing *b, struct fuse_kstatfs *st)
 	st->blocks = DIV_ROUND_UP(size, 512);
 	st->files = 1;
 	st->namelen = 255;
-	/* A growable file image has as much room as its file system. */
+	/*
+	 * A growable image has the room its limit leaves, or its file
+	 * system has, whichever is less.
+	 */
+	if (b->growable) {
+		st->bfree = (b->grow_limit - size) / 512;
+		st->bavail = st->bfree;
+	}
 	if (b->growable && !b->is_null && fstatvfs(b->fd, &vfs) == 0) {
-		st->bfree = vfs.f_bfree * vfs.f_frsize / 512;
-		st->bavail = vfs.f_bavail * vfs.f_frsize / 512;
+		st->bfree = MIN(st->bfree, vfs.f_bfree * vfs.f_frsize / 512);
+		st->bavail = MIN(st->bavail, vfs.f_bavail * vfs.f_frsize / 512);
 	}
 	return 0;
 }

@@ -36,8 +36,10 @@ static const char usage_text[] =
 "served over FUSE-over-io_uring when the kernel offers it, else /dev/fuse.\n"
 "\n"
 "  -w, --writable               allow writes (default: read-only, mounted ro)\n"
-"  -g, --growable               writes past the end grow IMAGE (needs\n"
-"                               --writable; regular files and null: only)\n"
+"  -g, --growable[=SIZE]        writes past the end grow IMAGE, up to SIZE\n"
+"                               (default: its size plus the space its file\n"
+"                               system leaves to non-root users); needs\n"
+"                               --writable; regular files and null: only\n"
 "      --allow-other=on|off|auto  let other users reach the file\n"
 "                               (default auto: on when permitted)\n"
 "      --io-uring=on|off|auto   transport: on fails unless the kernel offers\n"
@@ -93,7 +95,7 @@ static const char usage_text[] =
 
 static const struct option long_options[] = {
 	{ "writable", no_argument, NULL, 'w' },
-	{ "growable", no_argument, NULL, 'g' },
+	{ "growable", optional_argument, NULL, 'g' },
 	{ "allow-other", required_argument, NULL, OPT_ALLOW_OTHER },
 	{ "io-uring", required_argument, NULL, OPT_IO_URING },
 	{ "queues", required_argument, NULL, 'q' },
@@ -291,6 +293,13 @@ static int parse_option(int c, struct export_options *opt)
 		return 0;
 	case 'g':
 		opt->growable = true;
+		if (optarg && (parse_size(optarg, &opt->grow_limit) ||
+			       !opt->grow_limit ||
+			       opt->grow_limit > INT64_MAX)) {
+			log_error("--growable=%s: not a size (e.g. 64G)",
+				  optarg);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_ALLOW_OTHER:
 		return parse_tristate("--allow-other", optarg,
@@ -368,7 +377,7 @@ int cli_parse(int argc, char **argv, struct export_options *opt)
 	opt->max_io = 1024 * 1024;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":wgq:t::vhV", long_options,
+	while ((c = getopt_long(argc, argv, ":wg::q:t::vhV", long_options,
 				NULL)) != -1) {
 		switch (c) {
 		case 'h':

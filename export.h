@@ -43,6 +43,8 @@ struct export_options {
 	const char *mountpoint;
 	bool writable;
 	bool growable;
+	/* --growable=SIZE: the largest the image may grow to; 0: default. */
+	uint64_t grow_limit;
 	bool direct;
 	bool stats;
 	bool verbose;
@@ -77,6 +79,8 @@ struct backing {
 	bool is_blockdev;
 	bool writable;
 	bool growable;
+	/* Growth past this answers EFBIG, as a file system's limit would. */
+	uint64_t grow_limit;
 	bool direct;
 	/* Logical block size: the alignment O_DIRECT needs. */
 	uint32_t block_size;

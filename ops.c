@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <string.h>
+#include <sys/param.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,16 +217,23 @@ static void op_write(struct fuse_request *req)
 	end = in->offset + len;
 	size = blockdev_size(b);
 	if (end > size && b->growable) {
-		ret = blockdev_grow_to(b, end);
+		ret = blockdev_grow_to(b, MIN(end, b->grow_limit));
 		if (ret) {
 			reply_error(req, ret);
 			return;
 		}
 		size = blockdev_size(b);
 	}
-	/* A fixed-size export takes what fits: 0 bytes is ENOSPC to dd. */
+	/*
+	 * What fits is written.  Nothing fits: a fixed-size export answers
+	 * 0 bytes (ENOSPC to dd), a growable one at its limit EFBIG, as a
+	 * file system at its largest file size would.
+	 */
 	if (in->offset >= size) {
-		write_done(req, 0);
+		if (b->growable)
+			reply_error(req, -EFBIG);
+		else
+			write_done(req, 0);
 		return;
 	}
 	if (end > size)
