@@ -14,7 +14,7 @@
  *    hanging, and every write that was fsync'ed before is in the image;
  *  - backing I/O errors (--fail-io) reach exactly the requests in the
  *    range while concurrent requests outside it succeed;
- *  - a failure after the mount (a pid file that cannot be written) leaves
+ *  - a failed start (a pid file that cannot be made) leaves
  *    no mount and no process behind;
  *  - a queue thread that fails (--fail-thread) takes the export down:
  *    clients are told, the daemon exits 1, no buffer goes while the
@@ -626,9 +626,9 @@ TEST_F_TIMEOUT(life, write_enospc_under_load, TIMEOUT_S)
 }
 
 /*
- * The pid file is written once the export serves, i.e. after the mount:
- * a pid file in a missing directory is a failure after mounting, which
- * must unmount before exiting 1, daemonized or not.
+ * The pid file is taken before the mount and written once the export
+ * serves: a pid file in a missing directory fails the start with exit 1
+ * and nothing mounted, daemonized or not.
  */
 static void pidfile_fails(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(life) *self,
