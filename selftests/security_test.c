@@ -402,31 +402,30 @@ TEST_F_TIMEOUT(sec, image_swapped_between_opens, TIMEOUT_S)
 	expect_clean_exit(_metadata, &self->e);
 }
 
-/* --pidfile and --trace through a planted link: refused, victim intact. */
-TEST_F_TIMEOUT(sec, pidfile_symlink_refused, TIMEOUT_S)
+/* --pidfile or --trace through a planted link: refused, victim intact. */
+static void output_link_refused(struct __test_metadata *_metadata,
+				FIXTURE_DATA(sec) *self, const char *option)
 {
 	char opt[PATH_MAX + 16];
 	const char *args[] = { opt, self->e.image, self->e.mnt, NULL };
 
-	READY();
 	ASSERT_EQ(0, symlink(self->victim, self->link));
-	snprintf(opt, sizeof(opt), "--pidfile=%s", self->link);
+	snprintf(opt, sizeof(opt), "%s=%s", option, self->link);
 	expect_refused(_metadata, self, run(self, args), self->link,
 		       "symbolic link", NULL);
 	expect_victim_untouched(_metadata, self);
 }
 
+TEST_F_TIMEOUT(sec, pidfile_symlink_refused, TIMEOUT_S)
+{
+	READY();
+	output_link_refused(_metadata, self, "--pidfile");
+}
+
 TEST_F_TIMEOUT(sec, trace_symlink_refused, TIMEOUT_S)
 {
-	char opt[PATH_MAX + 16];
-	const char *args[] = { opt, self->e.image, self->e.mnt, NULL };
-
 	READY();
-	ASSERT_EQ(0, symlink(self->victim, self->link));
-	snprintf(opt, sizeof(opt), "--trace=%s", self->link);
-	expect_refused(_metadata, self, run(self, args), self->link,
-		       "symbolic link", NULL);
-	expect_victim_untouched(_metadata, self);
+	output_link_refused(_metadata, self, "--trace");
 }
 
 /* A hard link to the victim is refused the same way. */
