@@ -179,9 +179,19 @@ start_passthrough_hp()
 }
 
 # Start target $1, logging to $2; sets $file to what fio runs on.
+# base-TARGET is TARGET with the --baseline build of the daemon.
 # shellcheck disable=SC2034 # bench/run reads $file
 start_target()
 {
+	local ret
+
+	if [ "${1#base-}" != "$1" ]; then
+		DAEMON=$BASE_DAEMON
+		start_target "${1#base-}" "$2"
+		ret=$?
+		DAEMON=$THIS_DAEMON
+		return $ret
+	fi
 	file=$mnt
 	case $1 in
 	raw) file=$img; return 0 ;;
