@@ -21,7 +21,7 @@
 #include "blockdev.h"
 #include "compiler.h"
 #include "log.h"
-#include "ring.h"
+#include "queue.h"
 #include "trace.h"
 
 /* Reported as st_blksize: large enough that cp and dd do not dawdle. */
@@ -608,7 +608,7 @@ int blockdev_data_fd(struct backing *b, uint64_t offset, uint32_t len,
 static void submit_io(struct fuse_request *req)
 {
 	struct backing *b = &req->thread->exp->backing;
-	struct io_uring_sqe *sqe = ring_sqe(req->thread, &req->io_op);
+	struct io_uring_sqe *sqe = queue_sqe(req->thread, &req->io_op);
 	uint64_t offset = req->io_offset + req->io_done;
 	uint32_t left = req->io_len - req->io_done;
 	char *read_to = (char *)req->reply + req->io_done;

@@ -27,7 +27,7 @@
 #include "compiler.h"
 #include "falloc.h"
 #include "log.h"
-#include "ring.h"
+#include "queue.h"
 
 /* The most zeroes one SQE writes: one chunk in flight per request. */
 #define ZERO_CHUNK (1024 * 1024)
@@ -194,7 +194,7 @@ static void zeroes_written(struct fuse_request *req, int res)
 static void submit_zeroes(struct fuse_request *req)
 {
 	struct backing *b = req_backing(req);
-	struct io_uring_sqe *sqe = ring_sqe(req->thread, &req->io_op);
+	struct io_uring_sqe *sqe = queue_sqe(req->thread, &req->io_op);
 	uint64_t start, end, left;
 	uint32_t len;
 
@@ -268,7 +268,7 @@ static void enter(struct fuse_request *req, enum falloc_step step)
 		fall_back(req);
 		return;
 	}
-	sqe = ring_sqe(req->thread, &req->io_op);
+	sqe = queue_sqe(req->thread, &req->io_op);
 	io_uring_prep_fallocate(sqe, b->fd, step_mode(step), (off_t)start,
 				(off_t)(end - start));
 }

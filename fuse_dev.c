@@ -31,8 +31,8 @@
 #include "decode.h"
 #include "fuse_dev.h"
 #include "log.h"
+#include "queue.h"
 #include "ops.h"
-#include "ring.h"
 #include "trace.h"
 
 /* WRITE data follows these; reads are placed so that it is page-aligned. */
@@ -105,19 +105,12 @@ static void arm_poll(struct dev_reader *r)
 	struct queue_thread *t = r->thread;
 	struct io_uring_sqe *sqe;
 
-	sqe = ring_sqe(t, &r->poll_op);
+	sqe = queue_sqe(t, &r->poll_op);
 	io_uring_prep_poll_add(sqe, t->dev_fd, POLLIN);
 	r->poll_armed = true;
 }
 
 static void serve_read(struct dev_slot *slot, uint32_t len);
-
-static void dev_fail(struct queue_thread *t, int err)
-{
-	if (t->events->fail(t, err))
-		log_error("queue thread %u failed: %s", t->index,
-			  strerror(-err));
-}
 
 static void take_spares(struct dev_reader *r)
 {
@@ -166,12 +159,12 @@ static void dev_pump(struct dev_reader *r)
 		if (errno == EINTR || errno == ENOENT)
 			continue;
 		if (fuse_conn_gone(-errno)) {
-			t->events->conn_gone(t);
+			queue_thread_conn_gone(t);
 			break;
 		}
 		err = errno;
 		log_error("read from /dev/fuse failed: %s", strerror(err));
-		dev_fail(t, -err);
+		queue_thread_fail_loudly(t, -err);
 		break;
 	}
 	r->pumping = false;
@@ -185,11 +178,11 @@ static void poll_done(struct ring_op *op, int res)
 	/* Whatever the poll saw, the read that follows tells what it is. */
 	if (res < 0 && res != -EINTR && res != -EAGAIN) {
 		if (res == -ECANCELED) {
-			r->thread->events->conn_gone(r->thread);
+			queue_thread_conn_gone(r->thread);
 			return;
 		}
 		log_error("poll of /dev/fuse failed: %s", strerror(-res));
-		dev_fail(r->thread, res);
+		queue_thread_fail_loudly(r->thread, res);
 		return;
 	}
 	dev_pump(r);
@@ -228,7 +221,7 @@ static void dev_reply(struct fuse_request *req, int error, uint32_t len)
 	/* ENOENT: the request was interrupted meanwhile; nothing is owed. */
 	if (ret < 0 && errno != ENOENT) {
 		if (fuse_conn_gone(-errno))
-			t->events->conn_gone(t);
+			queue_thread_conn_gone(t);
 		else
 			log_error("reply to /dev/fuse failed: %s",
 				  strerror(errno));

@@ -18,8 +18,8 @@
 #include "fuse_uring.h"
 #include "init.h"
 #include "log.h"
+#include "queue.h"
 #include "ops.h"
-#include "ring.h"
 #include "trace.h"
 
 enum entry_state {
@@ -56,7 +56,7 @@ static struct io_uring_sqe *uring_cmd_sqe(struct uring_entry *ent,
 					  uint32_t cmd_op)
 {
 	struct queue_thread *t = ent->req.thread;
-	struct io_uring_sqe *sqe = ring_sqe(t, &ent->req.cmd_op);
+	struct io_uring_sqe *sqe = queue_sqe(t, &ent->req.cmd_op);
 	struct fuse_uring_cmd_req *cmd = (struct fuse_uring_cmd_req *)sqe->cmd;
 
 	sqe->opcode = IORING_OP_URING_CMD;
@@ -178,10 +178,10 @@ static void register_failed(struct uring_entry *ent, int res)
 	log_debug("FUSE_IO_URING_CMD_REGISTER failed on qid %u: %s",
 		  ent->qid, strerror(-res));
 	if (t->exp->opt.io_uring != TRI_ON) {
-		t->events->ring_off(t, res);
+		queue_thread_uring_off(t, res);
 		return;
 	}
-	if (t->events->fail(t, res))
+	if (queue_thread_fail(t, res))
 		log_error("--io-uring=on: the kernel refused FUSE_IO_URING_CMD_REGISTER on qid %u: %s",
 			  ent->qid, strerror(-res));
 }
@@ -199,7 +199,7 @@ static void entry_done(struct ring_op *op, int res)
 	}
 	/* -ECANCELED: this thread's ring is going away. */
 	if (res == -ECANCELED || fuse_conn_gone(res)) {
-		t->events->conn_gone(t);
+		queue_thread_conn_gone(t);
 		return;
 	}
 	if (ent->state == ENTRY_REGISTERING) {

@@ -27,7 +27,6 @@
 #include "mount.h"
 #include "queue.h"
 #include "report.h"
-#include "ring.h"
 #include "trace.h"
 
 /* After SIGTERM, how long files still open on a detached mount may finish. */
@@ -314,7 +313,7 @@ static int serve(struct export *exp, struct export_mount *mnt,
 			ready = true;
 			/* The pid file first: "serving" must be true once said. */
 			if (daemon_ready())
-				ring_fail_export(exp, -EIO);
+				queue_fail_export(exp, -EIO);
 			else
 				report_serving(exp, mnt);
 		}
@@ -340,7 +339,7 @@ static int serve(struct export *exp, struct export_mount *mnt,
 /* One line naming what the kernel lacks when io_uring cannot serve. */
 static int check_io_uring(void)
 {
-	int ret = ring_probe();
+	int ret = queue_probe_io_uring();
 
 	switch (ret) {
 	case 0:

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * A queue thread: one io_uring, the ring entries of the kernel queues it
- * was dealt, and its /dev/fuse reader.
+ * was dealt, and its /dev/fuse reader; and the calls every layer below
+ * makes on it.
  */
 #ifndef FUE_QUEUE_H
 #define FUE_QUEUE_H
 
 #include <liburing.h>
 #include <sched.h>
+#include <string.h>
 
 #include "compiler.h"
 #include "cpus.h"
@@ -18,28 +20,11 @@ struct uring_entry;
 struct dev_reader;
 struct queue_thread;
 
-/*
- * How a transport reports up to the loop that drives it; the loop hands
- * these down when its thread starts.
- */
-struct thread_events {
-	/*
-	 * A fatal error: the thread arms nothing more and the whole export
-	 * ends.  True for the export's first one, which the caller explains.
-	 */
-	bool (*fail)(struct queue_thread *t, int err);
-	/* The connection has ended: arm nothing more, drain, stop. */
-	void (*conn_gone)(struct queue_thread *t);
-	/* The kernel refused a REGISTER: serve /dev/fuse from now on. */
-	void (*ring_off)(struct queue_thread *t, int err);
-};
-
 struct queue_thread {
 	unsigned int index;
 	pthread_t tid;
 	bool started;
 	struct export *exp;
-	const struct thread_events *events;
 	struct io_uring ring;
 	bool ring_ready;
 	/* Submissions whose completion has not been reaped yet. */
@@ -72,5 +57,46 @@ struct queue_thread {
 int queues_start(struct export *exp);
 void queues_join(struct export *exp);
 void queues_free(struct export *exp);
+
+int queue_probe_io_uring(void);
+int queue_io_uring_sizes(unsigned int inflight, unsigned int *sq,
+			 unsigned int *cq);
+
+/*
+ * What a transport tells its thread.  A fatal error ends the whole export
+ * (true for the export's first one, which the caller then explains; the
+ * loudly variant explains it itself); the connection having ended, or
+ * the kernel having turned FUSE-over-io_uring off, is no error.
+ */
+bool queue_fail_export(struct export *exp, int err);
+bool queue_thread_fail(struct queue_thread *t, int err);
+void queue_thread_fail_loudly(struct queue_thread *t, int err);
+void queue_thread_conn_gone(struct queue_thread *t);
+void queue_thread_uring_off(struct queue_thread *t, int err);
+
+/* SQEs are always 128 bytes: FUSE ring commands need the big cmd area. */
+#define SQE_BYTES 128
+
+/*
+ * A zeroed 128-byte SQE whose completion goes to @op.  liburing 2.3 hands
+ * out SQEs with the previous user's bytes still in them, and the FUSE
+ * command area lies beyond the 64 bytes its prep helpers touch.
+ */
+static inline struct io_uring_sqe *queue_sqe(struct queue_thread *t,
+					     struct ring_op *op)
+{
+	struct io_uring_sqe *sqe;
+
+	sqe = io_uring_get_sqe(&t->ring);
+	while (!sqe) {
+		io_uring_submit(&t->ring);
+		sqe = io_uring_get_sqe(&t->ring);
+	}
+	memset(sqe, 0, SQE_BYTES);
+	io_uring_sqe_set_data(sqe, op);
+	t->inflight++;
+	t->backing_inflight += op->backing;
+	return sqe;
+}
 
 #endif /* FUE_QUEUE_H */

@@ -28,7 +28,6 @@
 #include "init.h"
 #include "ops.h"
 #include "queue.h"
-#include "ring.h"
 #include "trace.h"
 
 #define IMAGE_SIZE (1024 * 1024)

@@ -10,16 +10,16 @@
 
 #include "kselftest_harness.h"
 #include "cpus.h"
-#include "ring.h"
+#include "queue.h"
 
 TEST(small_rings_round_up)
 {
 	unsigned int sq, cq;
 
-	ASSERT_EQ(0, ring_sizes(1, &sq, &cq));
+	ASSERT_EQ(0, queue_io_uring_sizes(1, &sq, &cq));
 	EXPECT_EQ(8, sq);
 	EXPECT_EQ(8, cq);
-	ASSERT_EQ(0, ring_sizes(65, &sq, &cq));
+	ASSERT_EQ(0, queue_io_uring_sizes(65, &sq, &cq));
 	EXPECT_EQ(128, sq);
 	EXPECT_EQ(128, cq);
 }
@@ -29,11 +29,11 @@ TEST(deep_queues_stay_within_io_uring_limits)
 {
 	unsigned int sq, cq;
 
-	ASSERT_EQ(0, ring_sizes(8 * 4096 + 4096 + 1, &sq, &cq));
+	ASSERT_EQ(0, queue_io_uring_sizes(8 * 4096 + 4096 + 1, &sq, &cq));
 	EXPECT_LE(sq, 32768);
 	EXPECT_EQ(65536, cq);
 	EXPECT_LE(sq, cq);
-	ASSERT_EQ(0, ring_sizes(65536, &sq, &cq));
+	ASSERT_EQ(0, queue_io_uring_sizes(65536, &sq, &cq));
 	EXPECT_EQ(65536, cq);
 }
 
@@ -42,8 +42,8 @@ TEST(too_much_in_flight_is_refused)
 {
 	unsigned int sq, cq;
 
-	EXPECT_EQ(-E2BIG, ring_sizes(65537, &sq, &cq));
-	EXPECT_EQ(-E2BIG, ring_sizes(16 * 4096 + 4096 + 1, &sq, &cq));
+	EXPECT_EQ(-E2BIG, queue_io_uring_sizes(65537, &sq, &cq));
+	EXPECT_EQ(-E2BIG, queue_io_uring_sizes(16 * 4096 + 4096 + 1, &sq, &cq));
 }
 
 /* 240 possible CPUs, 8 online: 8 queues deep, 232 with one entry. */
