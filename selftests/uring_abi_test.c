@@ -1863,6 +1863,164 @@ TEST_F(abi, request_on_callers_cpu_queue)
 	}
 }
 
+/* Findings: today's behaviour, kept so that a change shows */
+
+/*
+ * Finding (7.2+): a REGISTER refused after the ring is ready.
+ * fuse_uring_cmd() clears fch->io_uring on any refused REGISTER (7.3
+ * dev_uring.c:1699) but the ring stays ready and fiq->ops stays the ring's
+ * (dev_uring.c:1388), so requests keep coming to its entries, while the
+ * strict grant check (dev_uring.c:1684-1690) now refuses every
+ * COMMIT_AND_FETCH with -EOPNOTSUPP: the request waits until an abort.
+ * 6.14 to 6.18 check only "!enable_uring && !fc->io_uring" and take the
+ * commit.
+ *
+ * Reproducer: register one entry per queue, let one request through, send
+ * one REGISTER with a 1-byte payload (-EINVAL), stat() the mount: the
+ * request arrives in an entry, its COMMIT_AND_FETCH gets -EOPNOTSUPP and
+ * stat() hangs until /sys/fs/fuse/connections/N/abort.
+ */
+TEST_F(abi, register_refused_after_ready)
+{
+	struct iovec iov[2];
+	uint64_t commit_id;
+	int c, i, k, res;
+	uint64_t tag;
+
+	READY();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	serves_over_ring(_metadata, self);
+	k = ent_new(self, 0, self->payload_size);
+	ASSERT_LE(0, k);
+	memcpy(iov, self->ents[k].iov, sizeof(iov));
+	iov[1].iov_len = 1;
+	ASSERT_EQ(-EINVAL, bad_register(self, 0, iov, 2));
+	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
+	ASSERT_LE(0, c)
+		TH_LOG("after a refused REGISTER the ready ring no longer gets requests: the finding is gone");
+	if (!strict_grant()) {
+		TH_LOG("%s: the commit is taken", grant_found());
+		commit_good(_metadata, self, c, i, commit_id);
+		return;
+	}
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, self->ents[i].qid, commit_id));
+	res = cmd_result(&self->ring, TAG_CMD);
+	EXPECT_EQ(-EOPNOTSUPP, res)
+		TH_LOG("finding, 7.3 dev_uring.c:1699 then :1690: a ready ring after a refused REGISTER refuses the commit");
+	EXPECT_EQ(-ETIMEDOUT, client_wait(self, c, QUIET_MS))
+		TH_LOG("finding: the request dispatched to the ring must wait for an abort");
+	ASSERT_EQ(0, conn_file(self, "abort", "1", NULL, 0));
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS))
+		TH_LOG("the abort did not end the stranded request");
+	EXPECT_EQ(-ECONNABORTED, self->clients[c].result);
+	while (next_cqe(&self->ring, QUIET_MS, &tag, &res) == 0)
+		;
+}
+
+/*
+ * Finding (7.2+): fuse_chan_abort() stores its abort_with_err argument
+ * before it looks whether the channel is still connected (7.3 dev.c:2163),
+ * so the umount after a fusectl abort with FUSE_ABORT_ERROR granted
+ * (fuse_conn_destroy(), inode.c:1967, passes false) turns the server's
+ * -ECONNABORTED (dev_uring.c:1676, dev.c:1591) into -ENOTCONN and -ENODEV.
+ * 6.14 to 6.18 keep fc->aborted once set.  The case asserts the answers
+ * before the umount, and that the commit and the read agree after it,
+ * saying which they are.
+ *
+ * Reproducer: grant FUSE_ABORT_ERROR, register, write 1 to
+ * /sys/fs/fuse/connections/N/abort: read(/dev/fuse) gives ECONNABORTED;
+ * umount; read(/dev/fuse) now gives ENODEV.
+ */
+TEST_F(abi, abort_error_then_umount)
+{
+	bool flipped;
+	int cmd;
+	ssize_t n;
+
+	READY();
+	START(FUSE_OVER_IO_URING | FUSE_ABORT_ERROR);
+	ASSERT_EQ(0, register_all(self, 1));
+	serves_over_ring(_metadata, self);
+	ASSERT_EQ(0, conn_file(self, "abort", "1", NULL, 0));
+	expect_entry_cqes(_metadata, self, self->nr_queues, -ENOTCONN, -1,
+			  "abort");
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, 0, 1));
+	EXPECT_EQ(-ECONNABORTED, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_cmd(): COMMIT_AND_FETCH after an abort with FUSE_ABORT_ERROR");
+	EXPECT_EQ(-ECONNABORTED, dev_read(self, CQE_MS))
+		TH_LOG("fuse_dev_do_read() after an abort with FUSE_ABORT_ERROR");
+	ASSERT_EQ(0, bounded_umount(self));
+	self->mounted = false;
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, 0, 1));
+	cmd = cmd_result(&self->ring, TAG_CMD);
+	n = dev_read(self, CQE_MS);
+	flipped = cmd == -ENOTCONN;
+	TH_LOG("after the umount: COMMIT_AND_FETCH %d, /dev/fuse read %zd: %s",
+	       cmd, n, flipped ?
+	       "flipped to ENOTCONN (finding: 7.3 dev.c:2163)" :
+	       "still ECONNABORTED");
+	EXPECT_EQ(flipped ? -ENODEV : -ECONNABORTED, n)
+		TH_LOG("the commit and the read disagree on why the connection ended");
+	if (!flipped)
+		EXPECT_EQ(-ECONNABORTED, cmd);
+}
+
+/*
+ * Finding (6.14+): the server closes its ring but keeps /dev/fuse open.
+ * fuse_uring_cancel() ends the idle entries (7.3 dev_uring.c:581), but
+ * nothing undoes ring->ready or fiq->ops (dev_uring.c:1388), and the
+ * connection lives on through /dev/fuse: a new call is queued on the ring
+ * for an entry that will never come (fuse_uring_queue_fuse_req(),
+ * dev_uring.c:1797), nothing reaches /dev/fuse, and the call waits until
+ * an abort.
+ *
+ * Reproducer: register one entry per queue, let one request through,
+ * close the io_uring, keep /dev/fuse open, stat() the mount: it hangs and
+ * read(/dev/fuse) has nothing; /sys/fs/fuse/connections/N/abort ends it
+ * with ECONNABORTED.
+ */
+TEST_F(abi, ring_closed_dev_open)
+{
+	char state = '?';
+	int c, tries;
+
+	READY();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	serves_over_ring(_metadata, self);
+	io_uring_queue_exit(&self->ring);
+	self->has_ring = false;
+	/*
+	 * io_uring tears the ring down in the background: a call that still
+	 * finds an entry ends with -ECANCELED (fuse_uring_send_in_task()),
+	 * as a dead ring's calls do.  The finding is about the calls after.
+	 */
+	for (tries = 0; tries < 20; tries++) {
+		c = client_start(self, -1);
+		ASSERT_LE(0, c);
+		if (!wait_client_blocked(self, c, &state))
+			break;
+		ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+		ASSERT_EQ(-ECANCELED, self->clients[c].result)
+			TH_LOG("a call as the ring closed ended with %lld",
+			       (long long)self->clients[c].result);
+		usleep(50000);
+	}
+	ASSERT_GT(20, tries)
+		TH_LOG("no call blocked after the ring closed (task state '%c')",
+		       state);
+	EXPECT_EQ(-ETIMEDOUT, dev_read(self, QUIET_MS))
+		TH_LOG("the call came over /dev/fuse: the finding is gone");
+	EXPECT_EQ(-ETIMEDOUT, client_wait(self, c, QUIET_MS))
+		TH_LOG("finding, 7.3 dev_uring.c:1797: the call must wait on the closed ring");
+	ASSERT_EQ(0, conn_file(self, "abort", "1", NULL, 0));
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS))
+		TH_LOG("the abort did not end the call queued on the ring");
+	EXPECT_EQ(-ECONNABORTED, self->clients[c].result)
+		TH_LOG("fuse_uring_abort_end_requests(): a call queued on the ring");
+}
+
 /* The probe */
 
 /*
