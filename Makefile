@@ -24,7 +24,7 @@ DESTDIR ?=
 
 .PHONY: all clean deps smoke check install fuzz bench bench-quick \
 	vm-build vm-check vm-smoke vm-matrix \
-	kselftest-tree
+	kselftest-tree abi-check
 
 all: $(PROG)
 
@@ -109,6 +109,13 @@ fuzz: deps $(FUZZER)
 	if [ $$rc -eq 0 ]; then echo "fuzz: PASS, no crash in $(FUZZ_SECONDS) s"; \
 	else tail -n 40 fuzz/work/log; echo "fuzz: FAIL (exit $$rc)"; fi; \
 	exit $$rc
+
+# The daemon and the selftests built with gcc and clang against the
+# system's <linux/fuse.h> and each kernel source's in ABI_SOURCES
+# (linux-source tarballs, kernel trees or header directories; default
+# every /usr/src/linux-source-*.tar.xz).
+abi-check: deps
+	@scripts/abi-check $(ABI_SOURCES)
 
 # Place the selftests and the daemon's sources into a kernel tree as
 # tools/testing/selftests/filesystems/fuse_uring/; KSFT_ADD_TARGET=1 also

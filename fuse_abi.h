@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The FUSE ABI bits this daemon needs beyond what older <linux/fuse.h>
- * (Debian 12 stops at 7.38) provides.  Every definition is guarded so
- * that a newer system header wins.
+ * (Debian 12 stops at 7.38) provides.  Every definition is guarded on a
+ * macro the header that brought it defines, so that any uapi header from
+ * 7.38 to 7.46 wins where it has one; the asserts below hold with each.
  */
 #ifndef FUE_FUSE_ABI_H
 #define FUE_FUSE_ABI_H
@@ -64,9 +65,45 @@ struct fuse_uring_cmd_req {
 };
 #endif /* FUSE_URING_IN_OUT_HEADER_SZ */
 
+/*
+ * 7.46 (Linux 7.3): ADD_QUEUE and ADD_BUFPOOL, and fuse_uring_cmd_req grew
+ * a union (bufpool, or the zero-copy slot) to 40 bytes.  Its header has
+ * the commands as enum constants, so key on the flag that came with them.
+ * The daemon uses none of these; they name what a 7.46 kernel answers.
+ */
+#ifndef FUSE_HAS_IO_URING_BUFPOOL
+#define FUSE_HAS_IO_URING_BUFPOOL (1ULL << 43)
+#define FUSE_IO_URING_CMD_ADD_QUEUE 3
+#define FUSE_IO_URING_CMD_ADD_BUFPOOL 4
+#endif
+
+#ifndef FUSE_URING_ZERO_COPY
+#define FUSE_URING_ZERO_COPY (1 << 0)
+#endif
+#ifndef FUSE_URING_ENT_ZERO_COPY
+#define FUSE_URING_ENT_ZERO_COPY (1 << 0)
+#endif
+#ifndef FOPEN_IO_URING_ZERO_COPY
+#define FOPEN_IO_URING_ZERO_COPY (1 << 8)
+#endif
+
+/* What an SQE128 leaves for the command after its 48-byte head. */
+#define FUE_SQE128_CMD_BYTES 80
+
 _Static_assert(sizeof(struct fuse_uring_req_header) == 288,
 	       "ring entry header must be 288 bytes");
-_Static_assert(sizeof(struct fuse_uring_cmd_req) == 24,
-	       "ring command must be 24 bytes");
+_Static_assert(__builtin_offsetof(struct fuse_uring_req_header,
+				  ring_ent_in_out) == 256,
+	       "ring_ent_in_out must follow the two 128-byte headers");
+_Static_assert(__builtin_offsetof(struct fuse_uring_ent_in_out,
+				  payload_sz) == 16,
+	       "payload_sz must be at byte 16 of ring_ent_in_out");
+/* 24 bytes up to 7.45, 40 from 7.46: the fields used keep their place. */
+_Static_assert(sizeof(struct fuse_uring_cmd_req) >= 24 &&
+	       sizeof(struct fuse_uring_cmd_req) <= FUE_SQE128_CMD_BYTES,
+	       "ring command must fit the SQE128 command area");
+_Static_assert(__builtin_offsetof(struct fuse_uring_cmd_req, commit_id) == 8 &&
+	       __builtin_offsetof(struct fuse_uring_cmd_req, qid) == 16,
+	       "ring command fields must be where the kernel reads them");
 
 #endif /* FUE_FUSE_ABI_H */

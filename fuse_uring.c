@@ -41,6 +41,14 @@ struct uring_entry {
 	size_t map_len;
 };
 
+/*
+ * The command is written into the zeroed SQE128 slot ring_sqe() hands out,
+ * field by field: whatever the header's size (24 bytes up to 7.45, 40 in
+ * 7.46), the bytes not written stay zero, as the kernel wants them.
+ */
+_Static_assert(offsetof(struct io_uring_sqe, cmd) + FUE_SQE128_CMD_BYTES ==
+	       SQE_BYTES, "the command area must end the 128-byte SQE");
+
 static void uring_reply(struct fuse_request *req, int error, uint32_t len);
 static void uring_drop(struct fuse_request *req);
 

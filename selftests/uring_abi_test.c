@@ -29,8 +29,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +45,11 @@
 #include "fuse_abi.h"
 #else
 #include <linux/fuse.h>
+#endif
+
+/* 6.18: the mount waits for INIT; a device not yet mounted is -EPERM. */
+#ifndef FUSE_DEV_IOC_SYNC_INIT
+#define FUSE_DEV_IOC_SYNC_INIT	_IO(FUSE_DEV_IOC_MAGIC, 3)
 #endif
 
 #define URING_PARAM	"/sys/module/fuse/parameters/enable_uring"
@@ -118,20 +123,41 @@ FIXTURE(abi) {
 	char *buf;
 };
 
-/* Environment */
+/*
+ * What this kernel does where kernels differ, probed once on a scratch
+ * connection before the cases run (never from the version string: a
+ * distribution may backport either way).  The cases assert the answer
+ * that goes with what was found, and say which.
+ */
+#define HELD	1	/* a REGISTER accepted: no CQE until the ring stops */
 
-/* Kernel version as major * 1000 + minor, from uname -r. */
-static int kernel_version(void)
+static struct kernel_answers {
+	/*
+	 * REGISTER on a connection whose INIT did not grant the ring: HELD
+	 * on 6.14 to 6.18, which check only "!enable_uring && !fc->io_uring";
+	 * -EOPNOTSUPP from 7.2, whose fuse_uring_cmd() refuses every command
+	 * while !fch->io_uring, which a refused REGISTER also clears.
+	 */
+	int grantless;
+	/* FUSE_DEV_IOC_SYNC_INIT known (6.18+). */
+	bool sync_init;
+	/* 7.46: cmd_op 3 is ADD_QUEUE, 4 ADD_BUFPOOL. */
+	bool queue_cmds;
+	uint32_t minor;
+} kern;
+
+static bool strict_grant(void)
 {
-	struct utsname u;
-	int major = 0, minor = 0;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
-		return 0;
-	return major * 1000 + minor;
+	return kern.grantless == -EOPNOTSUPP;
 }
 
-#define KV(major, minor)	((major) * 1000 + (minor))
+static const char *grant_found(void)
+{
+	return strict_grant() ? "strict grant check found (7.2+: !fch->io_uring refuses every command)" :
+	       "no grant check found (6.14-6.18: !enable_uring && !fc->io_uring)";
+}
+
+/* Environment */
 
 static const char *check_env(void)
 {
@@ -599,51 +625,64 @@ static int ring_serve(FIXTURE_DATA(abi) *self, const struct reply_fault *f,
 
 /* Fixture */
 
-FIXTURE_SETUP(abi)
+/*
+ * What every connection needs: enable_uring=Y (the old value kept), a
+ * mount point in a mount namespace of this process's own, so that a
+ * mount dies with it, fusectl, a buffer and a /dev/fuse.  NULL, or why
+ * not.
+ */
+static const char *env_open(FIXTURE_DATA(abi) *self)
 {
 	int fd;
 
-	self->dev = -1;
-	self->skip = check_env();
-	if (self->skip)
-		return;
 	self->nr_queues = fue_possible_cpus();
 	self->nr_online = fue_online_cpus(self->online, MAX_QUEUES);
-	ASSERT_LT(0, self->nr_queues);
-	ASSERT_GE(MAX_QUEUES, self->nr_queues);
-	ASSERT_LT(0, self->nr_online);
-
-	ASSERT_EQ(0, fue_read_word(URING_PARAM, self->saved_param,
-			       sizeof(self->saved_param)));
+	if (self->nr_queues <= 0 || self->nr_queues > MAX_QUEUES ||
+	    self->nr_online <= 0)
+		return "cannot read the possible and online CPUs, or more than 64";
+	if (fue_read_word(URING_PARAM, self->saved_param,
+			  sizeof(self->saved_param)))
+		return "cannot read " URING_PARAM;
 	self->param_touched = true;
-	ASSERT_EQ(0, fue_write_word(URING_PARAM, "Y"));
+	if (fue_write_word(URING_PARAM, "Y"))
+		return "cannot set enable_uring";
 
 	snprintf(self->dir, sizeof(self->dir), "/tmp/uring_abi.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(self->dir));
+	if (!mkdtemp(self->dir)) {
+		self->dir[0] = '\0';
+		return "cannot make a directory in /tmp";
+	}
 	snprintf(self->mnt, sizeof(self->mnt), "%s/mnt", self->dir);
 	fd = open(self->mnt, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-	ASSERT_LE(0, fd);
+	if (fd < 0)
+		return "cannot make the mount point";
 	close(fd);
 
-	/* The mount lives and dies with this case's process. */
-	ASSERT_EQ(0, unshare(CLONE_NEWNS));
-	ASSERT_EQ(0, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return "cannot make a private mount namespace";
 	if (access(FUSECTL "/", F_OK) == 0 &&
 	    mount("fusectl", FUSECTL, "fusectl", 0, NULL) && errno != EBUSY)
-		TH_LOG("cannot mount fusectl: %s", strerror(errno));
+		fprintf(stderr, "# cannot mount fusectl: %s\n", strerror(errno));
 
 	self->buf = malloc(DEV_BUF_SIZE);
-	ASSERT_NE(NULL, self->buf);
+	if (!self->buf)
+		return "out of memory";
 	self->dev = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->dev);
+	if (self->dev < 0)
+		return "cannot open /dev/fuse";
+	return NULL;
 }
 
-FIXTURE_TEARDOWN(abi)
+/*
+ * End the connection: abort first (it releases clients stuck in a
+ * request), unmount, close the ring and /dev/fuse, unmap the entries.
+ */
+static void conn_close(FIXTURE_DATA(abi) *self)
 {
 	int i, status;
 	pid_t pid;
 
-	/* Abort first: it releases clients stuck in a request. */
 	if (self->mounted && fue_conn_exists(self->conn))
 		conn_file(self, "abort", "1", NULL, 0);
 	clients_kill(self);
@@ -653,7 +692,8 @@ FIXTURE_TEARDOWN(abi)
 		if (pid == 0)
 			_exit(umount2(self->mnt, MNT_DETACH) ? 1 : 0);
 		if (pid > 0 && fue_wait_pid(pid, &status, UMOUNT_MS) != 1)
-			TH_LOG("umount of %s did not finish", self->mnt);
+			fprintf(stderr, "# umount of %s did not finish\n",
+				self->mnt);
 		self->mounted = false;
 	}
 	if (self->has_ring)
@@ -665,7 +705,13 @@ FIXTURE_TEARDOWN(abi)
 	for (i = 0; i < self->nr_ents; i++)
 		munmap(self->ents[i].hdr, self->ents[i].map_len);
 	self->nr_ents = 0;
+}
+
+static void env_close(FIXTURE_DATA(abi) *self)
+{
+	conn_close(self);
 	free(self->buf);
+	self->buf = NULL;
 	if (self->param_touched)
 		fue_write_word(URING_PARAM, self->saved_param);
 	if (self->dir[0]) {
@@ -674,12 +720,42 @@ FIXTURE_TEARDOWN(abi)
 	}
 }
 
+FIXTURE_SETUP(abi)
+{
+	const char *why;
+
+	self->dev = -1;
+	self->skip = check_env();
+	if (self->skip)
+		return;
+	why = env_open(self);
+	ASSERT_EQ(NULL, why)
+		TH_LOG("%s", why);
+}
+
+FIXTURE_TEARDOWN(abi)
+{
+	env_close(self);
+}
+
 /* Mount, read INIT, answer it granting grant, set up a ring. */
 #define START(grant) do { \
 	ASSERT_EQ(0, mount_conn(self)); \
 	ASSERT_EQ(0, read_init(self)); \
 	ASSERT_EQ(0, reply_init(self, grant)); \
 	ASSERT_EQ(0, ring_init(self)); \
+} while (0)
+
+/*
+ * A connection of its own for what follows: since 7.2 a refused REGISTER
+ * leaves the connection refusing every command, which would decide the
+ * next check instead of the kernel's check in question.
+ */
+#define RESTART(grant) do { \
+	conn_close(self); \
+	self->dev = open("/dev/fuse", O_RDWR | O_CLOEXEC); \
+	ASSERT_LE(0, self->dev); \
+	START(grant); \
 } while (0)
 
 /* A client's stat() is answered over /dev/fuse: the ring is not in use. */
@@ -766,31 +842,72 @@ TEST_F(abi, register_before_init_reply)
 	ring_becomes_usable(_metadata, self);
 }
 
+/* A well-formed REGISTER of a new entry on qid 0: its CQE result. */
+static int good_register(FIXTURE_DATA(abi) *self)
+{
+	struct iovec iov[2];
+	int i = ent_new(self, 0, self->payload_size);
+
+	if (i < 0)
+		return NO_CQE;
+	memcpy(iov, self->ents[i].iov, sizeof(iov));
+	return bad_register(self, 0, iov, 2);
+}
+
+/*
+ * After a refused REGISTER: fuse_uring_cmd() cleared fc->io_uring, so
+ * requests go to /dev/fuse.  With the strict grant check (7.2+) every
+ * later command of the connection is refused too; 6.14 to 6.18 let a later
+ * REGISTER in (register_short_payload checks that it then works).
+ */
+static void after_refused_register(struct __test_metadata *_metadata,
+				   FIXTURE_DATA(abi) *self)
+{
+	if (strict_grant())
+		EXPECT_EQ(-EOPNOTSUPP, good_register(self))
+			TH_LOG("fuse_uring_cmd(): %s, yet a REGISTER after a refused one was not refused",
+			       grant_found());
+	serves_over_dev(_metadata, self);
+}
+
 /*
  * INIT did not grant FUSE_OVER_IO_URING, enable_uring=Y.  6.14 to 6.18
  * accept REGISTER anyway: fuse_uring_cmd() refuses only when
  * "!enable_uring && !fc->io_uring", nothing checks the grant itself, and
  * once every queue has an entry fuse_uring_do_register() switches the
- * connection's requests to the ring.  This asserts that behaviour so a
- * kernel that starts refusing (-EOPNOTSUPP would be the natural answer)
- * is noticed and this case updated.
+ * connection's requests to the ring.  7.2 refuses every command while
+ * !fch->io_uring with -EOPNOTSUPP.  The probe found which; this case must
+ * give the same answer and the requests go where it says.
  */
 TEST_F(abi, register_without_grant)
 {
 	READY();
 	START(0);
-	ring_becomes_usable(_metadata, self);
+	if (kern.grantless == HELD) {
+		TH_LOG("%s: REGISTER accepted, the ring serves", grant_found());
+		ring_becomes_usable(_metadata, self);
+		return;
+	}
+	EXPECT_EQ(kern.grantless, good_register(self))
+		TH_LOG("fuse_uring_cmd(): REGISTER without the grant, answered %d in the probe",
+		       kern.grantless);
+	ASSERT_EQ(-EOPNOTSUPP, kern.grantless)
+		TH_LOG("fuse_uring_cmd(): REGISTER without the grant answered %d: neither accepted (6.14-6.18) nor -EOPNOTSUPP (7.2+)",
+		       kern.grantless);
+	TH_LOG("%s: REGISTER refused, /dev/fuse serves", grant_found());
+	serves_over_dev(_metadata, self);
 }
 
 /*
  * A /dev/fuse that no mount uses has no connection: fuse_uring_cmd()
- * fails at fuse_get_dev().  6.14 to 6.17 answer -ENOTCONN ("No fuse
- * device found"); 6.18's synchronous FUSE_INIT made fuse_get_dev() return
- * ERR_PTR(-EPERM) for a device not yet installed, passed on as is.
+ * fails at fuse_get_dev().  Kernels without FUSE_DEV_IOC_SYNC_INIT answer
+ * -ENOTCONN ("No fuse device found"); with it (6.18+) fuse_get_dev()
+ * returns ERR_PTR(-EPERM) for a device not yet installed whose opener did
+ * not ask for a synchronous INIT, passed on as is.
  */
 TEST_F(abi, register_unmounted_dev)
 {
-	int want = kernel_version() >= KV(6, 18) ? -EPERM : -ENOTCONN;
+	int want = kern.sync_init ? -EPERM : -ENOTCONN;
 	struct io_uring_sqe *sqe;
 	int fd, i;
 
@@ -807,8 +924,9 @@ TEST_F(abi, register_unmounted_dev)
 	sqe->len = 2;
 	ASSERT_EQ(1, io_uring_submit(&self->ring));
 	EXPECT_EQ(want, cmd_result(&self->ring, TAG_CMD))
-		TH_LOG("fuse_uring_cmd(): fuse_get_dev() on an unmounted /dev/fuse, kernel %d.%d",
-		       kernel_version() / 1000, kernel_version() % 1000);
+		TH_LOG("fuse_uring_cmd(): fuse_get_dev() on an unmounted /dev/fuse, FUSE_DEV_IOC_SYNC_INIT %s",
+		       kern.sync_init ? "found (6.18+: -EPERM)" :
+					"not found (-ENOTCONN)");
 	close(fd);
 }
 
@@ -851,45 +969,59 @@ TEST_F(abi, param_off_after_init)
 	ring_becomes_usable(_metadata, self);
 }
 
-/* A qid past the last possible CPU: fuse_uring_register() -EINVAL. */
+/*
+ * A qid past the last possible CPU: fuse_uring_register() -EINVAL.  Each
+ * bad qid on a connection of its own (see RESTART).
+ */
 TEST_F(abi, register_bad_qid)
 {
+	static const int bad[] = { -1, 0xffff };	/* -1: possible CPUs */
 	struct iovec iov[2];
-	int i;
+	unsigned int k;
+	int i, qid;
 
 	READY();
 	START(FUSE_OVER_IO_URING);
-	i = ent_new(self, 0, self->payload_size);
-	ASSERT_LE(0, i);
-	memcpy(iov, self->ents[i].iov, sizeof(iov));
-	EXPECT_EQ(-EINVAL, bad_register(self, self->nr_queues, iov, 2))
-		TH_LOG("fuse_uring_register(): qid %d with %d possible CPUs",
-		       self->nr_queues, self->nr_queues);
-	EXPECT_EQ(-EINVAL, bad_register(self, 0xffff, iov, 2))
-		TH_LOG("fuse_uring_register(): qid 65535");
-	/* A failed REGISTER clears fc->io_uring: back to /dev/fuse. */
-	serves_over_dev(_metadata, self);
+	for (k = 0; k < ARRAY_SIZE(bad); k++) {
+		if (k)
+			RESTART(FUSE_OVER_IO_URING);
+		qid = bad[k] < 0 ? self->nr_queues : bad[k];
+		i = ent_new(self, 0, self->payload_size);
+		ASSERT_LE(0, i);
+		memcpy(iov, self->ents[i].iov, sizeof(iov));
+		EXPECT_EQ(-EINVAL, bad_register(self, qid, iov, 2))
+			TH_LOG("fuse_uring_register(): qid %d with %d possible CPUs",
+			       qid, self->nr_queues);
+		/* A failed REGISTER clears fc->io_uring: back to /dev/fuse. */
+		after_refused_register(_metadata, self);
+	}
 }
 
-/* sqe->len must be 2: fuse_uring_get_iovec_from_sqe() -EINVAL. */
+/*
+ * sqe->len must be 2: fuse_uring_get_iovec_from_sqe() -EINVAL.  Each
+ * count on a connection of its own.
+ */
 TEST_F(abi, register_iovec_count)
 {
+	static const unsigned int counts[] = { 1, 3, 0 };
 	struct iovec iov[3];
+	unsigned int k;
 	int i;
 
 	READY();
 	START(FUSE_OVER_IO_URING);
-	i = ent_new(self, 0, self->payload_size);
-	ASSERT_LE(0, i);
-	memcpy(iov, self->ents[i].iov, 2 * sizeof(iov[0]));
-	iov[2] = iov[1];
-	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 1))
-		TH_LOG("fuse_uring_get_iovec_from_sqe(): 1 iovec");
-	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 3))
-		TH_LOG("fuse_uring_get_iovec_from_sqe(): 3 iovecs");
-	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 0))
-		TH_LOG("fuse_uring_get_iovec_from_sqe(): 0 iovecs");
-	serves_over_dev(_metadata, self);
+	for (k = 0; k < ARRAY_SIZE(counts); k++) {
+		if (k)
+			RESTART(FUSE_OVER_IO_URING);
+		i = ent_new(self, 0, self->payload_size);
+		ASSERT_LE(0, i);
+		memcpy(iov, self->ents[i].iov, 2 * sizeof(iov[0]));
+		iov[2] = iov[1];
+		EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, counts[k]))
+			TH_LOG("fuse_uring_get_iovec_from_sqe(): %u iovecs",
+			       counts[k]);
+		after_refused_register(_metadata, self);
+	}
 }
 
 /* iov[0] shorter than the 288-byte header: fuse_uring_create_ring_ent(). */
@@ -907,35 +1039,44 @@ TEST_F(abi, register_short_header)
 	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 2))
 		TH_LOG("fuse_uring_create_ring_ent(): header of %zu bytes",
 		       iov[0].iov_len);
-	serves_over_dev(_metadata, self);
+	after_refused_register(_metadata, self);
 }
 
 /*
  * iov[1] shorter than max(FUSE_MIN_READ_BUFFER, max_write, max_pages *
  * PAGE_SIZE): fuse_uring_create_ring_ent() -EINVAL.  A payload of exactly
- * that size is then accepted and carries requests.
+ * that size is then accepted and carries requests: on the same connection
+ * where the kernel has no grant check (6.14-6.18), on a new one where a
+ * refusal ends the ring (7.2+).
  */
 TEST_F(abi, register_short_payload)
 {
+	size_t bad[2];
 	struct iovec iov[2];
+	unsigned int k;
 	int i;
 
 	READY();
 	START(FUSE_OVER_IO_URING);
-	i = ent_new(self, 0, self->payload_size);
-	ASSERT_LE(0, i);
-	memcpy(iov, self->ents[i].iov, sizeof(iov));
-	iov[1].iov_len = self->payload_size - 1;
-	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 2))
-		TH_LOG("fuse_uring_create_ring_ent(): payload %zu < %zu",
-		       iov[1].iov_len, self->payload_size);
+	bad[0] = self->payload_size - 1;
 	/* Sized from max_write alone, forgetting max_pages. */
-	iov[1].iov_len = NEG_MAX_WRITE;
-	EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 2))
-		TH_LOG("fuse_uring_create_ring_ent(): payload %zu (max_write) < %zu",
-		       iov[1].iov_len, self->payload_size);
-	serves_over_dev(_metadata, self);
-	/* enable_uring=Y still lets REGISTER through: the exact size works. */
+	bad[1] = NEG_MAX_WRITE;
+	for (k = 0; k < ARRAY_SIZE(bad); k++) {
+		if (k)
+			RESTART(FUSE_OVER_IO_URING);
+		i = ent_new(self, 0, self->payload_size);
+		ASSERT_LE(0, i);
+		memcpy(iov, self->ents[i].iov, sizeof(iov));
+		iov[1].iov_len = bad[k];
+		EXPECT_EQ(-EINVAL, bad_register(self, 0, iov, 2))
+			TH_LOG("fuse_uring_create_ring_ent(): payload %zu < %zu",
+			       iov[1].iov_len, self->payload_size);
+		after_refused_register(_metadata, self);
+	}
+	if (strict_grant())
+		RESTART(FUSE_OVER_IO_URING);
+	TH_LOG("%s: the exact size registered on %s connection", grant_found(),
+	       strict_grant() ? "a new" : "the same");
 	ring_becomes_usable(_metadata, self);
 }
 
@@ -972,11 +1113,15 @@ TEST_F(abi, no_sqe128)
 	ring_becomes_usable(_metadata, self);
 }
 
-/* cmd_op other than REGISTER and COMMIT_AND_FETCH: fuse_uring_cmd(). */
+/*
+ * A cmd_op no kernel defines (0 is FUSE_IO_URING_CMD_INVALID; 7.46 took
+ * 3 and 4): fuse_uring_cmd()'s default case, -EINVAL, and the ring stays
+ * negotiated.
+ */
 TEST_F(abi, unknown_command)
 {
 	static const uint32_t ops[] = {
-		FUSE_IO_URING_CMD_INVALID, 3, 0x80000001u,
+		FUSE_IO_URING_CMD_INVALID, 0xff00, 0x80000001u,
 	};
 	struct io_uring_sqe *sqe;
 	unsigned int k;
@@ -991,6 +1136,105 @@ TEST_F(abi, unknown_command)
 			TH_LOG("fuse_uring_cmd(): unknown cmd_op %#x", ops[k]);
 	}
 	ring_becomes_usable(_metadata, self);
+}
+
+/* A queue command (ADD_QUEUE, ADD_BUFPOOL) on qid: its CQE result. */
+static int queue_cmd(FIXTURE_DATA(abi) *self, uint32_t op, int qid,
+		     uint64_t flags, const void *pool, uint32_t pool_len,
+		     uint32_t reserved)
+{
+	struct io_uring_sqe *sqe;
+	uint8_t *cmd;
+
+	sqe = cmd_sqe(&self->ring, self->dev, op, TAG_CMD, true);
+	if (!sqe)
+		return NO_CQE;
+	cmd_req(sqe)->qid = (uint16_t)qid;
+	cmd_req(sqe)->flags = flags;
+	/* 7.46's bufpool.uaddr, .len, .reserved follow the 24-byte head. */
+	cmd = (uint8_t *)sqe->cmd;
+	*(uint64_t *)(cmd + 24) = (uintptr_t)pool;
+	*(uint32_t *)(cmd + 32) = pool_len;
+	*(uint32_t *)(cmd + 36) = reserved;
+	if (io_uring_submit(&self->ring) != 1)
+		return NO_CQE;
+	return cmd_result(&self->ring, TAG_CMD);
+}
+
+/*
+ * cmd_op 3 and 4.  A kernel of 7.46 (INIT minor 46, or it offers
+ * FUSE_HAS_IO_URING_BUFPOOL) knows them as ADD_QUEUE and ADD_BUFPOOL:
+ * fuse_uring_add_queue() creates a queue once (-EEXIST after), checks qid
+ * and flags; fuse_uring_add_bufpool() wants a queue, a zero reserved word
+ * and room for one payload.  An explicit queue then takes entries as
+ * before.  Older kernels refuse both as unknown, -EINVAL.
+ */
+TEST_F(abi, queue_commands)
+{
+	size_t pool_len;
+	void *pool;
+	int op;
+
+	READY();
+	START(FUSE_OVER_IO_URING);
+	if (!kern.queue_cmds) {
+		TH_LOG("FUSE 7.%u without FUSE_HAS_IO_URING_BUFPOOL: cmd_op 3 and 4 are unknown",
+		       kern.minor);
+		for (op = 3; op <= 4; op++)
+			EXPECT_EQ(-EINVAL, queue_cmd(self, op, 0, 0, NULL, 0, 0))
+				TH_LOG("fuse_uring_cmd(): FUSE 7.%u, no FUSE_HAS_IO_URING_BUFPOOL: cmd_op %d must be unknown",
+				       kern.minor, op);
+		ring_becomes_usable(_metadata, self);
+		return;
+	}
+	TH_LOG("FUSE 7.%u with FUSE_HAS_IO_URING_BUFPOOL %s: cmd_op 3 is ADD_QUEUE, 4 ADD_BUFPOOL",
+	       kern.minor, self->offered & FUSE_HAS_IO_URING_BUFPOOL ?
+	       "offered" : "not offered");
+	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE,
+				     self->nr_queues, 0, NULL, 0, 0))
+		TH_LOG("fuse_uring_add_queue(): qid %d >= %d queues",
+		       self->nr_queues, self->nr_queues);
+	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0,
+				     1ULL << 7, NULL, 0, 0))
+		TH_LOG("fuse_uring_add_queue(): flags outside FUSE_URING_ADD_QUEUE_FLAGS");
+	EXPECT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0, NULL,
+			       0, 0))
+		TH_LOG("fuse_uring_add_queue(): queue 0");
+	EXPECT_EQ(-EEXIST, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0,
+				     NULL, 0, 0))
+		TH_LOG("fuse_uring_create_queue(): queue 0 a second time");
+	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
+				     NULL, (uint32_t)self->payload_size, 1))
+		TH_LOG("fuse_uring_add_bufpool(): bufpool.reserved not zero");
+	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
+				     NULL, (uint32_t)self->payload_size - 1, 0))
+		TH_LOG("fuse_uring_add_bufpool(): a pool smaller than one payload");
+	/* Queue 0 was added and takes an entry of its own buffers. */
+	ring_becomes_usable(_metadata, self);
+
+	/* A pool on a new connection's explicit queue is taken. */
+	RESTART(FUSE_OVER_IO_URING);
+	pool_len = self->payload_size;
+	pool = mmap(NULL, pool_len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, pool);
+	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
+				     pool, (uint32_t)pool_len, 0))
+		TH_LOG("fuse_uring_add_bufpool(): no queue 0 yet");
+	EXPECT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0, NULL,
+			       0, 0))
+		TH_LOG("fuse_uring_add_queue(): queue 0");
+	EXPECT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
+			       pool, (uint32_t)pool_len, 0))
+		TH_LOG("fuse_uring_add_bufpool(): one payload's pool on queue 0");
+	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
+				     pool, (uint32_t)pool_len, 0))
+		TH_LOG("fuse_uring_add_bufpool(): a second pool on queue 0");
+	/* A pool queue's entries bring no payload of their own. */
+	EXPECT_EQ(-EINVAL, good_register(self))
+		TH_LOG("fuse_uring_create_ring_ent(): an entry with a payload on a pool queue");
+	conn_close(self);
+	munmap(pool, pool_len);
 }
 
 /* COMMIT_AND_FETCH */
@@ -1093,6 +1337,8 @@ TEST_F(abi, commit_wrong_qid)
 	int c, i, qid, other;
 
 	READY();
+	if (self->nr_queues < 2)
+		SKIP(return, "one possible CPU: no other queue to commit on");
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	c = request_in_entry(_metadata, self, self->online[0], &i,
@@ -1102,15 +1348,11 @@ TEST_F(abi, commit_wrong_qid)
 	EXPECT_EQ(self->online[0], qid)
 		TH_LOG("fuse_uring_task_to_queue(): CPU %d's request on qid %d",
 		       self->online[0], qid);
-	if (self->nr_queues > 1) {
-		other = (qid + 1) % self->nr_queues;
-		ASSERT_EQ(0, submit_commit(self, TAG_CMD, other, commit_id));
-		EXPECT_EQ(-ENOENT, cmd_result(&self->ring, TAG_CMD))
-			TH_LOG("fuse_uring_commit_fetch(): qid %d's request committed on qid %d",
-			       qid, other);
-	} else {
-		TH_LOG("one possible CPU: no other queue to commit on");
-	}
+	other = (qid + 1) % self->nr_queues;
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, other, commit_id));
+	EXPECT_EQ(-ENOENT, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_commit_fetch(): qid %d's request committed on qid %d",
+		       qid, other);
 	ASSERT_EQ(0, submit_commit(self, TAG_CMD, self->nr_queues, commit_id));
 	EXPECT_EQ(-EINVAL, cmd_result(&self->ring, TAG_CMD))
 		TH_LOG("fuse_uring_commit_fetch(): qid %d >= %d queues",
@@ -1316,37 +1558,61 @@ static int bounded_umount(FIXTURE_DATA(abi) *self)
 }
 
 /*
+ * want CQEs of entries, each with result res_want: every tag an entry's
+ * (held excepted), each tag once, and no CQE more after them.
+ */
+static void expect_entry_cqes(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(abi) *self, int want, int res_want,
+			      int held, const char *after)
+{
+	bool seen[MAX_ENTS] = { false };
+	int got = 0, bad = 0, res = 0, i;
+	uint64_t tag = 0;
+
+	while (got < want && next_cqe(&self->ring, CQE_MS, &tag, &res) == 0) {
+		got++;
+		i = (int)(tag - TAG_ENT);
+		if (tag >= TAG_ENT && i < self->nr_ents && i != held &&
+		    !seen[i] && res == res_want) {
+			seen[i] = true;
+			continue;
+		}
+		bad++;
+		TH_LOG("after %s: CQE tag %#llx res %d%s", after,
+		       (unsigned long long)tag, res,
+		       tag >= TAG_ENT && i < self->nr_ents && seen[i] ?
+		       ", a second time" : "");
+	}
+	EXPECT_EQ(want, got)
+		TH_LOG("fuse_uring_entry_teardown(): after %s %d of %d idle entries completed",
+		       after, got, want);
+	EXPECT_EQ(0, bad)
+		TH_LOG("fuse_uring_entry_teardown(): after %s each idle entry must end once, with %d",
+		       after, res_want);
+	EXPECT_EQ(-ETIMEDOUT, next_cqe(&self->ring, QUIET_MS, &tag, &res))
+		TH_LOG("after %s: a CQE more than the %d idle entries: tag %#llx res %d",
+		       after, want, (unsigned long long)tag, res);
+}
+
+/*
  * umount with every entry registered and idle: fuse_abort_conn() ->
  * fuse_uring_stop_queues() completes each entry's CQE with -ENOTCONN, the
  * connection goes away and /dev/fuse reads -ENODEV.
  */
 TEST_F(abi, umount_idle_entries)
 {
-	int depth = 2, want, got = 0, bad = 0, res;
-	uint64_t tag;
+	int depth = 2;
 	ssize_t n;
 
 	READY();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, depth));
 	serves_over_ring(_metadata, self);
-	want = self->nr_queues * depth;
 	ASSERT_EQ(0, bounded_umount(self))
 		TH_LOG("fuse_conn_destroy(): umount with idle ring entries");
 	self->mounted = false;
-	while (got < want && next_cqe(&self->ring, CQE_MS, &tag, &res) == 0) {
-		got++;
-		if (res != -ENOTCONN) {
-			bad++;
-			TH_LOG("entry tag %#llx completed with %d",
-			       (unsigned long long)tag, res);
-		}
-	}
-	EXPECT_EQ(want, got)
-		TH_LOG("fuse_uring_entry_teardown(): %d of %d entries completed",
-		       got, want);
-	EXPECT_EQ(0, bad)
-		TH_LOG("fuse_uring_entry_teardown(): entries must end with -ENOTCONN");
+	expect_entry_cqes(_metadata, self, self->nr_queues * depth, -ENOTCONN,
+			  -1, "umount");
 	n = dev_read(self, CQE_MS);
 	EXPECT_EQ(-ENODEV, n)
 		TH_LOG("fuse_dev_do_read() after umount");
@@ -1388,8 +1654,8 @@ static void abort_in_flight(struct __test_metadata *_metadata,
 {
 	int want_cmd = abort_error ? -ECONNABORTED : -ENOTCONN;
 	int want_read = abort_error ? -ECONNABORTED : -ENODEV;
-	uint64_t commit_id, tag;
-	int c1, c2, c3, i, res, idle = 0, bad = 0;
+	uint64_t commit_id;
+	int c1, c2, c3, i;
 	ssize_t n;
 
 	ASSERT_EQ(0, register_all(self, 1));
@@ -1412,18 +1678,9 @@ static void abort_in_flight(struct __test_metadata *_metadata,
 	EXPECT_EQ(-ECONNABORTED, self->clients[c2].result)
 		TH_LOG("fuse_uring_abort_end_requests(): request queued for an entry");
 
-	while (idle < self->nr_queues - 1 &&
-	       next_cqe(&self->ring, CQE_MS, &tag, &res) == 0) {
-		idle++;
-		if (res != -ENOTCONN || tag == TAG_ENT + (uint64_t)i) {
-			bad++;
-			TH_LOG("tag %#llx completed with %d",
-			       (unsigned long long)tag, res);
-		}
-	}
-	EXPECT_EQ(self->nr_queues - 1, idle)
-		TH_LOG("fuse_uring_entry_teardown(): idle entries must complete");
-	EXPECT_EQ(0, bad);
+	/* The held entry's command completed when its request came. */
+	expect_entry_cqes(_metadata, self, self->nr_queues - 1, -ENOTCONN, i,
+			  "abort");
 
 	ASSERT_EQ(0, submit_commit(self, TAG_CMD, self->ents[i].qid,
 				   commit_id));
@@ -1497,15 +1754,56 @@ TEST_F(abi, server_gone)
 }
 
 
+/* The state letter of /proc/PID/stat ('R', 'S', 'D'...), or '?'. */
+static char task_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return '?';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	/* The name may hold spaces and ')': the state follows the last. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] ? p[2] : '?';
+}
+
+/*
+ * Wait until client c is known to be blocked in FUSE: fusectl counts a
+ * waiting request, the client sleeps (S or D) and has no answer yet.
+ * 0, or -ETIMEDOUT with the last state seen in *state.
+ */
+static int wait_client_blocked(FIXTURE_DATA(abi) *self, int c, char *state)
+{
+	int ms;
+
+	for (ms = 0; ms < CQE_MS; ms += 10) {
+		*state = task_state(self->clients[c].pid);
+		if (fue_conn_waiting(self->conn) >= 1 &&
+		    (*state == 'S' || *state == 'D') &&
+		    client_wait(self, c, 0) == -ETIMEDOUT)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
 /*
  * is_ring_ready(): requests keep blocking in fuse_get_req() until every
  * queue has an entry, then go over the ring, never to /dev/fuse.
  */
 TEST_F(abi, ready_needs_every_queue)
 {
-	char waiting[16];
-	uint64_t tag;
-	int c, q, i, missing, res, ms, cpu = self->online[0];
+	uint64_t tag = 0;
+	int c, q, i, missing, res = 0, cpu = self->online[0];
+	char state = '?';
 	ssize_t n;
 
 	READY();
@@ -1522,12 +1820,9 @@ TEST_F(abi, ready_needs_every_queue)
 	}
 	c = client_start(self, cpu);
 	ASSERT_LE(0, c);
-	for (ms = 0; ms < CQE_MS; ms += 10) {
-		if (!conn_file(self, "waiting", NULL, waiting,
-			       sizeof(waiting)) && atoi(waiting) >= 1)
-			break;
-		usleep(10000);
-	}
+	ASSERT_EQ(0, wait_client_blocked(self, c, &state))
+		TH_LOG("fuse_get_req(): the client is not seen blocked (fusectl waiting, task state '%c')",
+		       state);
 	EXPECT_EQ(-ETIMEDOUT, next_cqe(&self->ring, QUIET_MS, &tag, &res))
 		TH_LOG("fuse_uring_queue_fuse_req(): a request before qid %d registered (tag %#llx res %d)",
 		       missing, (unsigned long long)tag, res);
@@ -1568,9 +1863,260 @@ TEST_F(abi, request_on_callers_cpu_queue)
 	}
 }
 
+/* Findings: today's behaviour, kept so that a change shows */
+
+/*
+ * Finding (7.2+): a REGISTER refused after the ring is ready.
+ * fuse_uring_cmd() clears fch->io_uring on any refused REGISTER (7.3
+ * dev_uring.c:1699) but the ring stays ready and fiq->ops stays the ring's
+ * (dev_uring.c:1388), so requests keep coming to its entries, while the
+ * strict grant check (dev_uring.c:1684-1690) now refuses every
+ * COMMIT_AND_FETCH with -EOPNOTSUPP: the request waits until an abort.
+ * 6.14 to 6.18 check only "!enable_uring && !fc->io_uring" and take the
+ * commit.
+ *
+ * Reproducer: register one entry per queue, let one request through, send
+ * one REGISTER with a 1-byte payload (-EINVAL), stat() the mount: the
+ * request arrives in an entry, its COMMIT_AND_FETCH gets -EOPNOTSUPP and
+ * stat() hangs until /sys/fs/fuse/connections/N/abort.
+ */
+TEST_F(abi, register_refused_after_ready)
+{
+	struct iovec iov[2];
+	uint64_t commit_id;
+	int c, i, k, res;
+	uint64_t tag;
+
+	READY();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	serves_over_ring(_metadata, self);
+	k = ent_new(self, 0, self->payload_size);
+	ASSERT_LE(0, k);
+	memcpy(iov, self->ents[k].iov, sizeof(iov));
+	iov[1].iov_len = 1;
+	ASSERT_EQ(-EINVAL, bad_register(self, 0, iov, 2));
+	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
+	ASSERT_LE(0, c)
+		TH_LOG("after a refused REGISTER the ready ring no longer gets requests: the finding is gone");
+	if (!strict_grant()) {
+		TH_LOG("%s: the commit is taken", grant_found());
+		commit_good(_metadata, self, c, i, commit_id);
+		return;
+	}
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, self->ents[i].qid, commit_id));
+	res = cmd_result(&self->ring, TAG_CMD);
+	EXPECT_EQ(-EOPNOTSUPP, res)
+		TH_LOG("finding, 7.3 dev_uring.c:1699 then :1690: a ready ring after a refused REGISTER refuses the commit");
+	EXPECT_EQ(-ETIMEDOUT, client_wait(self, c, QUIET_MS))
+		TH_LOG("finding: the request dispatched to the ring must wait for an abort");
+	ASSERT_EQ(0, conn_file(self, "abort", "1", NULL, 0));
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS))
+		TH_LOG("the abort did not end the stranded request");
+	EXPECT_EQ(-ECONNABORTED, self->clients[c].result);
+	while (next_cqe(&self->ring, QUIET_MS, &tag, &res) == 0)
+		;
+}
+
+/*
+ * Finding (7.2+): fuse_chan_abort() stores its abort_with_err argument
+ * before it looks whether the channel is still connected (7.3 dev.c:2163),
+ * so the umount after a fusectl abort with FUSE_ABORT_ERROR granted
+ * (fuse_conn_destroy(), inode.c:1967, passes false) turns the server's
+ * -ECONNABORTED (dev_uring.c:1676, dev.c:1591) into -ENOTCONN and -ENODEV.
+ * 6.14 to 6.18 keep fc->aborted once set.  The case asserts the answers
+ * before the umount, and that the commit and the read agree after it,
+ * saying which they are.
+ *
+ * Reproducer: grant FUSE_ABORT_ERROR, register, write 1 to
+ * /sys/fs/fuse/connections/N/abort: read(/dev/fuse) gives ECONNABORTED;
+ * umount; read(/dev/fuse) now gives ENODEV.
+ */
+TEST_F(abi, abort_error_then_umount)
+{
+	bool flipped;
+	int cmd;
+	ssize_t n;
+
+	READY();
+	START(FUSE_OVER_IO_URING | FUSE_ABORT_ERROR);
+	ASSERT_EQ(0, register_all(self, 1));
+	serves_over_ring(_metadata, self);
+	ASSERT_EQ(0, conn_file(self, "abort", "1", NULL, 0));
+	expect_entry_cqes(_metadata, self, self->nr_queues, -ENOTCONN, -1,
+			  "abort");
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, 0, 1));
+	EXPECT_EQ(-ECONNABORTED, cmd_result(&self->ring, TAG_CMD))
+		TH_LOG("fuse_uring_cmd(): COMMIT_AND_FETCH after an abort with FUSE_ABORT_ERROR");
+	EXPECT_EQ(-ECONNABORTED, dev_read(self, CQE_MS))
+		TH_LOG("fuse_dev_do_read() after an abort with FUSE_ABORT_ERROR");
+	ASSERT_EQ(0, bounded_umount(self));
+	self->mounted = false;
+	ASSERT_EQ(0, submit_commit(self, TAG_CMD, 0, 1));
+	cmd = cmd_result(&self->ring, TAG_CMD);
+	n = dev_read(self, CQE_MS);
+	flipped = cmd == -ENOTCONN;
+	TH_LOG("after the umount: COMMIT_AND_FETCH %d, /dev/fuse read %zd: %s",
+	       cmd, n, flipped ?
+	       "flipped to ENOTCONN (finding: 7.3 dev.c:2163)" :
+	       "still ECONNABORTED");
+	EXPECT_EQ(flipped ? -ENODEV : -ECONNABORTED, n)
+		TH_LOG("the commit and the read disagree on why the connection ended");
+	if (!flipped)
+		EXPECT_EQ(-ECONNABORTED, cmd);
+}
+
+/*
+ * Finding (6.14+): the server closes its ring but keeps /dev/fuse open.
+ * fuse_uring_cancel() ends the idle entries (7.3 dev_uring.c:581), but
+ * nothing undoes ring->ready or fiq->ops (dev_uring.c:1388), and the
+ * connection lives on through /dev/fuse: a new call is queued on the ring
+ * for an entry that will never come (fuse_uring_queue_fuse_req(),
+ * dev_uring.c:1797), nothing reaches /dev/fuse, and the call waits until
+ * an abort.
+ *
+ * Reproducer: register one entry per queue, let one request through,
+ * close the io_uring, keep /dev/fuse open, stat() the mount: it hangs and
+ * read(/dev/fuse) has nothing; /sys/fs/fuse/connections/N/abort ends it
+ * with ECONNABORTED.
+ */
+TEST_F(abi, ring_closed_dev_open)
+{
+	char state = '?';
+	int c, tries;
+
+	READY();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, register_all(self, 1));
+	serves_over_ring(_metadata, self);
+	io_uring_queue_exit(&self->ring);
+	self->has_ring = false;
+	/*
+	 * io_uring tears the ring down in the background: a call that still
+	 * finds an entry ends with -ECANCELED (fuse_uring_send_in_task()),
+	 * as a dead ring's calls do.  The finding is about the calls after.
+	 */
+	for (tries = 0; tries < 20; tries++) {
+		c = client_start(self, -1);
+		ASSERT_LE(0, c);
+		if (!wait_client_blocked(self, c, &state))
+			break;
+		ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+		ASSERT_EQ(-ECANCELED, self->clients[c].result)
+			TH_LOG("a call as the ring closed ended with %lld",
+			       (long long)self->clients[c].result);
+		usleep(50000);
+	}
+	ASSERT_GT(20, tries)
+		TH_LOG("no call blocked after the ring closed (task state '%c')",
+		       state);
+	EXPECT_EQ(-ETIMEDOUT, dev_read(self, QUIET_MS))
+		TH_LOG("the call came over /dev/fuse: the finding is gone");
+	EXPECT_EQ(-ETIMEDOUT, client_wait(self, c, QUIET_MS))
+		TH_LOG("finding, 7.3 dev_uring.c:1797: the call must wait on the closed ring");
+	ASSERT_EQ(0, conn_file(self, "abort", "1", NULL, 0));
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS))
+		TH_LOG("the abort did not end the call queued on the ring");
+	EXPECT_EQ(-ECONNABORTED, self->clients[c].result)
+		TH_LOG("fuse_uring_abort_end_requests(): a call queued on the ring");
+}
+
+/* The probe */
+
+/*
+ * On a scratch connection of a child of its own: the INIT offer, and one
+ * well-formed REGISTER on a connection whose INIT reply did not grant the
+ * ring; on a fresh /dev/fuse whether FUSE_DEV_IOC_SYNC_INIT is known.
+ * Returns 0, or 1 with the reason in ans->why.
+ */
+struct probe {
+	struct kernel_answers ans;
+	char why[160];
+};
+
+static int probe_kernel(void *arg)
+{
+	struct probe *p = arg;
+	FIXTURE_DATA(abi) conn, *self = &conn;
+	const char *why;
+	uint64_t tag;
+	int fd, ret;
+
+	memset(self, 0, sizeof(*self));
+	self->dev = -1;
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(p->why, sizeof(p->why), "cannot open /dev/fuse");
+		return 1;
+	}
+	p->ans.sync_init = ioctl(fd, FUSE_DEV_IOC_SYNC_INIT) == 0;
+	close(fd);
+
+	why = env_open(self);
+	if (!why && mount_conn(self))
+		why = "cannot mount a FUSE connection";
+	if (!why && read_init(self))
+		why = "no FUSE_INIT on /dev/fuse";
+	if (!why && reply_init(self, 0))
+		why = "cannot answer FUSE_INIT";
+	if (!why && ring_init(self))
+		why = "cannot set up an io_uring with 128-byte SQEs";
+	if (why) {
+		snprintf(p->why, sizeof(p->why), "%s", why);
+		env_close(self);
+		return 1;
+	}
+	p->ans.minor = self->kminor;
+	p->ans.queue_cmds = self->kminor >= 46 ||
+			    (self->offered & FUSE_HAS_IO_URING_BUFPOOL);
+	ret = good_register(self);
+	if (ret == NO_CQE) {
+		p->ans.grantless = HELD;
+	} else {
+		p->ans.grantless = ret;
+		/* Nothing else may have completed before or after. */
+		if (ret == OTHER_CQE ||
+		    next_cqe(&self->ring, QUIET_MS, &tag, &ret) == 0)
+			snprintf(p->why, sizeof(p->why),
+				 "REGISTER without the grant: more than one CQE");
+	}
+	env_close(self);
+	return p->why[0] ? 1 : 0;
+}
+
+static const char *probe(void)
+{
+	static char why[200];
+	struct probe *p = fue_shared_alloc(sizeof(*p));
+	int ret;
+
+	if (!p)
+		return "out of memory";
+	ret = fue_in_child(probe_kernel, p, 4 * CQE_MS);
+	if (ret) {
+		snprintf(why, sizeof(why), "the probe of the kernel failed: %s",
+			 ret > 0 && p->why[0] ? p->why :
+			 ret == -ETIMEDOUT ? "it hung" : "it died");
+		fue_shared_free(p, sizeof(*p));
+		return why;
+	}
+	kern = p->ans;
+	fue_shared_free(p, sizeof(*p));
+	ksft_print_msg("kernel: FUSE 7.%u; REGISTER without the grant: %s; FUSE_DEV_IOC_SYNC_INIT %s; cmd_op 3, 4: %s\n",
+		       kern.minor,
+		       kern.grantless == HELD ? "accepted (no grant check, as 6.14-6.18)" :
+		       kern.grantless == -EOPNOTSUPP ? "-EOPNOTSUPP (strict grant check, as 7.2+)" :
+		       "something else",
+		       kern.sync_init ? "known (as 6.18+)" : "unknown",
+		       kern.queue_cmds ? "ADD_QUEUE, ADD_BUFPOOL (as 7.46)" :
+		       "unknown");
+	return NULL;
+}
+
 /*
  * Not TEST_HARNESS_MAIN: without root, /dev/fuse or the ring nothing here
- * can run, and kselftest wants exit 4 with the reason for that.
+ * can run, and kselftest wants exit 4 with the reason for that.  Whether
+ * the ring exists is told by enable_uring alone, whatever the version.
  */
 int main(int argc, char **argv)
 {
@@ -1578,12 +2124,14 @@ int main(int argc, char **argv)
 	char saved[8];
 	int ret;
 
-	if (!why && kernel_version() < KV(6, 14))
-		why = "the FUSE ring came with Linux 6.14";
 	if (!why && fue_read_word(URING_PARAM, saved, sizeof(saved)))
 		why = URING_PARAM " is unreadable";
 	if (why)
 		ksft_exit_skip("%s\n", why);
+	why = probe();
+	fue_write_word(URING_PARAM, saved);
+	if (why)
+		ksft_exit_fail_msg("%s\n", why);
 	ret = test_harness_run(argc, argv);
 	/* Even a case killed on timeout leaves enable_uring as it was. */
 	fue_write_word(URING_PARAM, saved);
