@@ -18,11 +18,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "blockdev.h"
+#include "export.h"
 #include "compiler.h"
-#include "log.h"
-#include "queue.h"
-#include "trace.h"
 
 /* Reported as st_blksize: large enough that cp and dd do not dawdle. */
 #define PREFERRED_IO_SIZE (64 * 1024)

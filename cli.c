@@ -11,8 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "log.h"
+#include "export.h"
 
 enum {
 	OPT_ALLOW_OTHER = 256,

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
-#include "cpus.h"
+#include "export.h"
 
 /* Room for CPUs 0 to @nr - 1, none in the set yet. */
 int cpus_alloc(struct cpus *c, unsigned int nr)

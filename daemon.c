@@ -16,8 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "daemon.h"
-#include "log.h"
+#include "export.h"
 
 static int ready_fd = -1;
 

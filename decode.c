@@ -8,7 +8,7 @@
 #include <errno.h>
 
 #include "compiler.h"
-#include "decode.h"
+#include "export.h"
 
 /*
  * Size of each opcode's fixed argument struct: what a ring entry carries

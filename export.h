@@ -1,22 +1,149 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The shared state of one export: its options, its backing store and the
- * request slot every transport hands to the opcode handlers.
+ * The daemon's one internal header: the shared state of one export (its
+ * options, its image and the request slot every transport hands to the
+ * opcode handlers), and what each file offers the others, one section a
+ * file.  The uapi supplement (fuse_abi.h) and the compiler helpers
+ * (compiler.h) stay apart: the selftests use them on their own.
  */
 #ifndef FUE_EXPORT_H
 #define FUE_EXPORT_H
 
 #include <errno.h>
+#include <liburing.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include "compiler.h"
-#include "cpus.h"
 #include "fuse_abi.h"
+
+/* log.c: messages */
+
+extern bool log_verbose;
+
+void log_error(const char *fmt, ...) __printf(1, 2);
+void log_info(const char *fmt, ...) __printf(1, 2);
+void log_debug(const char *fmt, ...) __printf(1, 2);
+
+/* cpus.c: CPU sets and lists, and the queue deal */
+
+/*
+ * A CPU set sized to the CPUs it must hold: the kernel numbers CPUs past
+ * glibc's fixed CPU_SETSIZE (1024) on big machines.  An empty one (set
+ * NULL) stands for "not known".
+ */
+struct cpus {
+	cpu_set_t *set;
+	/* Bytes, as the CPU_*_S macros and the affinity calls want them. */
+	size_t size;
+};
+
+/* CPU numbers from 0 to CPUS_MAX - 1; Linux's NR_CPUS is far below it. */
+#define CPUS_MAX (1u << 20)
+
+int cpus_alloc(struct cpus *c, unsigned int nr);
+void cpus_free(struct cpus *c);
+bool cpus_has(const struct cpus *c, unsigned int cpu);
+void cpus_add(struct cpus *c, unsigned int cpu);
+unsigned int cpus_count(const struct cpus *c);
+int cpus_parse_list(const char *list, struct cpus *c);
+int cpus_read_list(const char *path, struct cpus *c);
+unsigned int cpus_qid_owner(unsigned int qid, unsigned int nr_threads);
+unsigned int cpus_thread_qid_count(unsigned int thread, unsigned int nr_queues,
+			      unsigned int nr_threads);
+unsigned int cpus_qid_entries(unsigned int qid, const struct cpus *online,
+			 unsigned int depth);
+unsigned int cpus_thread_entries(unsigned int thread, unsigned int nr_queues,
+			    unsigned int nr_threads, const struct cpus *online,
+			    unsigned int depth);
+
+/* stats.c: the counters and their --stats lines */
+
+/*
+ * Counters are written by the one thread that owns them and read by main
+ * for a report, hence relaxed atomics: no lock on the request path.
+ */
+typedef uint64_t stat_counter;
+
+/* Latency buckets: four per power of two of microseconds, up to 2^40. */
+#define LATENCY_BUCKETS 164
+/* FUSE opcodes tracked one by one; larger ones share the last slot. */
+#define STATS_OPCODES 64
+
+struct op_stats {
+	/*
+	 * Odd while its owner records a request: a report copies the rest
+	 * when it is even and unchanged, so one line adds up under load.
+	 */
+	stat_counter seq;
+	stat_counter count;
+	stat_counter bytes;
+	stat_counter max_us;
+	stat_counter latency[LATENCY_BUCKETS];
+	/* The part the backing I/O took, for requests that had some. */
+	stat_counter image_count;
+	stat_counter image_max_us;
+	stat_counter image_latency[LATENCY_BUCKETS];
+};
+
+/* stats_record()'s image time of a request with no backing I/O. */
+#define STATS_NO_IMAGE UINT64_MAX
+
+/* Written by one thread each: a cache line apiece, or they bounce. */
+#define CACHE_LINE 64
+
+struct qid_stats {
+	stat_counter ring;
+	stat_counter errors;
+	/* Requests taken from the queue and not yet committed. */
+	stat_counter inflight;
+	/* The most there have been at once: at --queue-depth, it was full. */
+	stat_counter peak;
+	unsigned int thread;
+} __aligned(CACHE_LINE);
+
+struct thread_stats {
+	/* /dev/fuse slots taking requests: 1 in ring mode until a fall-back. */
+	stat_counter readers;
+	stat_counter legacy;
+	stat_counter legacy_io;
+	stat_counter errors;
+	/* Waits that a --poll spin ended with a completion. */
+	stat_counter polled;
+	/* [STATS_OPCODES], only while requests are observed. */
+	struct op_stats *ops;
+};
+
+static inline void stat_add(stat_counter *c, uint64_t n)
+{
+	WRITE_ONCE(*c, READ_ONCE(*c) + n);
+}
+
+static inline void stat_inc(stat_counter *c)
+{
+	stat_add(c, 1);
+}
+
+void *stats_calloc_lines(size_t n, size_t size);
+
+struct export;
+int stats_alloc_ops(struct thread_stats *st);
+void stats_free_ops(struct thread_stats *st);
+void stats_record(struct thread_stats *st, uint32_t opcode, uint64_t lat_us,
+		  uint64_t image_us, uint64_t bytes);
+void stats_print(FILE *out, const struct export *exp);
+
+/*
+ * The export: its options, its image, the request, and what main and the
+ * queue threads share.
+ */
 
 #define PROGRAM_NAME "fuse-uring-export"
 #define PROGRAM_VERSION "0.1.0"
@@ -259,5 +386,312 @@ static inline void request_reply(struct fuse_request *req, int error,
 {
 	req->transport->reply(req, error, len);
 }
+
+/* init.c: FUSE_INIT negotiation */
+
+/* What the daemon wants from the connection. */
+struct init_policy {
+	bool want_uring;
+	/* Largest READ/WRITE payload the daemon is prepared to serve. */
+	uint32_t max_io;
+	uint32_t page_size;
+	/* /proc/sys/fs/fuse/max_pages_limit, or 0 when unknown. */
+	uint32_t max_pages_limit;
+	/* How many requests the kernel may keep in the background. */
+	uint16_t max_background;
+};
+
+/* The outcome of one INIT exchange. */
+struct init_result {
+	struct fuse_init_out out;
+	/* Bytes of @out to send back: older minors expect a shorter reply. */
+	size_t out_len;
+	uint32_t kernel_major;
+	uint32_t kernel_minor;
+	uint32_t minor;
+	/* 64-bit flag words: flags2 folded into the upper half. */
+	uint64_t offered;
+	uint64_t granted;
+	uint32_t max_write;
+	uint32_t max_pages;
+	bool uring;
+	/* Why the ring was not granted, NULL when it was. */
+	const char *no_uring_reason;
+};
+
+int init_negotiate(const void *in, size_t in_len,
+		   const struct init_policy *policy, struct init_result *res);
+
+uint32_t init_open_flags(const struct init_result *res);
+
+uint32_t init_ring_payload_size(const struct init_result *res,
+				uint32_t page_size);
+
+/* queue.c: a queue thread, and the calls every layer below makes on it */
+
+/*
+ * A queue thread: one io_uring, the ring entries of the kernel queues it
+ * was dealt, and its /dev/fuse reader; and the calls every layer below
+ * makes on it.
+ */
+
+struct uring_entry;
+struct dev_reader;
+struct queue_thread;
+
+struct queue_thread {
+	unsigned int index;
+	pthread_t tid;
+	bool started;
+	struct export *exp;
+	struct io_uring ring;
+	bool ring_ready;
+	/* Submissions whose completion has not been reaped yet. */
+	unsigned int inflight;
+	/* Of them, I/O on the image. */
+	unsigned int backing_inflight;
+	/* The most there can be: one per ring entry and /dev/fuse op. */
+	unsigned int max_inflight;
+	/* No new receive is armed once set; the loop ends at inflight 0. */
+	bool stopping;
+	/* Requests taken, for --fail-thread. */
+	unsigned int taken;
+	/*
+	 * Set when the ring went away with operations still in flight: the
+	 * kernel may still write the buffers, so they are never freed.
+	 */
+	bool keep_buffers;
+	/* A cloned /dev/fuse fd, so that reads spread over threads. */
+	int dev_fd;
+	/* The CPUs whose kernel queues it serves, when pinned. */
+	struct cpus cpus;
+	struct uring_entry *entries;
+	unsigned int nr_entries;
+	struct dev_reader *dev;
+	/* The io_uring_setup() flags the kernel accepted for this ring. */
+	unsigned int ring_flags;
+	struct thread_stats stats;
+} __aligned(CACHE_LINE);
+
+int queues_start(struct export *exp);
+void queues_join(struct export *exp);
+void queues_free(struct export *exp);
+
+int queue_probe_io_uring(void);
+int queue_io_uring_sizes(unsigned int inflight, unsigned int *sq,
+			 unsigned int *cq);
+
+/*
+ * What a transport tells its thread.  A fatal error ends the whole export
+ * (true for the export's first one, which the caller then explains; the
+ * loudly variant explains it itself); the connection having ended, or
+ * the kernel having turned FUSE-over-io_uring off, is no error.
+ */
+bool queue_fail_export(struct export *exp, int err);
+bool queue_thread_fail(struct queue_thread *t, int err);
+void queue_thread_fail_loudly(struct queue_thread *t, int err);
+void queue_thread_conn_gone(struct queue_thread *t);
+void queue_thread_uring_off(struct queue_thread *t, int err);
+
+/* SQEs are always 128 bytes: FUSE ring commands need the big cmd area. */
+#define SQE_BYTES 128
+
+/*
+ * A zeroed 128-byte SQE whose completion goes to @op.  liburing 2.3 hands
+ * out SQEs with the previous user's bytes still in them, and the FUSE
+ * command area lies beyond the 64 bytes its prep helpers touch.
+ */
+static inline struct io_uring_sqe *queue_sqe(struct queue_thread *t,
+					     struct ring_op *op)
+{
+	struct io_uring_sqe *sqe;
+
+	sqe = io_uring_get_sqe(&t->ring);
+	while (!sqe) {
+		io_uring_submit(&t->ring);
+		sqe = io_uring_get_sqe(&t->ring);
+	}
+	memset(sqe, 0, SQE_BYTES);
+	io_uring_sqe_set_data(sqe, op);
+	t->inflight++;
+	t->backing_inflight += op->backing;
+	return sqe;
+}
+
+/* blockdev.c: the image and its I/O */
+
+int blockdev_open(struct backing *b, const struct export_options *opt);
+void blockdev_close(struct backing *b);
+void blockdev_fill_attr(struct backing *b, struct fuse_attr *attr);
+void blockdev_touch(struct backing *b);
+void blockdev_wrote(struct backing *b);
+int blockdev_resize(struct backing *b, uint64_t size);
+int blockdev_grow_to(struct backing *b, uint64_t end);
+int blockdev_seek(struct backing *b, uint64_t offset, int whence,
+		 uint64_t *result);
+int blockdev_statfs(struct backing *b, struct fuse_kstatfs *st);
+bool blockdev_sync_owed(struct backing *b);
+int blockdev_sync(struct backing *b);
+void blockdev_note_lack(struct backing *b, uint32_t what);
+int blockdev_data_fd(struct backing *b, uint64_t offset, uint32_t len,
+		    const void *buf);
+void blockdev_request_init(struct fuse_request *req);
+void blockdev_submit(struct fuse_request *req,
+		    void (*complete)(struct fuse_request *req, int res));
+
+static inline uint64_t blockdev_size(struct backing *b)
+{
+	return smp_load_acquire(&b->size);
+}
+
+/* falloc.c: fallocate on the image */
+
+/*
+ * Carry out FALLOCATE mode req->io_mode over [req->io_offset,
+ * req->io_end), emulating what the store lacks; complete() gets 0 or
+ * -errno.
+ */
+void falloc_submit(struct fuse_request *req,
+		   void (*complete)(struct fuse_request *req, int res));
+
+/* decode.c: received bytes to a request */
+
+/* decode_dev_request() found no header: there is no one to answer. */
+#define DECODE_NO_HEADER 1
+
+uint32_t decode_arg_size(uint32_t opcode);
+const char *decode_opcode_name(uint32_t opcode);
+int decode_dev_request(struct fuse_request *req, const void *buf,
+		       uint32_t len);
+int decode_ring_request(struct fuse_request *req,
+			const struct fuse_uring_req_header *h, void *payload,
+			uint32_t payload_cap);
+
+/* ops.c: the opcode handlers */
+
+bool ops_is_io(uint32_t opcode);
+void ops_dispatch(struct fuse_request *req);
+
+/* fuse_uring.c: the FUSE-over-io_uring transport */
+
+int fuse_uring_alloc(struct queue_thread *t);
+void fuse_uring_register(struct queue_thread *t);
+void fuse_uring_free(struct queue_thread *t);
+
+/* fuse_dev.c: the /dev/fuse transport */
+
+int fuse_dev_alloc(struct queue_thread *t, unsigned int nr_slots,
+		     unsigned int active);
+unsigned int fuse_dev_sqes(const struct queue_thread *t);
+void fuse_dev_start(struct queue_thread *t);
+void fuse_dev_free(struct queue_thread *t);
+uint32_t fuse_dev_read_size(uint32_t max_write);
+
+/* trace.c: per-request observation */
+
+/*
+ * Per-request observation: the --trace lines and the latency histograms
+ * of --stats.  Off, each hook costs the request path one branch.
+ */
+
+extern bool trace_requests_on;
+
+int trace_open(const char *path);
+void trace_close(void);
+void trace_observe_begin(struct fuse_request *req);
+void trace_observe_end(struct fuse_request *req, int error, uint32_t len);
+void trace_observe_image_begin(struct fuse_request *req);
+void trace_observe_image_end(struct fuse_request *req);
+
+static inline void request_begin(struct fuse_request *req)
+{
+	if (__builtin_expect(trace_requests_on, 0))
+		trace_observe_begin(req);
+}
+
+static inline void request_end(struct fuse_request *req, int error,
+			       uint32_t len)
+{
+	if (__builtin_expect(trace_requests_on, 0))
+		trace_observe_end(req, error, len);
+}
+
+/*
+ * Around a request's backing I/O, so that its latency splits into the
+ * image's part and the rest: the kernel's queue, the daemon, the reply.
+ */
+static inline void request_image_begin(struct fuse_request *req)
+{
+	if (__builtin_expect(trace_requests_on, 0))
+		trace_observe_image_begin(req);
+}
+
+static inline void request_image_end(struct fuse_request *req)
+{
+	if (__builtin_expect(trace_requests_on, 0))
+		trace_observe_image_end(req);
+}
+
+/* mount.c: mounting, the fusectl connection, unmounting */
+
+struct export_mount {
+	/*
+	 * MOUNTPOINT made absolute without following its last component:
+	 * for messages and fusermount3; root mounts through @target_fd.
+	 */
+	char path[4096 + 256];
+	/* MOUNTPOINT as checked: O_PATH, not a symlink, a regular file. */
+	int target_fd;
+	/* The mount @target_fd lives on: the parent of ours in mountinfo. */
+	unsigned int parent_id;
+	/* fusectl connection number: the minor of the mount's st_dev. */
+	unsigned int conn;
+	bool has_conn;
+	/* fusectl's abort file, held open from the mount on. */
+	int abort_fd;
+	bool mounted;
+	bool allow_other;
+	/* Mounted by fusermount3, so unmounted by it too. */
+	bool via_fusermount;
+};
+
+int mount_prepare(struct export_mount *m, const char *mountpoint);
+int mount_export(struct export_mount *m, const char *source, bool read_only,
+		 bool allow_other, uint32_t max_read);
+bool mount_present(const struct export_mount *m);
+void mount_remove(struct export_mount *m);
+int mount_abort(const struct export_mount *m);
+void mount_release(struct export_mount *m);
+/* Undoes mountinfo's \ooo escapes in place. */
+void mount_unescape(char *s);
+
+/* daemon.c: --daemonize, --pidfile and the files the daemon writes */
+
+int daemon_detach(void);
+int daemon_open_output(const char *what, const char *path, mode_t mode,
+		       bool *created);
+int daemon_pidfile_open(const char *path);
+int daemon_ready(void);
+void daemon_cleanup(void);
+
+/* cli.c: the command line */
+
+/* Exit status of a command line the program cannot run. */
+#define EXIT_USAGE 2
+/* cli_parse() found a command line to run. */
+#define CLI_RUN (-1)
+
+#define QUEUES_MAX 1024
+#define QUEUE_DEPTH_MAX 4096
+#define POLL_US_MAX 10000
+#define MAX_IO_MIN (4 * 1024)
+#define MAX_IO_MAX (16 * 1024 * 1024)
+
+int cli_parse(int argc, char **argv, struct export_options *opt);
+
+/* report.c: the start-up report */
+
+void report_init(const struct export *exp, const struct init_result *init);
+void report_serving(const struct export *exp, const struct export_mount *m);
 
 #endif /* FUE_EXPORT_H */

@@ -23,11 +23,8 @@
 #include <errno.h>
 #include <linux/falloc.h>
 
-#include "blockdev.h"
+#include "export.h"
 #include "compiler.h"
-#include "falloc.h"
-#include "log.h"
-#include "queue.h"
 
 /* The most zeroes one SQE writes: one chunk in flight per request. */
 #define ZERO_CHUNK (1024 * 1024)

@@ -27,13 +27,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
-#include "blockdev.h"
-#include "decode.h"
-#include "fuse_dev.h"
-#include "log.h"
-#include "queue.h"
-#include "ops.h"
-#include "trace.h"
+#include "export.h"
 
 /* WRITE data follows these; reads are placed so that it is page-aligned. */
 #define WRITE_HEADERS (sizeof(struct fuse_in_header) + \

@@ -12,15 +12,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
-#include "blockdev.h"
-#include "cpus.h"
-#include "decode.h"
-#include "fuse_uring.h"
-#include "init.h"
-#include "log.h"
-#include "queue.h"
-#include "ops.h"
-#include "trace.h"
+#include "export.h"
 
 enum entry_state {
 	ENTRY_REGISTERING,

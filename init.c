@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "compiler.h"
-#include "init.h"
+#include "export.h"
 
 /* The classic 16-byte fuse_init_in before flags2 existed. */
 #define INIT_IN_COMPAT_SIZE 16

@@ -7,7 +7,6 @@
 #include <stdio.h>
 
 #include "export.h"
-#include "log.h"
 
 bool log_verbose;
 

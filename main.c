@@ -16,18 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blockdev.h"
-#include "cli.h"
+#include "export.h"
 #include "compiler.h"
-#include "cpus.h"
-#include "daemon.h"
-#include "fuse_dev.h"
-#include "init.h"
-#include "log.h"
-#include "mount.h"
-#include "queue.h"
-#include "report.h"
-#include "trace.h"
 
 /* After SIGTERM, how long files still open on a detached mount may finish. */
 #define STOP_GRACE_SEC 2

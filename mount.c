@@ -20,8 +20,6 @@
 #include <unistd.h>
 
 #include "export.h"
-#include "log.h"
-#include "mount.h"
 
 #define FUSECTL_DIR "/sys/fs/fuse/connections"
 #define FUSERMOUNT "fusermount3"

@@ -12,11 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "blockdev.h"
-#include "falloc.h"
-#include "init.h"
-#include "ops.h"
-#include "queue.h"
+#include "export.h"
 
 /* How long the kernel may cache attributes: only this daemon changes them. */
 #define ATTR_VALID_SEC 1

@@ -17,12 +17,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
-#include "cpus.h"
-#include "fuse_dev.h"
-#include "fuse_uring.h"
-#include "log.h"
-#include "queue.h"
-#include "trace.h"
+#include "export.h"
 
 /* io_uring_setup() refuses more than these without IORING_SETUP_CLAMP. */
 #define IO_URING_MAX_SQ 32768

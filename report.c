@@ -7,10 +7,7 @@
 #include <string.h>
 
 #include "compiler.h"
-#include "cpus.h"
-#include "log.h"
-#include "queue.h"
-#include "report.h"
+#include "export.h"
 
 /* INIT flag names by bit number: flags2 bits follow at 32 and up. */
 static const char *const init_flag_names[64] = {

@@ -11,11 +11,7 @@
 #include <time.h>
 
 #include "compiler.h"
-#include "decode.h"
 #include "export.h"
-#include "queue.h"
-#include "stats.h"
-#include "trace.h"
 
 static uint64_t stat_read(const stat_counter *c)
 {

@@ -14,11 +14,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
-#include "daemon.h"
-#include "decode.h"
-#include "log.h"
-#include "queue.h"
-#include "trace.h"
+#include "export.h"
 
 bool trace_requests_on;
 static FILE *trace_file;

@@ -23,12 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blockdev.h"
-#include "decode.h"
-#include "init.h"
-#include "ops.h"
-#include "queue.h"
-#include "trace.h"
+#include "export.h"
 
 #define IMAGE_SIZE (1024 * 1024)
 #define MAX_IO (128 * 1024)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "kselftest_harness.h"
-#include "cpus.h"
+#include "export.h"
 
 static int parse(const char *list, struct cpus *set)
 {

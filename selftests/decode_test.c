@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "kselftest_harness.h"
-#include "decode.h"
+#include "export.h"
 
 #define HDR sizeof(struct fuse_in_header)
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cpus.h"
+#include "export.h"
 #include "fue.h"
 
 #define URING_PARAM	"/sys/module/fuse/parameters/enable_uring"

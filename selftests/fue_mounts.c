@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "fue.h"
-#include "mount.h"
+#include "export.h"
 
 #define FUSECTL_DIR	"/sys/fs/fuse/connections"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "kselftest_harness.h"
-#include "init.h"
+#include "export.h"
 
 #define MIB (1024 * 1024)
 

@@ -10,11 +10,7 @@
 #include <string.h>
 
 #include "kselftest_harness.h"
-#include "blockdev.h"
-#include "init.h"
-#include "ops.h"
-#include "queue.h"
-#include "trace.h"
+#include "export.h"
 
 #define IMAGE_SIZE	(1 << 20)
 #define REPLY_CAP	4096

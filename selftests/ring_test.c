@@ -9,8 +9,7 @@
 #include <errno.h>
 
 #include "kselftest_harness.h"
-#include "cpus.h"
-#include "queue.h"
+#include "export.h"
 
 TEST(small_rings_round_up)
 {
