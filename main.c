@@ -260,13 +260,29 @@ static void handle_signal(struct waiter *w, int sig)
 	}
 }
 
-/* One round of waiting, short enough to notice a grace period running out. */
+/*
+ * Sleep until something happens: a signal, or a queue thread's SIGUSR2
+ * (it armed, failed or ended).  Only a stop's grace period has a clock;
+ * an idle export never wakes main.
+ */
 static void wait_once(struct waiter *w)
 {
-	struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
+	struct timespec left, *timeout = NULL;
+	double remaining;
 	int sig;
 
-	sig = sigtimedwait(&w->signals, NULL, &tick);
+	if (w->stop_requested && !w->aborted_by_us) {
+		remaining = w->deadline - now_sec();
+		if (remaining <= 0) {
+			take_down(w);
+			return;
+		}
+		left.tv_sec = (time_t)remaining;
+		left.tv_nsec = (long)((remaining - (double)left.tv_sec) * 1e9);
+		timeout = &left;
+	}
+	sig = timeout ? sigtimedwait(&w->signals, NULL, timeout) :
+			sigwaitinfo(&w->signals, NULL);
 	if (sig > 0)
 		handle_signal(w, sig);
 	if (smp_load_acquire(&w->exp->fatal) &&
