@@ -18,6 +18,7 @@
 
 #include "blockdev.h"
 #include "compiler.h"
+#include "fault.h"
 #include "log.h"
 #include "ring.h"
 #include "trace.h"
@@ -418,6 +419,15 @@ static void submit_io(struct fuse_request *req);
 static void backing_io_done(struct ring_op *op, int res)
 {
 	struct fuse_request *req = container_of(op, struct fuse_request, io_op);
+
+	if (fault_at_completion(req, &res))
+		return;
+	blockdev_io_finish(req, res);
+}
+
+/* What an image I/O completion with result @res means for @req. */
+void blockdev_io_finish(struct fuse_request *req, int res)
+{
 	struct backing *b = &req->thread->exp->backing;
 	bool data_op = req->io_opcode == IORING_OP_READ ||
 		       req->io_opcode == IORING_OP_WRITE;

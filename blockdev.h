@@ -21,6 +21,7 @@ void blockdev_note_lack(struct backing *b, uint32_t what);
 int blockdev_data_fd(struct backing *b, uint64_t offset, uint32_t len,
 		    const void *buf);
 void blockdev_request_init(struct fuse_request *req);
+void blockdev_io_finish(struct fuse_request *req, int res);
 void blockdev_submit(struct fuse_request *req,
 		    void (*complete)(struct fuse_request *req, int res));
 

@@ -35,6 +35,27 @@ struct fault_range {
 	int error;
 };
 
+/* --fail-completion: the result one image I/O completion reports instead. */
+struct completion_fault {
+	/* IORING_OP_READ, IORING_OP_WRITE or IORING_OP_FSYNC. */
+	uint8_t opcode;
+	/* READ/WRITE: the request's offset; FSYNC: which sync, from 1. */
+	uint64_t where;
+	/* -errno, or a byte count (0 for an EOF). */
+	int result;
+};
+
+#define COMPLETION_FAULTS_MAX 4
+
+/* Test aids on the completion of image I/O (fault.c). */
+struct completion_aids {
+	struct completion_fault fault[COMPLETION_FAULTS_MAX];
+	unsigned int nr_faults;
+	/* --hold-sync=N:FIFO: sync N completes once a byte is read there. */
+	unsigned int hold_sync;
+	const char *hold_path;
+};
+
 struct export_options {
 	const char *image;
 	/* IMAGE was null:SIZE. */
@@ -60,6 +81,7 @@ struct export_options {
 	unsigned int queue_depth;
 	uint32_t max_io;
 	struct fault_range fault;
+	struct completion_aids completion;
 	/* --fail-register=N: REGISTERs from the N-th on carry a bad qid. */
 	unsigned int fail_register;
 	/* --fail-thread=N: thread 0 fails once it has taken N requests. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "blockdev.h"
+#include "fault.h"
 #include "cli.h"
 #include "compiler.h"
 #include "cpus.h"
@@ -387,6 +388,7 @@ static int run(struct export *exp)
 	/* Latency figures need both ends of every request timed. */
 	if (exp->opt.stats)
 		trace_requests_on = true;
+	fault_setup(&exp->opt.completion);
 	if (blockdev_open(&exp->backing, &exp->opt))
 		return EXIT_FAILURE;
 	if (mount_prepare(&mnt, exp->opt.mountpoint))
