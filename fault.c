@@ -181,7 +181,8 @@ static void describe(const struct fuse_request *req, uint64_t sync_no,
 	else
 		snprintf(buf, len, "%s of %u at %" PRIu64,
 			 req->io_opcode == IORING_OP_READ ? "read" : "write",
-			 req->io_len, req->io_offset);
+			 req->io_len - req->io_done,
+			 req->io_offset + req->io_done);
 }
 
 static void result_text(int res, char *buf, size_t len)
@@ -248,8 +249,9 @@ bool fault_completion(struct fuse_request *req, int *res)
 
 		if (f->opcode != req->io_opcode)
 			continue;
+		/* A short transfer carries on at io_offset + io_done. */
 		if (sync_no ? f->where != sync_no :
-		    f->where != req->io_offset || req->io_done)
+		    f->where != req->io_offset + req->io_done)
 			continue;
 		if (__atomic_exchange_n(&fired[i], true, __ATOMIC_ACQ_REL))
 			continue;
