@@ -187,6 +187,8 @@ FIXTURE(nonroot) {
 	struct machine m;
 	uid_t owner_uid, other_uid;
 	gid_t owner_gid, other_gid;
+	/* The kernel offers the ring: an unprivileged export must use it. */
+	bool ring;
 };
 
 /* Only once the original is in hand. */
@@ -197,6 +199,14 @@ static int set_user_allow_other(struct _test_data_nonroot *self, bool on)
 	return write_conf(on ? "# written by nonroot_test for its duration\nuser_allow_other\n" :
 			       "# written by nonroot_test for its duration\n",
 			  0644);
+}
+
+static bool io_uring_allowed_to_all(void)
+{
+	char val[16];
+
+	return fue_read_word("/proc/sys/kernel/io_uring_disabled", val,
+			     sizeof(val)) || !strcmp(val, "0");
 }
 
 FIXTURE_SETUP(nonroot)
@@ -213,6 +223,11 @@ FIXTURE_SETUP(nonroot)
 		self->skip = "fusermount3 is missing (install fuse3)";
 	if (self->skip)
 		return;
+	/*
+	 * Turns enable_uring on if it is off; the program puts it back.
+	 * kernel.io_uring_disabled other than 0 refuses nobody io_uring.
+	 */
+	self->ring = !fue_check_uring() && io_uring_allowed_to_all();
 	owner = getpwnam("nobody");
 	ASSERT_NE(NULL, owner);
 	self->owner_uid = owner->pw_uid;
@@ -317,6 +332,24 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 	return 0;
 }
 
+/*
+ * The transport the export serves over: the ring whenever the kernel
+ * offers it, root or not, and the requests so far came over it.
+ */
+static void expect_transport(struct __test_metadata *_metadata,
+			     struct _test_data_nonroot *self)
+{
+	struct fue_stats *s = malloc(sizeof(*s));
+
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	EXPECT_STREQ(self->ring ? "ring" : "/dev/fuse", s->transport);
+	if (self->ring)
+		EXPECT_LT(0ULL, s->ring)
+			TH_LOG("no request came over the ring");
+	free(s);
+}
+
 /* SIGTERM: README says the daemon unmounts and exits 0. */
 static void stop_clean(struct __test_metadata *_metadata,
 		       struct _test_data_nonroot *self)
@@ -361,6 +394,7 @@ TEST_F(nonroot, owner_only_without_allow_other)
 	/* Other users' bits mean nothing without allow_other. */
 	EXPECT_EQ(EPERM, as_user(self->owner_uid, self->owner_gid,
 				 self->e.mnt, 0, 0644));
+	expect_transport(_metadata, self);
 
 	stop_clean(_metadata, self);
 }
@@ -387,6 +421,7 @@ TEST_F(nonroot, other_users_with_allow_other)
 	EXPECT_EQ(IMAGE_SIZE, fue_read_all(e->mnt, buf, IMAGE_SIZE));
 	EXPECT_EQ(-1, fue_check_pattern(buf, IMAGE_SIZE, 0));
 	free(buf);
+	expect_transport(_metadata, self);
 
 	stop_clean(_metadata, self);
 }
@@ -483,6 +518,7 @@ static void nobody_aborts(struct __test_metadata *_metadata,
 		usleep(10000);
 	ASSERT_LE(3, h->reads) TH_LOG("client as nobody: %s",
 				      strerror(h->err));
+	expect_transport(_metadata, self);
 
 	signalled_ms = fue_now_ms();
 	ASSERT_EQ(0, kill(self->e.pid, SIGTERM));
