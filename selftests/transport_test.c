@@ -458,6 +458,49 @@ TEST_F_TIMEOUT(ring, one_thread_serves_all_queues, TIMEOUT_S)
 	expect_clean_exit(_metadata, &self->e);
 }
 
+/*
+ * --queues below, at and above the CPU count: kernel queues are dealt
+ * round-robin over min(N, queues) threads (README: with the ring at most
+ * one a queue), every queue is served, and each CPU's requests still go
+ * to its own queue.
+ */
+TEST_F_TIMEOUT(ring, queues_below_at_and_above_the_cpus, TIMEOUT_S)
+{
+	int possible = fue_possible_cpus(), want[4], n = 0, i, k;
+	char qopt[32];
+	const char *opts[] = { "--io-uring=on", "--stats", qopt, NULL };
+
+	READY();
+	ASSERT_LT(0, possible);
+	if (possible > 1)
+		want[n++] = possible - 1;
+	want[n++] = possible;
+	want[n++] = possible + 1;
+	want[n++] = 2 * possible + 1;
+	for (k = 0; k < n; k++) {
+		int threads = want[k] < possible ? want[k] : possible;
+
+		TH_LOG("--queues=%d over %d possible CPUs", want[k], possible);
+		if (k) {
+			fue_teardown(&self->e);
+			ASSERT_EQ(0, fue_init(&self->e));
+		}
+		snprintf(qopt, sizeof(qopt), "--queues=%d", want[k]);
+		ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
+		ASSERT_EQ(0, fue_request_stats(&self->e, &self->before));
+		check_all_qids(_metadata, &self->before);
+		EXPECT_EQ(threads, self->before.nr_threads);
+		for (i = 0; i < self->before.nr_queues; i++)
+			EXPECT_EQ(self->before.q[i].qid % threads,
+				  self->before.q[i].thread)
+				TH_LOG("qid %d served by thread %d",
+				       self->before.q[i].qid,
+				       self->before.q[i].thread);
+		per_cpu_traffic(_metadata, self);
+		expect_clean_exit(_metadata, &self->e);
+	}
+}
+
 TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
 {
 	const char *opts[] = {
