@@ -501,6 +501,84 @@ TEST_F_TIMEOUT(ring, queues_below_at_and_above_the_cpus, TIMEOUT_S)
 	}
 }
 
+/*
+ * Two ring exports at once, each with its own connection and rings: an
+ * abort of one (fusectl) ends that one alone, while the other goes on
+ * serving its load, over its ring, with every byte right.
+ */
+FIXTURE(two) {
+	struct fue_export e, survivor;
+	const char *skip;
+	struct fue_load *load;
+};
+
+FIXTURE_SETUP(two)
+{
+	SETUP_EXPORT(true);
+	ASSERT_EQ(0, fue_init(&self->survivor));
+}
+
+FIXTURE_TEARDOWN(two)
+{
+	fue_load_free(self->load);
+	fue_teardown(&self->e);
+	fue_teardown(&self->survivor);
+}
+
+TEST_F_TIMEOUT(two, abort_one_ring_export_other_serves, TIMEOUT_S)
+{
+	const char *opts[] = { "--io-uring=on", "--writable", "--stats", NULL };
+	struct fue_stats *before = malloc(sizeof(*before));
+	struct fue_stats *after = malloc(sizeof(*after));
+	struct fue_load *l;
+	long ops;
+	off_t diff = -1;
+
+	READY();
+	ASSERT_NE(NULL, before);
+	ASSERT_NE(NULL, after);
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->survivor, IMAGE_SIZE, opts));
+	ASSERT_NE(self->e.conn, self->survivor.conn);
+	/* Writers put the image's own pattern back: readers can verify. */
+	l = self->load = fue_load_start(self->survivor.mnt, 0, IMAGE_SIZE,
+					LOAD_BS, 0, FUE_LOAD_WRITERS |
+					FUE_LOAD_VERIFY);
+	ASSERT_NE(NULL, l);
+	EXPECT_TRUE(fue_load_wait_ops(l, 200, 5000));
+	ASSERT_EQ(0, fue_request_stats(&self->survivor, before));
+
+	ASSERT_EQ(0, fue_abort_conn(self->e.conn));
+	EXPECT_TRUE(fue_wait_exit(&self->e, 5000))
+		TH_LOG("the aborted export still running 5s after the abort");
+	EXPECT_TRUE(self->e.exited && WIFEXITED(self->e.status) &&
+		    WEXITSTATUS(self->e.status) == 1)
+		TH_LOG("aborted daemon's wait status %#x", self->e.status);
+	EXPECT_FALSE(fue_conn_exists(self->e.conn));
+
+	/* The survivor serves on, after the abort as before it. */
+	ops = fue_load_ops(l);
+	EXPECT_TRUE(fue_load_wait_ops(l, ops + 200, 5000))
+		TH_LOG("the other export stopped serving after the abort");
+	EXPECT_TRUE(fue_load_stop(l, 5000));
+	EXPECT_EQ(0, fue_load_errors(l));
+	EXPECT_EQ(0, fue_load_bad(l));
+	ASSERT_EQ(0, fue_request_stats(&self->survivor, after));
+	EXPECT_STREQ("ring", after->transport);
+	EXPECT_LT(before->ring, after->ring)
+		TH_LOG("no ring traffic on the survivor after the abort");
+	EXPECT_EQ(before->legacy_io, after->legacy_io);
+	EXPECT_EQ(0, after->errors);
+	EXPECT_TRUE(fue_conn_exists(self->survivor.conn));
+	EXPECT_EQ(0, fue_cmp_files(self->survivor.image, self->survivor.mnt,
+				   IMAGE_SIZE, &diff))
+		TH_LOG("the survivor's mount and image differ at %lld",
+		       (long long)diff);
+	expect_clean_exit(_metadata, &self->survivor);
+	free(before);
+	free(after);
+}
+
 TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
 {
 	const char *opts[] = {
