@@ -579,6 +579,84 @@ TEST_F_TIMEOUT(two, abort_one_ring_export_other_serves, TIMEOUT_S)
 	free(after);
 }
 
+/*
+ * Requests larger than 1 MiB: with the kernel's fs.fuse.max_pages_limit
+ * raised to 16 MiB of pages (and put back after), --max-io=16M lets one
+ * 16 MiB direct write and one 16 MiB direct read each reach the daemon
+ * whole, as one WRITE and one READ of 16 MiB in its trace, on both
+ * transports, with the bytes right.
+ */
+#define MAX_PAGES_LIMIT	"/proc/sys/fs/fuse/max_pages_limit"
+#define BIG_IO		(16 << 20)
+/* Written data unlike the image's pattern, so that a stale read shows. */
+#define SHIFT_BIG	4321
+
+FIXTURE(big) {
+	struct fue_export e;
+	const char *skip;
+	char limit_was[32];
+	char trace[PATH_MAX + 16];
+	void *buf;
+};
+
+FUE_TRANSPORT_VARIANTS(big);
+
+FIXTURE_SETUP(big)
+{
+	self->limit_was[0] = '\0';
+	SETUP_EXPORT(variant->ring);
+	if (fue_read_word(MAX_PAGES_LIMIT, self->limit_was,
+			  sizeof(self->limit_was))) {
+		self->limit_was[0] = '\0';
+		self->skip = "no " MAX_PAGES_LIMIT ": requests stay at most 1 MiB";
+		return;
+	}
+	ASSERT_EQ(0, fue_write_word(MAX_PAGES_LIMIT, "4096"));
+	ASSERT_EQ(0, posix_memalign(&self->buf, 4096, BIG_IO));
+}
+
+FIXTURE_TEARDOWN(big)
+{
+	fue_teardown(&self->e);
+	if (self->limit_was[0] &&
+	    fue_write_word(MAX_PAGES_LIMIT, self->limit_was))
+		fue_log("could not put %s back to %s", MAX_PAGES_LIMIT,
+			self->limit_was);
+	free(self->buf);
+}
+
+TEST_F_TIMEOUT(big, request_of_16m_reaches_the_daemon_whole, TIMEOUT_S)
+{
+	const char *opts[] = { variant->transport, "--writable", "--max-io=16M",
+			       "--queue-depth=2", self->trace, NULL };
+	char want[64], *text;
+
+	READY();
+	snprintf(self->trace, sizeof(self->trace), "--trace=%s/trace",
+		 self->e.dir);
+	ASSERT_EQ(0, fue_start_fresh(&self->e, 2 * BIG_IO, opts));
+	fue_fill_pattern(self->buf, BIG_IO, BIG_IO + SHIFT_BIG);
+	EXPECT_EQ(BIG_IO, fue_pwrite(self->e.mnt, O_RDWR | O_DIRECT,
+				     self->buf, BIG_IO, BIG_IO));
+	memset(self->buf, 0, BIG_IO);
+	EXPECT_EQ(BIG_IO, fue_pread(self->e.mnt, O_RDONLY | O_DIRECT,
+				    self->buf, BIG_IO, BIG_IO));
+	EXPECT_EQ(-1, fue_check_pattern(self->buf, BIG_IO, BIG_IO + SHIFT_BIG));
+	expect_clean_exit(_metadata, &self->e);
+
+	text = fue_slurp(self->trace + strlen("--trace="));
+	ASSERT_NE(NULL, text);
+	snprintf(want, sizeof(want), " WRITE node=1 off=%d size=%d\n",
+		 BIG_IO, BIG_IO);
+	EXPECT_NE(NULL, strstr(text, want))
+		TH_LOG("no 16 MiB WRITE reached the daemon whole");
+	snprintf(want, sizeof(want), " READ node=1 off=%d size=%d\n",
+		 BIG_IO, BIG_IO);
+	EXPECT_NE(NULL, strstr(text, want))
+		TH_LOG("no 16 MiB READ reached the daemon whole");
+	free(text);
+}
+
 TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
 {
 	const char *opts[] = {
