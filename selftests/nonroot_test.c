@@ -189,7 +189,21 @@ FIXTURE(nonroot) {
 	gid_t owner_gid, other_gid;
 	/* The kernel offers the ring: an unprivileged export must use it. */
 	bool ring;
+	/* kernel.io_uring_disabled as found, while a test has changed it. */
+	char uring_disabled_was[16];
 };
+
+#define IO_URING_DISABLED "/proc/sys/kernel/io_uring_disabled"
+
+static void restore_uring_disabled(struct _test_data_nonroot *self)
+{
+	if (!self->uring_disabled_was[0])
+		return;
+	if (fue_write_word(IO_URING_DISABLED, self->uring_disabled_was))
+		fue_log("could not put %s back to %s", IO_URING_DISABLED,
+			self->uring_disabled_was);
+	self->uring_disabled_was[0] = '\0';
+}
 
 /* Only once the original is in hand. */
 static int set_user_allow_other(struct _test_data_nonroot *self, bool on)
@@ -253,6 +267,7 @@ FIXTURE_TEARDOWN(nonroot)
 {
 	char *text, *line, *save = NULL;
 
+	restore_uring_disabled(self);
 	/* Only a daemon that is our child is signalled (fue_stop()). */
 	fue_stop(&self->e);
 	if (self->e.dir[0])
@@ -434,6 +449,37 @@ TEST_F(nonroot, allow_other_on_refused)
 	/* A start-up failure: exit 1, as README says. */
 	EXPECT_EQ(1, start_nobody(self, "--allow-other=on"));
 	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+}
+
+/*
+ * kernel.io_uring_disabled=1 refuses io_uring to users outside
+ * io_uring_group (EPERM): the daemon as nobody must refuse at start with
+ * one line naming the setting, before it mounts anything.  The setting
+ * is put back at once, since it holds for the whole machine.
+ */
+TEST_F(nonroot, io_uring_disabled_refuses_at_start)
+{
+	char was[16], *text;
+	int ret;
+
+	READY();
+	if (fue_read_word(IO_URING_DISABLED, was, sizeof(was)))
+		SKIP(return, "no %s on this kernel", IO_URING_DISABLED);
+	if (strcmp(was, "0"))
+		SKIP(return, "%s is %s already", IO_URING_DISABLED, was);
+	ASSERT_EQ(0, set_user_allow_other(self, false));
+	snprintf(self->uring_disabled_was, sizeof(self->uring_disabled_was),
+		 "%s", was);
+	ASSERT_EQ(0, fue_write_word(IO_URING_DISABLED, "1"));
+	ret = start_nobody(self, "--allow-other=auto");
+	restore_uring_disabled(self);
+	EXPECT_EQ(1, ret);
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+	text = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, text);
+	EXPECT_EQ(1, fue_count_lines(text)) TH_LOG("%s", text);
+	EXPECT_NE(NULL, strstr(text, "io_uring_disabled")) TH_LOG("%s", text);
+	free(text);
 }
 
 /* What a client as nobody saw, in shared memory. */
