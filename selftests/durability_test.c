@@ -296,13 +296,15 @@ static int release_sync(int fifo_fd)
 /*
  * A sync covers only the writes that had completed when it began.  A
  * close() starts sync 1, held; a second client's write completes while
- * it is in flight; sync 1 ends.  The second client's fsync() must then
- * make a sync of its own (sync 2, which fails), not take sync 1's
- * success for its write.
+ * it is in flight; sync 1 ends.  The second client's fsync() or close()
+ * must then make a sync of its own (sync 2, which fails), not take sync
+ * 1's success for its write.  The one exit status is 0: sync 3, at exit
+ * or at the fsync()-er's close(), succeeds.
  */
-TEST_F_TIMEOUT(dur, sync_covers_only_writes_done_when_it_began, TIMEOUT_S)
+static void sync_covers_only_writes_done_when_it_began(
+	struct __test_metadata *_metadata, FIXTURE_DATA(dur) *self,
+	const FIXTURE_VARIANT(dur) *variant, enum fue_client_call call)
 {
-	READY();
 	START_WRITABLE(self->hold_opt, "--fail-completion=sync:2:EIO");
 	ASSERT_EQ(0, fue_client_start(&self->a, self->e.mnt));
 	ASSERT_EQ(0, fue_client_start(&self->b, self->e.mnt));
@@ -318,11 +320,29 @@ TEST_F_TIMEOUT(dur, sync_covers_only_writes_done_when_it_began, TIMEOUT_S)
 	ASSERT_EQ(0, fue_client_call(&self->b, FUE_CLIENT_WRITE, BS, 777));
 	ASSERT_EQ(0, release_sync(self->fifo_fd));
 	EXPECT_EQ(0, fue_client_result(&self->a, FUE_IO_TIMEOUT_MS));
-	EXPECT_EQ(EIO, fue_client_call(&self->b, FUE_CLIENT_FSYNC, 0, 0))
-		TH_LOG("fsync() was answered by a sync begun before its write completed");
-	/* Sync 2 failed, so the debt stays and close() syncs again. */
-	EXPECT_EQ(0, fue_client_call(&self->b, FUE_CLIENT_CLOSE, 0, 0));
+	EXPECT_EQ(EIO, fue_client_call(&self->b, call, 0, 0))
+		TH_LOG("%s was answered by a sync begun before its write completed",
+		       call == FUE_CLIENT_FSYNC ? "fsync()" : "close()");
+	/* Sync 2 failed, so the debt stays and the next sync is made. */
+	if (call == FUE_CLIENT_FSYNC)
+		EXPECT_EQ(0, fue_client_call(&self->b, FUE_CLIENT_CLOSE, 0, 0));
 	EXPECT_EQ(0, stop_status(&self->e));
+}
+
+TEST_F_TIMEOUT(dur, fsync_covered_only_by_a_sync_begun_after_its_write,
+	       TIMEOUT_S)
+{
+	READY();
+	sync_covers_only_writes_done_when_it_began(_metadata, self, variant,
+						   FUE_CLIENT_FSYNC);
+}
+
+TEST_F_TIMEOUT(dur, flush_covered_only_by_a_sync_begun_after_its_write,
+	       TIMEOUT_S)
+{
+	READY();
+	sync_covers_only_writes_done_when_it_began(_metadata, self, variant,
+						   FUE_CLIENT_CLOSE);
 }
 
 /*
