@@ -24,6 +24,10 @@
 #include "ring.h"
 
 bool fault_completion_on;
+bool fault_submission_on;
+
+/* The export's --fail-io range; set once, before any thread starts. */
+static const struct fault_range *fail_io;
 
 static bool fired[COMPLETION_FAULTS_MAX];
 /* Syncs of the image completed so far, the one at exit excepted. */
@@ -140,9 +144,36 @@ bad:
 	return -EINVAL;
 }
 
-void fault_setup(const struct completion_aids *aids)
+void fault_setup(const struct export_options *opt)
 {
-	fault_completion_on = aids->nr_faults || aids->hold_sync;
+	fail_io = &opt->fault;
+	fault_submission_on = opt->fault.active;
+	fault_completion_on = opt->completion.nr_faults ||
+			      opt->completion.hold_sync;
+}
+
+static bool hits_fault(const struct fault_range *f,
+		       const struct fuse_request *req)
+{
+	bool data_op = req->io_opcode == IORING_OP_READ ?
+		       f->reads : req->io_opcode == IORING_OP_WRITE && f->writes;
+
+	if (req->io_opcode == IORING_OP_FSYNC)
+		return f->syncs;
+	return data_op && req->io_offset < f->offset + f->length &&
+	       f->offset < req->io_offset + req->io_len;
+}
+
+/* --fail-io: the errno @req's image I/O fails with at once, or 0. */
+int fault_submission(const struct fuse_request *req)
+{
+	return hits_fault(fail_io, req) ? -fail_io->error : 0;
+}
+
+/* --fail-io=sync: the result of the sync at exit, before it is made. */
+int fault_sync_at_exit(void)
+{
+	return fault_submission_on && fail_io->syncs ? -fail_io->error : 0;
 }
 
 /*

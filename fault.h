@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Test aids that act where image I/O completes: the real SQE runs and its
- * result is replaced (--fail-completion), or a sync's completion is held
- * until the test lets it go (--hold-sync).  Off, they cost the completion
- * path one predictable branch on a flag.
+ * Test aids on image I/O: --fail-io fails it before it is submitted;
+ * --fail-completion lets the real SQE run and replaces its result;
+ * --hold-sync holds a sync's completion until the test lets it go.  Off,
+ * each costs its path one predictable branch on a flag.
  */
 #ifndef FUE_FAULT_H
 #define FUE_FAULT_H
@@ -11,11 +11,25 @@
 #include "export.h"
 
 extern bool fault_completion_on;
+extern bool fault_submission_on;
 
 int fault_parse_completion(const char *s, struct completion_aids *aids);
 int fault_parse_hold_sync(const char *s, struct completion_aids *aids);
-void fault_setup(const struct completion_aids *aids);
+void fault_setup(const struct export_options *opt);
 bool fault_completion(struct fuse_request *req, int *res);
+int fault_submission(const struct fuse_request *req);
+int fault_sync_at_exit(void);
+
+/*
+ * Called before image I/O is submitted: 0, or the errno (negative) that
+ * --fail-io says it fails with, without being submitted.
+ */
+static inline int fault_at_submission(const struct fuse_request *req)
+{
+	if (__builtin_expect(fault_submission_on, 0))
+		return fault_submission(req);
+	return 0;
+}
 
 /*
  * Called with each image I/O result before it is looked at.  True when a
