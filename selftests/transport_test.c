@@ -324,6 +324,49 @@ TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
 #define LOAD_BS		(64 << 10)
 #define LOAD_FLAGS	(FUE_LOAD_DEEP | FUE_LOAD_BUFFERED)
 
+/*
+ * More queue threads than CPUs: over /dev/fuse every one of them reads
+ * requests (with all its slots), over the ring there is one a queue
+ * (README); either way a load from every CPU gets the image's bytes.
+ */
+TEST_F_TIMEOUT(xport, more_threads_than_cpus, TIMEOUT_S)
+{
+	int possible = fue_possible_cpus(), want, i;
+	char qopt[32];
+	const char *opts[] = { variant->transport, "--stats", qopt,
+			       "--queue-depth=8", NULL };
+	struct fue_stats *s = malloc(sizeof(*s));
+	struct fue_load *l;
+
+	READY();
+	ASSERT_NE(NULL, s);
+	ASSERT_LT(0, possible);
+	want = 2 * possible + 1;
+	snprintf(qopt, sizeof(qopt), "--queues=%d", want);
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
+	l = self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, LOAD_BS, 0,
+					FUE_LOAD_DEEP | FUE_LOAD_VERIFY);
+	ASSERT_NE(NULL, l);
+	EXPECT_TRUE(fue_load_wait_ops(l, 200, 5000));
+	EXPECT_TRUE(fue_load_stop(l, 5000));
+	EXPECT_EQ(0, fue_load_errors(l));
+	EXPECT_EQ(0, fue_load_bad(l));
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	EXPECT_EQ(variant->ring ? possible : want, s->nr_threads);
+	for (i = 0; i < s->nr_threads; i++)
+		EXPECT_EQ(variant->ring ? 1ULL : 8ULL, s->t[i].readers)
+			TH_LOG("thread %d: %llu readers", s->t[i].thread,
+			       s->t[i].readers);
+	if (variant->ring) {
+		check_all_qids(_metadata, s);
+		EXPECT_EQ(0, s->legacy_io);
+	} else {
+		EXPECT_LE(200, s->legacy_io);
+	}
+	free(s);
+	expect_clean_exit(_metadata, &self->e);
+}
+
 TEST_F_TIMEOUT(xport, abort_under_load, TIMEOUT_S)
 {
 	const char *opts[] = { variant->transport, NULL };
