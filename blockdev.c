@@ -506,6 +506,7 @@ static void submit_io(struct fuse_request *req)
 		break;
 	case IORING_OP_FSYNC:
 		io_uring_prep_fsync(sqe, b->fd, req->io_mode);
+		req->sync_sent = sqe->fsync_flags;
 		break;
 	}
 }

@@ -189,6 +189,8 @@ struct fuse_request {
 	uint8_t io_opcode;
 	/* FALLOCATE mode; for a sync, IORING_FSYNC_DATASYNC or 0. */
 	uint32_t io_mode;
+	/* The fsync_flags the sync's SQE carried: what the test aids name. */
+	uint32_t sync_sent;
 	struct sync_ticket sync;
 	/*
 	 * A FALLOCATE of [io_offset, io_end), done in steps (falloc.c):

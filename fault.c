@@ -198,9 +198,10 @@ static int hold_fifo(const char *path)
 	return fd;
 }
 
+/* What the sync's SQE asked the kernel for, not what the request did. */
 static const char *sync_kind(const struct fuse_request *req)
 {
-	return req->io_mode & IORING_FSYNC_DATASYNC ? "fdatasync" : "fsync";
+	return req->sync_sent & IORING_FSYNC_DATASYNC ? "fdatasync" : "fsync";
 }
 
 static void describe(const struct fuse_request *req, uint64_t sync_no,
