@@ -95,7 +95,8 @@ int fault_parse_completion(const char *s, struct completion_aids *aids)
 	char tail;
 
 	if (aids->nr_faults == COMPLETION_FAULTS_MAX) {
-		log_error("--fail-completion: at most %d", COMPLETION_FAULTS_MAX);
+		log_error("--fail-completion: at most %d",
+			  COMPLETION_FAULTS_MAX);
 		return -EINVAL;
 	}
 	f = &aids->fault[aids->nr_faults];
@@ -155,8 +156,8 @@ void fault_setup(const struct export_options *opt)
 static bool hits_fault(const struct fault_range *f,
 		       const struct fuse_request *req)
 {
-	bool data_op = req->io_opcode == IORING_OP_READ ?
-		       f->reads : req->io_opcode == IORING_OP_WRITE && f->writes;
+	bool data_op = req->io_opcode == IORING_OP_READ ? f->reads :
+		       req->io_opcode == IORING_OP_WRITE && f->writes;
 
 	if (req->io_opcode == IORING_OP_FSYNC)
 		return f->syncs;

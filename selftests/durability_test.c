@@ -135,7 +135,7 @@ FIXTURE(dur) {
 	struct fue_export e;
 	const char *skip;
 	struct sync_client *c;
-	/* The --hold-sync FIFO, and our end of it (read-write, never blocks). */
+	/* The --hold-sync FIFO and our end of it (read-write: no block). */
 	char fifo[PATH_MAX];
 	int fifo_fd;
 	char hold_opt[PATH_MAX + 16];

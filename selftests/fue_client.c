@@ -177,7 +177,7 @@ void fue_client_end(struct fue_client *c)
 	c->cmd_fd = -1;
 	c->res_fd = -1;
 	if (c->pid > 0 && fue_is_our_child(c->pid)) {
-		/* Ended by itself once its pipe closed, unless stuck in a call. */
+		/* It ends once its pipe closes, unless stuck in a call. */
 		if (fue_wait_pid(c->pid, &status, 1000) != 1) {
 			kill(c->pid, SIGKILL);
 			fue_wait_pid(c->pid, &status, FUE_IO_TIMEOUT_MS);
