@@ -531,9 +531,8 @@ int blockdev_sync(struct backing *b)
 	if (!blockdev_sync_owed(b))
 		return 0;
 	sync_begin(b, &ticket);
-	if (b->fault.active && b->fault.syncs)
-		res = -b->fault.error;
-	else if (fdatasync(b->fd) < 0)
+	res = fault_sync_at_exit();
+	if (!res && fdatasync(b->fd) < 0)
 		res = -errno;
 	return sync_end(b, &ticket, res);
 }
@@ -543,6 +542,15 @@ static void submit_io(struct fuse_request *req);
 static void backing_io_done(struct ring_op *op, int res)
 {
 	struct fuse_request *req = container_of(op, struct fuse_request, io_op);
+
+	if (fault_at_completion(req, &res))
+		return;
+	blockdev_io_finish(req, res);
+}
+
+/* What an image I/O completion with result @res means for @req. */
+void blockdev_io_finish(struct fuse_request *req, int res)
+{
 	struct backing *b = &req->thread->exp->backing;
 	bool data_op = req->io_opcode == IORING_OP_READ ||
 		       req->io_opcode == IORING_OP_WRITE;
@@ -622,6 +630,7 @@ static void submit_io(struct fuse_request *req)
 		break;
 	case IORING_OP_FSYNC:
 		io_uring_prep_fsync(sqe, b->fd, req->io_mode);
+		req->sync_sent = sqe->fsync_flags;
 		break;
 	}
 }
@@ -640,18 +649,6 @@ static int null_io(struct fuse_request *req)
 	}
 }
 
-static bool hits_fault(const struct fault_range *f,
-		       const struct fuse_request *req)
-{
-	bool data_op = req->io_opcode == IORING_OP_READ ?
-		       f->reads : req->io_opcode == IORING_OP_WRITE && f->writes;
-
-	if (req->io_opcode == IORING_OP_FSYNC)
-		return f->syncs;
-	return data_op && req->io_offset < f->offset + f->length &&
-	       f->offset < req->io_offset + req->io_len;
-}
-
 /*
  * Run req->io_opcode over [io_offset, io_offset + io_len): a READ lands in
  * req->reply, a WRITE comes from req->data, both with no copy.
@@ -660,16 +657,16 @@ void blockdev_submit(struct fuse_request *req,
 		    void (*complete)(struct fuse_request *req, int res))
 {
 	struct backing *b = &req->thread->exp->backing;
+	int failed;
 
 	req->io_complete = complete;
 	if (req->io_opcode == IORING_OP_FSYNC)
 		sync_begin(b, &req->sync);
-	if (__builtin_expect(b->fault.active, 0) && hits_fault(&b->fault, req)) {
+	failed = fault_at_submission(req);
+	if (failed) {
 		if (req->io_opcode == IORING_OP_FSYNC)
-			complete(req, sync_end(b, &req->sync,
-					       -b->fault.error));
-		else
-			complete(req, -b->fault.error);
+			failed = sync_end(b, &req->sync, failed);
+		complete(req, failed);
 		return;
 	}
 	if (req->io_opcode == IORING_OP_WRITE)

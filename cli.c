@@ -23,6 +23,8 @@ enum {
 	OPT_DAEMONIZE,
 	OPT_PIDFILE,
 	OPT_FAIL_IO,
+	OPT_FAIL_COMPLETION,
+	OPT_HOLD_SYNC,
 	OPT_FAIL_REGISTER,
 	OPT_FAIL_THREAD,
 	OPT_PIN,
@@ -75,6 +77,14 @@ static const char usage_text[] =
 "                               or EROFS\n"
 "      --fail-io=sync[:ERRNO]   test aid: fail every fdatasync and fsync of\n"
 "                               IMAGE (FLUSH, FSYNC and the one at exit)\n"
+"      --fail-completion=read|write:OFFSET:RESULT  test aid: the first\n"
+"                               read or write of IMAGE at OFFSET runs,\n"
+"                               then reports RESULT (EIO, ENOSPC, EROFS\n"
+"                               or a byte count) instead\n"
+"      --fail-completion=sync:N:RESULT  test aid: the N-th sync of IMAGE\n"
+"                               reports RESULT (EIO, ENOSPC, EROFS or 0)\n"
+"      --hold-sync=N:FIFO       test aid: the N-th sync of IMAGE completes\n"
+"                               only once a byte can be read from FIFO\n"
 "      --fail-register=N        test aid: send the N-th ring REGISTER and\n"
 "                               all later ones with a bad qid, so that the\n"
 "                               kernel refuses them\n"
@@ -107,6 +117,8 @@ static const struct option long_options[] = {
 	{ "daemonize", no_argument, NULL, OPT_DAEMONIZE },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "fail-io", required_argument, NULL, OPT_FAIL_IO },
+	{ "fail-completion", required_argument, NULL, OPT_FAIL_COMPLETION },
+	{ "hold-sync", required_argument, NULL, OPT_HOLD_SYNC },
 	{ "fail-register", required_argument, NULL, OPT_FAIL_REGISTER },
 	{ "fail-thread", required_argument, NULL, OPT_FAIL_THREAD },
 	{ "trace", optional_argument, NULL, 't' },
@@ -341,6 +353,10 @@ static int parse_option(int c, struct export_options *opt)
 			return -EINVAL;
 		}
 		return parse_fault(optarg, &opt->fault);
+	case OPT_FAIL_COMPLETION:
+		return fault_parse_completion(optarg, &opt->completion);
+	case OPT_HOLD_SYNC:
+		return fault_parse_hold_sync(optarg, &opt->completion);
 	case OPT_FAIL_REGISTER:
 		return parse_uint("--fail-register", optarg, 1, UINT_MAX,
 				  &opt->fail_register);

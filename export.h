@@ -162,6 +162,27 @@ struct fault_range {
 	int error;
 };
 
+/* --fail-completion: the result one image I/O completion reports instead. */
+struct completion_fault {
+	/* IORING_OP_READ, IORING_OP_WRITE or IORING_OP_FSYNC. */
+	uint8_t opcode;
+	/* READ/WRITE: the request's offset; FSYNC: which sync, from 1. */
+	uint64_t where;
+	/* -errno, or a byte count (0 for an EOF). */
+	int result;
+};
+
+#define COMPLETION_FAULTS_MAX 4
+
+/* Test aids on the completion of image I/O (fault.c). */
+struct completion_aids {
+	struct completion_fault fault[COMPLETION_FAULTS_MAX];
+	unsigned int nr_faults;
+	/* --hold-sync=N:FIFO: sync N completes once a byte is read there. */
+	unsigned int hold_sync;
+	const char *hold_path;
+};
+
 struct export_options {
 	const char *image;
 	/* IMAGE was null:SIZE. */
@@ -189,6 +210,7 @@ struct export_options {
 	unsigned int queue_depth;
 	uint32_t max_io;
 	struct fault_range fault;
+	struct completion_aids completion;
 	/* --fail-register=N: REGISTERs from the N-th on carry a bad qid. */
 	unsigned int fail_register;
 	/* --fail-thread=N: thread 0 fails once it has taken N requests. */
@@ -298,6 +320,8 @@ struct fuse_request {
 	uint8_t io_opcode;
 	/* FALLOCATE mode; for a sync, IORING_FSYNC_DATASYNC or 0. */
 	uint32_t io_mode;
+	/* The fsync_flags the sync's SQE carried: what the test aids name. */
+	uint32_t sync_sent;
 	struct sync_ticket sync;
 	/*
 	 * A FALLOCATE of [io_offset, io_end), done in steps (falloc.c):
@@ -536,12 +560,52 @@ void blockdev_note_lack(struct backing *b, uint32_t what);
 int blockdev_data_fd(struct backing *b, uint64_t offset, uint32_t len,
 		    const void *buf);
 void blockdev_request_init(struct fuse_request *req);
+void blockdev_io_finish(struct fuse_request *req, int res);
 void blockdev_submit(struct fuse_request *req,
 		    void (*complete)(struct fuse_request *req, int res));
 
 static inline uint64_t blockdev_size(struct backing *b)
 {
 	return smp_load_acquire(&b->size);
+}
+
+/*
+ * fault.c: test aids on image I/O.  --fail-io fails it before it is
+ * submitted; --fail-completion lets the real SQE run and replaces its
+ * result; --hold-sync holds a sync's completion until the test lets it
+ * go.  Off, each costs its path one predictable branch on a flag.
+ */
+
+extern bool fault_completion_on;
+extern bool fault_submission_on;
+
+int fault_parse_completion(const char *s, struct completion_aids *aids);
+int fault_parse_hold_sync(const char *s, struct completion_aids *aids);
+void fault_setup(const struct export_options *opt);
+bool fault_completion(struct fuse_request *req, int *res);
+int fault_submission(const struct fuse_request *req);
+int fault_sync_at_exit(void);
+
+/*
+ * Called before image I/O is submitted: 0, or the errno (negative) that
+ * --fail-io says it fails with, without being submitted.
+ */
+static inline int fault_at_submission(const struct fuse_request *req)
+{
+	if (__builtin_expect(fault_submission_on, 0))
+		return fault_submission(req);
+	return 0;
+}
+
+/*
+ * Called with each image I/O result before it is looked at.  True when a
+ * test aid took the completion over: it calls blockdev_io_finish() later.
+ */
+static inline bool fault_at_completion(struct fuse_request *req, int *res)
+{
+	if (__builtin_expect(fault_completion_on, 0))
+		return fault_completion(req, res);
+	return false;
 }
 
 /* falloc.c: fallocate on the image */

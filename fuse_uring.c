@@ -34,7 +34,7 @@ struct uring_entry {
 };
 
 /*
- * The command is written into the zeroed SQE128 slot ring_sqe() hands out,
+ * The command is written into the zeroed SQE128 slot queue_sqe() hands out,
  * field by field: whatever the header's size (24 bytes up to 7.45, 40 in
  * 7.46), the bytes not written stay zero, as the kernel wants them.
  */

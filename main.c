@@ -392,6 +392,7 @@ static int run(struct export *exp)
 	/* Latency figures need both ends of every request timed. */
 	if (exp->opt.stats)
 		trace_requests_on = true;
+	fault_setup(&exp->opt);
 	if (blockdev_open(&exp->backing, &exp->opt))
 		return EXIT_FAILURE;
 	if (mount_prepare(&mnt, exp->opt.mountpoint))

@@ -265,7 +265,7 @@ FIXTURE(usage) {
 FIXTURE_VARIANT(usage) {
 	/* What the one line must name: the option, or what is missing. */
 	const char *names;
-	const char *args[6];
+	const char *args[8];
 };
 
 #define BAD(name, what, ...) \
@@ -300,6 +300,22 @@ BAD(fail_io_zero_length, "--fail-io", "--fail-io=read:0+0", P_IMG, P_MNT);
 BAD(fail_io_errno, "--fail-io", "--fail-io=rw:0+4K:EPERM", P_IMG, P_MNT);
 BAD(fail_io_twice, "--fail-io", "--fail-io=read:0+4K",
     "--fail-io=write:8K+4K", P_IMG, P_MNT);
+BAD(fail_completion_what, "--fail-completion",
+    "--fail-completion=erase:0:EIO", P_IMG, P_MNT);
+BAD(fail_completion_result, "--fail-completion",
+    "--fail-completion=read:0:EPERM", P_IMG, P_MNT);
+BAD(fail_completion_no_result, "--fail-completion",
+    "--fail-completion=write:4K", P_IMG, P_MNT);
+BAD(fail_completion_sync_0, "--fail-completion",
+    "--fail-completion=sync:0:EIO", P_IMG, P_MNT);
+BAD(fail_completion_sync_bytes, "--fail-completion",
+    "--fail-completion=sync:1:4096", P_IMG, P_MNT);
+BAD(fail_completion_five, "--fail-completion",
+    "--fail-completion=read:0:EIO", "--fail-completion=read:4K:EIO",
+    "--fail-completion=read:8K:EIO", "--fail-completion=read:12K:EIO",
+    "--fail-completion=read:16K:EIO", P_IMG, P_MNT);
+BAD(hold_sync_no_fifo, "--hold-sync", "--hold-sync=1", P_IMG, P_MNT);
+BAD(hold_sync_0, "--hold-sync", "--hold-sync=0:/dev/null", P_IMG, P_MNT);
 BAD(growable_without_writable, "--growable", "--growable", P_IMG, P_MNT);
 BAD(value_missing, "--pidfile", P_IMG, P_MNT, "--pidfile");
 BAD(no_arguments, "IMAGE", "--writable");

@@ -5,8 +5,13 @@
  * is reported to every close()/fsync() it leaves unsynced, the debt
  * stays after a failure, and the daemon's exit status says when the sync
  * at shutdown failed.  The test aid --fail-io=sync makes every fdatasync
- * and fsync of the image fail, so each case is deterministic.  Both
- * transports.
+ * and fsync of the image fail, so each case is deterministic.
+ *
+ * The order of syncs: --hold-sync keeps one sync's completion back until
+ * the test writes a byte to a FIFO, and --fail-completion=sync:N fails
+ * the N-th sync after it ran, so a test can finish a write, or fail
+ * another sync, while a sync is in flight, and see which calls that sync
+ * may answer.  Both transports.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,20 +135,40 @@ FIXTURE(dur) {
 	struct fue_export e;
 	const char *skip;
 	struct sync_client *c;
+	/* The --hold-sync FIFO and our end of it (read-write: no block). */
+	char fifo[PATH_MAX];
+	int fifo_fd;
+	char hold_opt[PATH_MAX + 16];
+	struct fue_client a, b;
 };
 
 FUE_TRANSPORT_VARIANTS(dur);
 
 FIXTURE_SETUP(dur)
 {
+	self->fifo_fd = -1;
 	SETUP_EXPORT(variant->ring);
 	self->c = fue_shared_alloc(sizeof(*self->c));
 	ASSERT_NE(NULL, self->c);
 	snprintf(self->c->path, sizeof(self->c->path), "%s", self->e.mnt);
+	snprintf(self->fifo, sizeof(self->fifo), "%s/hold", self->e.dir);
+	ASSERT_EQ(0, mkfifo(self->fifo, 0600));
+	self->fifo_fd = open(self->fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	ASSERT_LE(0, self->fifo_fd);
+	snprintf(self->hold_opt, sizeof(self->hold_opt),
+		 "--hold-sync=1:%s", self->fifo);
 }
 
 FIXTURE_TEARDOWN(dur)
 {
+	/* Let any sync still held go, so that the clients and daemon end. */
+	if (self->fifo_fd >= 0) {
+		if (write(self->fifo_fd, "xxxxxxxx", 8) < 0)
+			fue_log("cannot release held syncs: %m");
+		close(self->fifo_fd);
+	}
+	fue_client_end(&self->a);
+	fue_client_end(&self->b);
 	fue_teardown(&self->e);
 	if (self->c)
 		fue_shared_free(self->c, sizeof(*self->c));
@@ -259,6 +285,120 @@ TEST_F_TIMEOUT(dur, synced_writes_are_in_the_image, TIMEOUT_S)
 	EXPECT_EQ(-1, fue_check_pattern(buf, BS, 777));
 	EXPECT_EQ(-1, fue_check_pattern(buf + BS, BS, BS + 777));
 	free(buf);
+}
+
+/* Let the held sync complete. */
+static int release_sync(int fifo_fd)
+{
+	return write(fifo_fd, "x", 1) == 1 ? 0 : -errno;
+}
+
+/*
+ * A sync covers only the writes that had completed when it began.  A
+ * close() starts sync 1, held; a second client's write completes while
+ * it is in flight; sync 1 ends.  The second client's fsync() or close()
+ * must then make a sync of its own (sync 2, which fails), not take sync
+ * 1's success for its write.  The one exit status is 0: sync 3, at exit
+ * or at the fsync()-er's close(), succeeds.
+ */
+static void sync_covers_only_writes_done_when_it_began(
+	struct __test_metadata *_metadata, FIXTURE_DATA(dur) *self,
+	const FIXTURE_VARIANT(dur) *variant, enum fue_client_call call)
+{
+	START_WRITABLE(self->hold_opt, "--fail-completion=sync:2:EIO");
+	ASSERT_EQ(0, fue_client_start(&self->a, self->e.mnt));
+	ASSERT_EQ(0, fue_client_start(&self->b, self->e.mnt));
+	ASSERT_EQ(0, fue_client_call(&self->a, FUE_CLIENT_WRITE, 0, 777));
+	ASSERT_EQ(0, fue_client_send(&self->a, FUE_CLIENT_CLOSE, 0, 0));
+	ASSERT_EQ(0, fue_wait_errlog(&self->e,
+			"sync 1 (fdatasync) held, covering 1 writes",
+			FUE_IO_TIMEOUT_MS)) {
+		fue_dump_errlog(&self->e);
+	}
+	EXPECT_EQ(-ETIMEDOUT, fue_client_result(&self->a, 200))
+		TH_LOG("close() answered before its sync completed");
+	ASSERT_EQ(0, fue_client_call(&self->b, FUE_CLIENT_WRITE, BS, 777));
+	ASSERT_EQ(0, release_sync(self->fifo_fd));
+	EXPECT_EQ(0, fue_client_result(&self->a, FUE_IO_TIMEOUT_MS));
+	EXPECT_EQ(EIO, fue_client_call(&self->b, call, 0, 0))
+		TH_LOG("%s was answered by a sync begun before its write completed",
+		       call == FUE_CLIENT_FSYNC ? "fsync()" : "close()");
+	/* Sync 2 failed, so the debt stays and the next sync is made. */
+	if (call == FUE_CLIENT_FSYNC)
+		EXPECT_EQ(0, fue_client_call(&self->b, FUE_CLIENT_CLOSE, 0, 0));
+	EXPECT_EQ(0, stop_status(&self->e));
+}
+
+TEST_F_TIMEOUT(dur, fsync_covered_only_by_a_sync_begun_after_its_write,
+	       TIMEOUT_S)
+{
+	READY();
+	sync_covers_only_writes_done_when_it_began(_metadata, self, variant,
+						   FUE_CLIENT_FSYNC);
+}
+
+TEST_F_TIMEOUT(dur, flush_covered_only_by_a_sync_begun_after_its_write,
+	       TIMEOUT_S)
+{
+	READY();
+	sync_covers_only_writes_done_when_it_began(_metadata, self, variant,
+						   FUE_CLIENT_CLOSE);
+}
+
+/*
+ * A sync that ran beside a failed one cannot vouch for anything: the
+ * kernel reports a writeback error to one sync of a file, and the failed
+ * sync may have taken the error of our writes.  Sync 1 (a close()) is
+ * held; sync 2 (the other client's fsync()) fails meanwhile; sync 1 then
+ * completes without an error and must still report one.
+ */
+TEST_F_TIMEOUT(dur, sync_beside_a_failed_one_fails, TIMEOUT_S)
+{
+	READY();
+	START_WRITABLE(self->hold_opt, "--fail-completion=sync:2:EIO");
+	ASSERT_EQ(0, fue_client_start(&self->a, self->e.mnt));
+	ASSERT_EQ(0, fue_client_start(&self->b, self->e.mnt));
+	ASSERT_EQ(0, fue_client_call(&self->a, FUE_CLIENT_WRITE, 0, 777));
+	ASSERT_EQ(0, fue_client_send(&self->a, FUE_CLIENT_CLOSE, 0, 0));
+	ASSERT_EQ(0, fue_wait_errlog(&self->e, "sync 1 (fdatasync) held",
+				     FUE_IO_TIMEOUT_MS)) {
+		fue_dump_errlog(&self->e);
+	}
+	ASSERT_EQ(0, fue_client_call(&self->b, FUE_CLIENT_WRITE, BS, 777));
+	EXPECT_EQ(EIO, fue_client_call(&self->b, FUE_CLIENT_FSYNC, 0, 0));
+	ASSERT_EQ(0, fue_wait_errlog(&self->e,
+			"sync 2 (fsync) completed with 0, reported as EIO",
+			FUE_IO_TIMEOUT_MS)) {
+		fue_dump_errlog(&self->e);
+	}
+	ASSERT_EQ(0, release_sync(self->fifo_fd));
+	EXPECT_EQ(EIO, fue_client_result(&self->a, FUE_IO_TIMEOUT_MS))
+		TH_LOG("a sync that ran beside a failed one reported success");
+	/* Nothing has vouched for either write: the next sync is made. */
+	EXPECT_EQ(0, fue_client_call(&self->b, FUE_CLIENT_CLOSE, 0, 0));
+	EXPECT_EQ(0, stop_status(&self->e));
+}
+
+/*
+ * What reaches the image: fdatasync() as an fdatasync, fsync() (no
+ * FUSE_FSYNC_FDATASYNC) as a full fsync, which also writes the image
+ * file's metadata.  The completion aid names the sync it saw.
+ */
+TEST_F_TIMEOUT(dur, fsync_reaches_the_image_as_fsync, TIMEOUT_S)
+{
+	READY();
+	START_WRITABLE("--fail-completion=sync:1:0",
+		       "--fail-completion=sync:2:0");
+	ASSERT_EQ(0, script(self->c, SCRIPT_FSYNC_AND_FDATASYNC));
+	EXPECT_EQ(0, self->c->fsync_err[0]);
+	EXPECT_EQ(0, self->c->fsync_err[1]);
+	EXPECT_EQ(0, fue_wait_errlog(&self->e, "sync 1 (fdatasync) completed",
+				     FUE_IO_TIMEOUT_MS))
+		TH_LOG("fdatasync() did not reach the image as fdatasync");
+	EXPECT_EQ(0, fue_wait_errlog(&self->e, "sync 2 (fsync) completed",
+				     FUE_IO_TIMEOUT_MS))
+		TH_LOG("fsync() did not reach the image as fsync");
+	EXPECT_EQ(0, stop_status(&self->e));
 }
 
 /* fdatasync() and fsync() reach the daemon as what they are. */

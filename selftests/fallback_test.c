@@ -161,14 +161,42 @@ TEST_F_TIMEOUT(fallback, no_failure_keeps_the_ring, TIMEOUT_S)
  */
 #define FAKE_ERRNO_ENV	"FUE_FAKE_ERRNO"
 
+/*
+ * The audit arch of this build, which the daemon shares: the filter must
+ * match io_uring_setup() of this ABI and no other ABI's call of the same
+ * number.  An architecture not listed gets no arch check, which only
+ * means that another ABI's call of that number would fail too.
+ */
+#if defined(__x86_64__) && !defined(__ILP32__)
+#define FUE_AUDIT_ARCH	AUDIT_ARCH_X86_64
+#elif defined(__i386__)
+#define FUE_AUDIT_ARCH	AUDIT_ARCH_I386
+#elif defined(__aarch64__) && !defined(__AARCH64EB__)
+#define FUE_AUDIT_ARCH	AUDIT_ARCH_AARCH64
+#elif defined(__arm__) && !defined(__ARMEB__)
+#define FUE_AUDIT_ARCH	AUDIT_ARCH_ARM
+#elif defined(__riscv) && __riscv_xlen == 64
+#define FUE_AUDIT_ARCH	AUDIT_ARCH_RISCV64
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FUE_AUDIT_ARCH	AUDIT_ARCH_PPC64LE
+#elif defined(__powerpc64__)
+#define FUE_AUDIT_ARCH	AUDIT_ARCH_PPC64
+#elif defined(__s390x__)
+#define FUE_AUDIT_ARCH	AUDIT_ARCH_S390X
+#elif defined(__loongarch64)
+#define FUE_AUDIT_ARCH	AUDIT_ARCH_LOONGARCH64
+#endif
+
 static int exec_without_io_uring(char **argv)
 {
 	int err = atoi(getenv(FAKE_ERRNO_ENV));
 	struct sock_filter filter[] = {
+#ifdef FUE_AUDIT_ARCH
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FUE_AUDIT_ARCH, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+#endif
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, nr)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
@@ -217,6 +245,13 @@ FIXTURE_VARIANT_ADD(no_io_uring, no_io_uring_at_all) {
 	.err = ENOSYS,
 	.transport = "--io-uring=auto",
 	.says = "CONFIG_IO_URING",
+};
+
+/* What kernel.io_uring_disabled, or a seccomp policy, answers. */
+FIXTURE_VARIANT_ADD(no_io_uring, io_uring_not_allowed) {
+	.err = EPERM,
+	.transport = "--io-uring=auto",
+	.says = "io_uring_disabled",
 };
 
 FIXTURE_SETUP(no_io_uring)

@@ -452,5 +452,52 @@ bool fue_load_stop(struct fue_load *l, int timeout_ms);
 /* Kill and reap what is left, then free; NULL is fine. */
 void fue_load_free(struct fue_load *l);
 
+/* fue_client.c: a client the test drives one call at a time. */
+
+/*
+ * A child holding one file open (O_RDWR | O_DIRECT) that makes the calls
+ * it is sent, one at a time, and answers each with 0 or its errno, so that
+ * a test can keep a call blocked in the daemon while it makes others.
+ */
+struct fue_client {
+	pid_t pid;
+	int cmd_fd;
+	int res_fd;
+};
+
+enum fue_client_call {
+	FUE_CLIENT_WRITE = 'w',		/* fue_client_block_size bytes */
+	FUE_CLIENT_FSYNC = 'f',
+	FUE_CLIENT_FDATASYNC = 'd',
+	FUE_CLIENT_CLOSE = 'c',
+};
+
+#define FUE_CLIENT_BLOCK	4096
+
+/*
+ * Fork the client and wait until it has path open.  0, or -errno (the
+ * open's error included; nothing is left running then).
+ */
+int fue_client_start(struct fue_client *c, const char *path);
+/*
+ * Send one call; FUE_CLIENT_WRITE writes the pattern of off + shift at
+ * off.  0 or -errno.
+ */
+int fue_client_send(struct fue_client *c, enum fue_client_call call,
+		    off_t off, off_t shift);
+/*
+ * The answer to the oldest call not yet answered: 0 or the call's errno,
+ * -ETIMEDOUT when none came within timeout_ms, -EPIPE if the client died.
+ */
+int fue_client_result(struct fue_client *c, int timeout_ms);
+/* send, then result within FUE_IO_TIMEOUT_MS. */
+int fue_client_call(struct fue_client *c, enum fue_client_call call,
+		    off_t off, off_t shift);
+/* SIGKILL what is left of the client and reap it; a zeroed one is fine. */
+void fue_client_end(struct fue_client *c);
+
+/* fue_logs.c, continued: wait for text in the daemon's stderr. */
+int fue_wait_errlog(const struct fue_export *e, const char *text,
+		    int timeout_ms);
 
 #endif /* FUE_H */

@@ -326,3 +326,25 @@ void fue_dump_errlog(const struct fue_export *e)
 {
 	fue_dump_file("daemon", e->errlog);
 }
+
+/*
+ * Wait until the daemon's stderr holds text; 0 or -ETIMEDOUT.  For the
+ * lines a test aid prints when it acts.
+ */
+int fue_wait_errlog(const struct fue_export *e, const char *text,
+		    int timeout_ms)
+{
+	long long deadline = fue_now_ms() + timeout_ms;
+
+	for (;;) {
+		char *log = fue_slurp(e->errlog);
+		bool found = log && strstr(log, text);
+
+		free(log);
+		if (found)
+			return 0;
+		if (fue_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		fue_sleep_ms(20);
+	}
+}

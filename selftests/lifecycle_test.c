@@ -350,8 +350,10 @@ TEST_F_TIMEOUT(life, sigkill_fails_clients_keeps_synced, TIMEOUT_S)
 	/*
 	 * With the server gone the kernel aborts the connection: requests
 	 * in flight end with ECONNABORTED, later ones with ENOTCONN.  Over
-	 * the ring a request the dying server had taken may also end with
-	 * ECANCELED, from the kernel's cancellation of its ring entry.
+	 * the ring a request the kernel was handing to the dying server's
+	 * ring entry ends with ECANCELED instead: fuse_uring_send_in_task()
+	 * ends it with the error of its cancelled task work (seen on most
+	 * runs on 6.18, README's Tests section says so).  Only that one.
 	 */
 	EXPECT_TRUE(fue_load_wait(self->load, 5000))
 		TH_LOG("clients still blocked 5s after SIGKILL");

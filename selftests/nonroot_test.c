@@ -29,6 +29,8 @@
 
 #define IMAGE_SIZE (4 << 20)
 #define FUSE_CONF "/etc/fuse.conf"
+/* README: after one signal, files still open get two seconds. */
+#define GRACE_MS 2000
 
 struct start_args {
 	uid_t uid;
@@ -185,7 +187,23 @@ FIXTURE(nonroot) {
 	struct machine m;
 	uid_t owner_uid, other_uid;
 	gid_t owner_gid, other_gid;
+	/* The kernel offers the ring: an unprivileged export must use it. */
+	bool ring;
+	/* kernel.io_uring_disabled as found, while a test has changed it. */
+	char uring_disabled_was[16];
 };
+
+#define IO_URING_DISABLED "/proc/sys/kernel/io_uring_disabled"
+
+static void restore_uring_disabled(struct _test_data_nonroot *self)
+{
+	if (!self->uring_disabled_was[0])
+		return;
+	if (fue_write_word(IO_URING_DISABLED, self->uring_disabled_was))
+		fue_log("could not put %s back to %s", IO_URING_DISABLED,
+			self->uring_disabled_was);
+	self->uring_disabled_was[0] = '\0';
+}
 
 /* Only once the original is in hand. */
 static int set_user_allow_other(struct _test_data_nonroot *self, bool on)
@@ -195,6 +213,14 @@ static int set_user_allow_other(struct _test_data_nonroot *self, bool on)
 	return write_conf(on ? "# written by nonroot_test for its duration\nuser_allow_other\n" :
 			       "# written by nonroot_test for its duration\n",
 			  0644);
+}
+
+static bool io_uring_allowed_to_all(void)
+{
+	char val[16];
+
+	return fue_read_word("/proc/sys/kernel/io_uring_disabled", val,
+			     sizeof(val)) || !strcmp(val, "0");
 }
 
 FIXTURE_SETUP(nonroot)
@@ -211,6 +237,11 @@ FIXTURE_SETUP(nonroot)
 		self->skip = "fusermount3 is missing (install fuse3)";
 	if (self->skip)
 		return;
+	/*
+	 * Turns enable_uring on if it is off; the program puts it back.
+	 * kernel.io_uring_disabled other than 0 refuses nobody io_uring.
+	 */
+	self->ring = !fue_check_uring() && io_uring_allowed_to_all();
 	owner = getpwnam("nobody");
 	ASSERT_NE(NULL, owner);
 	self->owner_uid = owner->pw_uid;
@@ -236,6 +267,7 @@ FIXTURE_TEARDOWN(nonroot)
 {
 	char *text, *line, *save = NULL;
 
+	restore_uring_disabled(self);
 	/* Only a daemon that is our child is signalled (fue_stop()). */
 	fue_stop(&self->e);
 	if (self->e.dir[0])
@@ -315,6 +347,24 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 	return 0;
 }
 
+/*
+ * The transport the export serves over: the ring whenever the kernel
+ * offers it, root or not, and the requests so far came over it.
+ */
+static void expect_transport(struct __test_metadata *_metadata,
+			     struct _test_data_nonroot *self)
+{
+	struct fue_stats *s = malloc(sizeof(*s));
+
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	EXPECT_STREQ(self->ring ? "ring" : "/dev/fuse", s->transport);
+	if (self->ring)
+		EXPECT_LT(0ULL, s->ring)
+			TH_LOG("no request came over the ring");
+	free(s);
+}
+
 /* SIGTERM: README says the daemon unmounts and exits 0. */
 static void stop_clean(struct __test_metadata *_metadata,
 		       struct _test_data_nonroot *self)
@@ -359,6 +409,7 @@ TEST_F(nonroot, owner_only_without_allow_other)
 	/* Other users' bits mean nothing without allow_other. */
 	EXPECT_EQ(EPERM, as_user(self->owner_uid, self->owner_gid,
 				 self->e.mnt, 0, 0644));
+	expect_transport(_metadata, self);
 
 	stop_clean(_metadata, self);
 }
@@ -385,6 +436,7 @@ TEST_F(nonroot, other_users_with_allow_other)
 	EXPECT_EQ(IMAGE_SIZE, fue_read_all(e->mnt, buf, IMAGE_SIZE));
 	EXPECT_EQ(-1, fue_check_pattern(buf, IMAGE_SIZE, 0));
 	free(buf);
+	expect_transport(_metadata, self);
 
 	stop_clean(_metadata, self);
 }
@@ -397,6 +449,37 @@ TEST_F(nonroot, allow_other_on_refused)
 	/* A start-up failure: exit 1, as README says. */
 	EXPECT_EQ(1, start_nobody(self, "--allow-other=on"));
 	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+}
+
+/*
+ * kernel.io_uring_disabled=1 refuses io_uring to users outside
+ * io_uring_group (EPERM): the daemon as nobody must refuse at start with
+ * one line naming the setting, before it mounts anything.  The setting
+ * is put back at once, since it holds for the whole machine.
+ */
+TEST_F(nonroot, io_uring_disabled_refuses_at_start)
+{
+	char was[16], *text;
+	int ret;
+
+	READY();
+	if (fue_read_word(IO_URING_DISABLED, was, sizeof(was)))
+		SKIP(return, "no %s on this kernel", IO_URING_DISABLED);
+	if (strcmp(was, "0"))
+		SKIP(return, "%s is %s already", IO_URING_DISABLED, was);
+	ASSERT_EQ(0, set_user_allow_other(self, false));
+	snprintf(self->uring_disabled_was, sizeof(self->uring_disabled_was),
+		 "%s", was);
+	ASSERT_EQ(0, fue_write_word(IO_URING_DISABLED, "1"));
+	ret = start_nobody(self, "--allow-other=auto");
+	restore_uring_disabled(self);
+	EXPECT_EQ(1, ret);
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+	text = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, text);
+	EXPECT_EQ(1, fue_count_lines(text)) TH_LOG("%s", text);
+	EXPECT_NE(NULL, strstr(text, "io_uring_disabled")) TH_LOG("%s", text);
+	free(text);
 }
 
 /* What a client as nobody saw, in shared memory. */
@@ -457,8 +540,9 @@ static void nobody_aborts(struct __test_metadata *_metadata,
 {
 	struct holder *h = fue_shared_alloc(sizeof(*h));
 	char path[64];
+	long long signalled_ms;
 	struct stat st;
-	int i, status;
+	int i, status, reads;
 	pid_t holder;
 
 	ASSERT_NE(NULL, h);
@@ -480,16 +564,28 @@ static void nobody_aborts(struct __test_metadata *_metadata,
 		usleep(10000);
 	ASSERT_LE(3, h->reads) TH_LOG("client as nobody: %s",
 				      strerror(h->err));
+	expect_transport(_metadata, self);
 
+	signalled_ms = fue_now_ms();
 	ASSERT_EQ(0, kill(self->e.pid, SIGTERM));
 	if (twice) {
 		/* Once the first is taken; two pending merge into one. */
 		usleep(300 * 1000);
 		ASSERT_EQ(0, kill(self->e.pid, SIGTERM));
+	} else {
+		/* The held file is served through the grace period. */
+		reads = h->reads;
+		usleep(GRACE_MS / 2 * 1000);
+		EXPECT_LT(reads, h->reads)
+			TH_LOG("the held file was not served after one signal: %s",
+			       strerror(h->err));
 	}
-	/* Twice: at once; once: after the 2 s grace. */
+	/* Twice: at once; once: after the 2 s grace, not before. */
 	EXPECT_TRUE(fue_wait_exit(&self->e, twice ? 1500 : 5000))
 		TH_LOG("daemon as nobody still serving a held file");
+	if (!twice)
+		EXPECT_LE(GRACE_MS, fue_now_ms() - signalled_ms)
+			TH_LOG("one signal ended the export before its grace period");
 	EXPECT_TRUE(self->e.exited && WIFEXITED(self->e.status) &&
 		    WEXITSTATUS(self->e.status) == 0)
 		TH_LOG("daemon wait status %#x", self->e.status);

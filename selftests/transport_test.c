@@ -324,6 +324,49 @@ TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
 #define LOAD_BS		(64 << 10)
 #define LOAD_FLAGS	(FUE_LOAD_DEEP | FUE_LOAD_BUFFERED)
 
+/*
+ * More queue threads than CPUs: over /dev/fuse every one of them reads
+ * requests (with all its slots), over the ring there is one a queue
+ * (README); either way a load from every CPU gets the image's bytes.
+ */
+TEST_F_TIMEOUT(xport, more_threads_than_cpus, TIMEOUT_S)
+{
+	int possible = fue_possible_cpus(), want, i;
+	char qopt[32];
+	const char *opts[] = { variant->transport, "--stats", qopt,
+			       "--queue-depth=8", NULL };
+	struct fue_stats *s = malloc(sizeof(*s));
+	struct fue_load *l;
+
+	READY();
+	ASSERT_NE(NULL, s);
+	ASSERT_LT(0, possible);
+	want = 2 * possible + 1;
+	snprintf(qopt, sizeof(qopt), "--queues=%d", want);
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
+	l = self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, LOAD_BS, 0,
+					FUE_LOAD_DEEP | FUE_LOAD_VERIFY);
+	ASSERT_NE(NULL, l);
+	EXPECT_TRUE(fue_load_wait_ops(l, 200, 5000));
+	EXPECT_TRUE(fue_load_stop(l, 5000));
+	EXPECT_EQ(0, fue_load_errors(l));
+	EXPECT_EQ(0, fue_load_bad(l));
+	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	EXPECT_EQ(variant->ring ? possible : want, s->nr_threads);
+	for (i = 0; i < s->nr_threads; i++)
+		EXPECT_EQ(variant->ring ? 1ULL : 8ULL, s->t[i].readers)
+			TH_LOG("thread %d: %llu readers", s->t[i].thread,
+			       s->t[i].readers);
+	if (variant->ring) {
+		check_all_qids(_metadata, s);
+		EXPECT_EQ(0, s->legacy_io);
+	} else {
+		EXPECT_LE(200, s->legacy_io);
+	}
+	free(s);
+	expect_clean_exit(_metadata, &self->e);
+}
+
 TEST_F_TIMEOUT(xport, abort_under_load, TIMEOUT_S)
 {
 	const char *opts[] = { variant->transport, NULL };
@@ -456,6 +499,212 @@ TEST_F_TIMEOUT(ring, one_thread_serves_all_queues, TIMEOUT_S)
 	EXPECT_EQ(1, self->before.nr_threads);
 	per_cpu_traffic(_metadata, self);
 	expect_clean_exit(_metadata, &self->e);
+}
+
+/*
+ * --queues below, at and above the CPU count: kernel queues are dealt
+ * round-robin over min(N, queues) threads (README: with the ring at most
+ * one a queue), every queue is served, and each CPU's requests still go
+ * to its own queue.
+ */
+TEST_F_TIMEOUT(ring, queues_below_at_and_above_the_cpus, TIMEOUT_S)
+{
+	int possible = fue_possible_cpus(), want[4], n = 0, i, k;
+	char qopt[32];
+	const char *opts[] = { "--io-uring=on", "--stats", qopt, NULL };
+
+	READY();
+	ASSERT_LT(0, possible);
+	if (possible > 1)
+		want[n++] = possible - 1;
+	want[n++] = possible;
+	want[n++] = possible + 1;
+	want[n++] = 2 * possible + 1;
+	for (k = 0; k < n; k++) {
+		int threads = want[k] < possible ? want[k] : possible;
+
+		TH_LOG("--queues=%d over %d possible CPUs", want[k], possible);
+		if (k) {
+			fue_teardown(&self->e);
+			ASSERT_EQ(0, fue_init(&self->e));
+		}
+		snprintf(qopt, sizeof(qopt), "--queues=%d", want[k]);
+		ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
+		ASSERT_EQ(0, fue_request_stats(&self->e, &self->before));
+		check_all_qids(_metadata, &self->before);
+		EXPECT_EQ(threads, self->before.nr_threads);
+		for (i = 0; i < self->before.nr_queues; i++)
+			EXPECT_EQ(self->before.q[i].qid % threads,
+				  self->before.q[i].thread)
+				TH_LOG("qid %d served by thread %d",
+				       self->before.q[i].qid,
+				       self->before.q[i].thread);
+		per_cpu_traffic(_metadata, self);
+		expect_clean_exit(_metadata, &self->e);
+	}
+}
+
+/*
+ * Two ring exports at once, each with its own connection and rings: an
+ * abort of one (fusectl) ends that one alone, while the other goes on
+ * serving its load, over its ring, with every byte right.
+ */
+FIXTURE(two) {
+	struct fue_export e, survivor;
+	const char *skip;
+	struct fue_load *load;
+};
+
+FIXTURE_SETUP(two)
+{
+	SETUP_EXPORT(true);
+	ASSERT_EQ(0, fue_init(&self->survivor));
+}
+
+FIXTURE_TEARDOWN(two)
+{
+	fue_load_free(self->load);
+	fue_teardown(&self->e);
+	fue_teardown(&self->survivor);
+}
+
+TEST_F_TIMEOUT(two, abort_one_ring_export_other_serves, TIMEOUT_S)
+{
+	const char *opts[] = { "--io-uring=on", "--writable", "--stats", NULL };
+	struct fue_stats *before = malloc(sizeof(*before));
+	struct fue_stats *after = malloc(sizeof(*after));
+	struct fue_load *l;
+	long ops;
+	off_t diff = -1;
+
+	READY();
+	ASSERT_NE(NULL, before);
+	ASSERT_NE(NULL, after);
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
+	ASSERT_EQ(0, fue_start_fresh(&self->survivor, IMAGE_SIZE, opts));
+	ASSERT_NE(self->e.conn, self->survivor.conn);
+	/* Writers put the image's own pattern back: readers can verify. */
+	l = self->load = fue_load_start(self->survivor.mnt, 0, IMAGE_SIZE,
+					LOAD_BS, 0, FUE_LOAD_WRITERS |
+					FUE_LOAD_VERIFY);
+	ASSERT_NE(NULL, l);
+	EXPECT_TRUE(fue_load_wait_ops(l, 200, 5000));
+	ASSERT_EQ(0, fue_request_stats(&self->survivor, before));
+
+	ASSERT_EQ(0, fue_abort_conn(self->e.conn));
+
+	/* The survivor serves on, after the abort as before it. */
+	ops = fue_load_ops(l);
+	EXPECT_TRUE(fue_load_wait_ops(l, ops + 200, 5000))
+		TH_LOG("the other export stopped serving after the abort");
+	EXPECT_TRUE(fue_load_stop(l, 5000));
+	EXPECT_EQ(0, fue_load_errors(l));
+	EXPECT_EQ(0, fue_load_bad(l));
+
+	/*
+	 * Only now wait for the aborted one: on a busy 2-CPU machine its
+	 * threads, woken by the abort, were seen runnable yet unscheduled
+	 * for tens of seconds while the load ran.
+	 */
+	EXPECT_TRUE(fue_wait_exit(&self->e, 5000))
+		TH_LOG("the aborted export still running 5s after the abort");
+	EXPECT_TRUE(self->e.exited && WIFEXITED(self->e.status) &&
+		    WEXITSTATUS(self->e.status) == 1)
+		TH_LOG("aborted daemon's wait status %#x", self->e.status);
+	EXPECT_FALSE(fue_conn_exists(self->e.conn));
+
+	ASSERT_EQ(0, fue_request_stats(&self->survivor, after));
+	EXPECT_STREQ("ring", after->transport);
+	EXPECT_LT(before->ring, after->ring)
+		TH_LOG("no ring traffic on the survivor after the abort");
+	EXPECT_EQ(before->legacy_io, after->legacy_io);
+	EXPECT_EQ(0, after->errors);
+	EXPECT_TRUE(fue_conn_exists(self->survivor.conn));
+	EXPECT_EQ(0, fue_cmp_files(self->survivor.image, self->survivor.mnt,
+				   IMAGE_SIZE, &diff))
+		TH_LOG("the survivor's mount and image differ at %lld",
+		       (long long)diff);
+	expect_clean_exit(_metadata, &self->survivor);
+	free(before);
+	free(after);
+}
+
+/*
+ * Requests larger than 1 MiB: with the kernel's fs.fuse.max_pages_limit
+ * raised to 16 MiB of pages (and put back after), --max-io=16M lets one
+ * 16 MiB direct write and one 16 MiB direct read each reach the daemon
+ * whole, as one WRITE and one READ of 16 MiB in its trace, on both
+ * transports, with the bytes right.
+ */
+#define MAX_PAGES_LIMIT	"/proc/sys/fs/fuse/max_pages_limit"
+#define BIG_IO		(16 << 20)
+/* Written data unlike the image's pattern, so that a stale read shows. */
+#define SHIFT_BIG	4321
+
+FIXTURE(big) {
+	struct fue_export e;
+	const char *skip;
+	char limit_was[32];
+	char trace[PATH_MAX + 16];
+	void *buf;
+};
+
+FUE_TRANSPORT_VARIANTS(big);
+
+FIXTURE_SETUP(big)
+{
+	self->limit_was[0] = '\0';
+	SETUP_EXPORT(variant->ring);
+	if (fue_read_word(MAX_PAGES_LIMIT, self->limit_was,
+			  sizeof(self->limit_was))) {
+		self->limit_was[0] = '\0';
+		self->skip = "no " MAX_PAGES_LIMIT ": requests stay at most 1 MiB";
+		return;
+	}
+	ASSERT_EQ(0, fue_write_word(MAX_PAGES_LIMIT, "4096"));
+	ASSERT_EQ(0, posix_memalign(&self->buf, 4096, BIG_IO));
+}
+
+FIXTURE_TEARDOWN(big)
+{
+	fue_teardown(&self->e);
+	if (self->limit_was[0] &&
+	    fue_write_word(MAX_PAGES_LIMIT, self->limit_was))
+		fue_log("could not put %s back to %s", MAX_PAGES_LIMIT,
+			self->limit_was);
+	free(self->buf);
+}
+
+TEST_F_TIMEOUT(big, request_of_16m_reaches_the_daemon_whole, TIMEOUT_S)
+{
+	const char *opts[] = { variant->transport, "--writable", "--max-io=16M",
+			       "--queue-depth=2", self->trace, NULL };
+	char want[64], *text;
+
+	READY();
+	snprintf(self->trace, sizeof(self->trace), "--trace=%s/trace",
+		 self->e.dir);
+	ASSERT_EQ(0, fue_start_fresh(&self->e, 2 * BIG_IO, opts));
+	fue_fill_pattern(self->buf, BIG_IO, BIG_IO + SHIFT_BIG);
+	EXPECT_EQ(BIG_IO, fue_pwrite(self->e.mnt, O_RDWR | O_DIRECT,
+				     self->buf, BIG_IO, BIG_IO));
+	memset(self->buf, 0, BIG_IO);
+	EXPECT_EQ(BIG_IO, fue_pread(self->e.mnt, O_RDONLY | O_DIRECT,
+				    self->buf, BIG_IO, BIG_IO));
+	EXPECT_EQ(-1, fue_check_pattern(self->buf, BIG_IO, BIG_IO + SHIFT_BIG));
+	expect_clean_exit(_metadata, &self->e);
+
+	text = fue_slurp(self->trace + strlen("--trace="));
+	ASSERT_NE(NULL, text);
+	snprintf(want, sizeof(want), " WRITE node=1 off=%d size=%d\n",
+		 BIG_IO, BIG_IO);
+	EXPECT_NE(NULL, strstr(text, want))
+		TH_LOG("no 16 MiB WRITE reached the daemon whole");
+	snprintf(want, sizeof(want), " READ node=1 off=%d size=%d\n",
+		 BIG_IO, BIG_IO);
+	EXPECT_NE(NULL, strstr(text, want))
+		TH_LOG("no 16 MiB READ reached the daemon whole");
+	free(text);
 }
 
 TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
