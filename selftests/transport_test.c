@@ -636,7 +636,11 @@ TEST_F_TIMEOUT(two, abort_one_ring_export_other_serves, TIMEOUT_S)
  * whole, as one WRITE and one READ of 16 MiB in its trace, on both
  * transports, with the bytes right.
  */
-#define MAX_PAGES_LIMIT	"/proc/sys/fs/fuse/max_pages_limit"
+/* The sysctl fs.fuse.max_pages_limit, or a module parameter of the name. */
+static const char *const max_pages_limit_files[] = {
+	"/proc/sys/fs/fuse/max_pages_limit",
+	"/sys/module/fuse/parameters/max_pages_limit",
+};
 #define BIG_IO		(16 << 20)
 /* Written data unlike the image's pattern, so that a stale read shows. */
 #define SHIFT_BIG	4321
@@ -644,6 +648,7 @@ TEST_F_TIMEOUT(two, abort_one_ring_export_other_serves, TIMEOUT_S)
 FIXTURE(big) {
 	struct fue_export e;
 	const char *skip;
+	const char *limit;
 	char limit_was[32];
 	char trace[PATH_MAX + 16];
 	void *buf;
@@ -653,15 +658,22 @@ FUE_TRANSPORT_VARIANTS(big);
 
 FIXTURE_SETUP(big)
 {
+	unsigned int i;
+
 	self->limit_was[0] = '\0';
 	SETUP_EXPORT(variant->ring);
-	if (fue_read_word(MAX_PAGES_LIMIT, self->limit_was,
-			  sizeof(self->limit_was))) {
+	for (i = 0; i < ARRAY_SIZE(max_pages_limit_files); i++)
+		if (!fue_read_word(max_pages_limit_files[i], self->limit_was,
+				   sizeof(self->limit_was))) {
+			self->limit = max_pages_limit_files[i];
+			break;
+		}
+	if (!self->limit) {
 		self->limit_was[0] = '\0';
-		self->skip = "no " MAX_PAGES_LIMIT ": requests stay at most 1 MiB";
+		self->skip = "the kernel has no fuse max_pages_limit: requests stay at most 1 MiB";
 		return;
 	}
-	ASSERT_EQ(0, fue_write_word(MAX_PAGES_LIMIT, "4096"));
+	ASSERT_EQ(0, fue_write_word(self->limit, "4096"));
 	ASSERT_EQ(0, posix_memalign(&self->buf, 4096, BIG_IO));
 }
 
@@ -669,8 +681,8 @@ FIXTURE_TEARDOWN(big)
 {
 	fue_teardown(&self->e);
 	if (self->limit_was[0] &&
-	    fue_write_word(MAX_PAGES_LIMIT, self->limit_was))
-		fue_log("could not put %s back to %s", MAX_PAGES_LIMIT,
+	    fue_write_word(self->limit, self->limit_was))
+		fue_log("could not put %s back to %s", self->limit,
 			self->limit_was);
 	free(self->buf);
 }
