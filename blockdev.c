@@ -255,7 +255,6 @@ int blockdev_open(struct backing *b, const struct export_options *opt)
 	b->uid = getuid();
 	b->gid = getgid();
 	b->mode = opt->writable ? 0600 : 0400;
-	b->fault = opt->fault;
 	pthread_mutex_init(&b->lock, NULL);
 
 	if (opt->null_image) {

@@ -252,7 +252,6 @@ struct backing {
 	uid_t uid;
 	gid_t gid;
 	bool allow_other;
-	struct fault_range fault;
 	/* Timestamps of a null: image, which has no inode of its own. */
 	struct timespec null_mtime;
 	struct timespec null_ctime;
