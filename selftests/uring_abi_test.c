@@ -67,6 +67,12 @@
 #define QUIET_MS	250	/* how long "nothing happens" is watched */
 #define CLIENT_MS	5000	/* a client's stat() */
 #define UMOUNT_MS	5000
+/*
+ * Seconds a whole case may take: each wait above is bounded, and the sum
+ * stays far below this even in a guest under TCG on a busy machine,
+ * where the harness's 30 s default has cut cases short.
+ */
+#define CASE_S		120
 
 /* File sizes a GETATTR reply carries: which transport answered. */
 #define SIZE_RING	(3 * 4096)
@@ -821,7 +827,7 @@ static int bad_register(FIXTURE_DATA(abi) *self, int qid, struct iovec *iov,
  * fuse_uring_cmd() refuses every command until the INIT reply has set
  * fc->initialized: the ring is sized from what INIT negotiated.
  */
-TEST_F(abi, register_before_init_reply)
+TEST_F_TIMEOUT(abi, register_before_init_reply, CASE_S)
 {
 	struct iovec iov[2];
 	int i;
@@ -879,7 +885,7 @@ static void after_refused_register(struct __test_metadata *_metadata,
  * !fch->io_uring with -EOPNOTSUPP.  The probe found which; this case must
  * give the same answer and the requests go where it says.
  */
-TEST_F(abi, register_without_grant)
+TEST_F_TIMEOUT(abi, register_without_grant, CASE_S)
 {
 	READY();
 	START(0);
@@ -905,7 +911,7 @@ TEST_F(abi, register_without_grant)
  * returns ERR_PTR(-EPERM) for a device not yet installed whose opener did
  * not ask for a synchronous INIT, passed on as is.
  */
-TEST_F(abi, register_unmounted_dev)
+TEST_F_TIMEOUT(abi, register_unmounted_dev, CASE_S)
 {
 	int want = kern.sync_init ? -EPERM : -ENOTCONN;
 	struct io_uring_sqe *sqe;
@@ -934,7 +940,7 @@ TEST_F(abi, register_unmounted_dev)
  * enable_uring=N when the connection was made: INIT does not offer the
  * ring and fuse_uring_cmd() answers -EOPNOTSUPP.
  */
-TEST_F(abi, register_with_param_off)
+TEST_F_TIMEOUT(abi, register_with_param_off, CASE_S)
 {
 	struct iovec iov[2];
 	int i;
@@ -961,7 +967,7 @@ TEST_F(abi, register_with_param_off)
  * ring keeps it (6.14's "prevent disabling io-uring on active
  * connections"), so REGISTER still works.
  */
-TEST_F(abi, param_off_after_init)
+TEST_F_TIMEOUT(abi, param_off_after_init, CASE_S)
 {
 	READY();
 	START(FUSE_OVER_IO_URING);
@@ -973,7 +979,7 @@ TEST_F(abi, param_off_after_init)
  * A qid past the last possible CPU: fuse_uring_register() -EINVAL.  Each
  * bad qid on a connection of its own (see RESTART).
  */
-TEST_F(abi, register_bad_qid)
+TEST_F_TIMEOUT(abi, register_bad_qid, CASE_S)
 {
 	static const int bad[] = { -1, 0xffff };	/* -1: possible CPUs */
 	struct iovec iov[2];
@@ -1001,7 +1007,7 @@ TEST_F(abi, register_bad_qid)
  * sqe->len must be 2: fuse_uring_get_iovec_from_sqe() -EINVAL.  Each
  * count on a connection of its own.
  */
-TEST_F(abi, register_iovec_count)
+TEST_F_TIMEOUT(abi, register_iovec_count, CASE_S)
 {
 	static const unsigned int counts[] = { 1, 3, 0 };
 	struct iovec iov[3];
@@ -1025,7 +1031,7 @@ TEST_F(abi, register_iovec_count)
 }
 
 /* iov[0] shorter than the 288-byte header: fuse_uring_create_ring_ent(). */
-TEST_F(abi, register_short_header)
+TEST_F_TIMEOUT(abi, register_short_header, CASE_S)
 {
 	struct iovec iov[2];
 	int i;
@@ -1049,7 +1055,7 @@ TEST_F(abi, register_short_header)
  * where the kernel has no grant check (6.14-6.18), on a new one where a
  * refusal ends the ring (7.2+).
  */
-TEST_F(abi, register_short_payload)
+TEST_F_TIMEOUT(abi, register_short_payload, CASE_S)
 {
 	size_t bad[2];
 	struct iovec iov[2];
@@ -1081,7 +1087,7 @@ TEST_F(abi, register_short_payload)
 }
 
 /* A ring without IORING_SETUP_SQE128: fuse_uring_cmd() -EINVAL. */
-TEST_F(abi, no_sqe128)
+TEST_F_TIMEOUT(abi, no_sqe128, CASE_S)
 {
 	struct io_uring small;
 	struct io_uring_sqe *sqe;
@@ -1118,7 +1124,7 @@ TEST_F(abi, no_sqe128)
  * 3 and 4): fuse_uring_cmd()'s default case, -EINVAL, and the ring stays
  * negotiated.
  */
-TEST_F(abi, unknown_command)
+TEST_F_TIMEOUT(abi, unknown_command, CASE_S)
 {
 	static const uint32_t ops[] = {
 		FUSE_IO_URING_CMD_INVALID, 0xff00, 0x80000001u,
@@ -1169,7 +1175,7 @@ static int queue_cmd(FIXTURE_DATA(abi) *self, uint32_t op, int qid,
  * and room for one payload.  An explicit queue then takes entries as
  * before.  Older kernels refuse both as unknown, -EINVAL.
  */
-TEST_F(abi, queue_commands)
+TEST_F_TIMEOUT(abi, queue_commands, CASE_S)
 {
 	size_t pool_len;
 	void *pool;
@@ -1285,7 +1291,7 @@ static void commit_good(struct __test_metadata *_metadata,
 }
 
 /* A commit_id no request has: fuse_uring_commit_fetch() -ENOENT. */
-TEST_F(abi, commit_unknown_id)
+TEST_F_TIMEOUT(abi, commit_unknown_id, CASE_S)
 {
 	uint64_t commit_id;
 	int c, i;
@@ -1308,7 +1314,7 @@ TEST_F(abi, commit_unknown_id)
 }
 
 /* The commit_id of a request already answered: -ENOENT. */
-TEST_F(abi, commit_answered_id)
+TEST_F_TIMEOUT(abi, commit_answered_id, CASE_S)
 {
 	uint64_t commit_id;
 	int c, i;
@@ -1331,7 +1337,7 @@ TEST_F(abi, commit_answered_id)
  * The right commit_id on another queue: each queue looks only in its own
  * processing list, -ENOENT; a qid past the last queue is -EINVAL.
  */
-TEST_F(abi, commit_wrong_qid)
+TEST_F_TIMEOUT(abi, commit_wrong_qid, CASE_S)
 {
 	uint64_t commit_id;
 	int c, i, qid, other;
@@ -1386,7 +1392,7 @@ static int64_t faulty_reply(struct __test_metadata *_metadata,
  * fuse_uring_out_header_has_err(): an error outside (-ERESTARTSYS, 0]
  * ends the request with -EINVAL; one inside reaches the caller.
  */
-TEST_F(abi, reply_error_out_of_range)
+TEST_F_TIMEOUT(abi, reply_error_out_of_range, CASE_S)
 {
 	static const int bad[] = { 1, 4096, -512, -4096, INT_MIN };
 	struct reply_fault f = { .bad_error = true };
@@ -1421,7 +1427,7 @@ TEST_F(abi, reply_error_out_of_range)
  * than the reply holds (up to past the registered buffer) and for less
  * than a fixed-size reply.
  */
-TEST_F(abi, reply_payload_size)
+TEST_F_TIMEOUT(abi, reply_payload_size, CASE_S)
 {
 	struct reply_fault f = { .set_payload_sz = true };
 	int64_t r;
@@ -1458,7 +1464,7 @@ TEST_F(abi, reply_payload_size)
  * The out header's unique must be the request's: -ENOENT when it is
  * another's, -EINVAL when 0 (a notification, not supported on the ring).
  */
-TEST_F(abi, reply_unique_mismatch)
+TEST_F_TIMEOUT(abi, reply_unique_mismatch, CASE_S)
 {
 	struct reply_fault f = { .unique_delta = 2 };
 	int64_t r;
@@ -1506,7 +1512,7 @@ static int dev_write_reply(FIXTURE_DATA(abi) *self, int error,
  * the request waiting for a correct reply; a reply of the wrong size ends
  * the request with -EIO.
  */
-TEST_F(abi, dev_reply_faults)
+TEST_F_TIMEOUT(abi, dev_reply_faults, CASE_S)
 {
 	struct fuse_in_header *in = (struct fuse_in_header *)self->buf;
 	uint64_t unique;
@@ -1557,6 +1563,19 @@ static int bounded_umount(FIXTURE_DATA(abi) *self)
 	return -ETIMEDOUT;
 }
 
+/* Wait until fusectl no longer lists the connection: 0 or -ETIMEDOUT. */
+static int wait_conn_gone(FIXTURE_DATA(abi) *self)
+{
+	int ms;
+
+	for (ms = 0; ms < CQE_MS; ms += 10) {
+		if (!fue_conn_exists(self->conn))
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
 /*
  * want CQEs of entries, each with result res_want: every tag an entry's
  * (held excepted), each tag once, and no CQE more after them.
@@ -1599,7 +1618,7 @@ static void expect_entry_cqes(struct __test_metadata *_metadata,
  * fuse_uring_stop_queues() completes each entry's CQE with -ENOTCONN, the
  * connection goes away and /dev/fuse reads -ENODEV.
  */
-TEST_F(abi, umount_idle_entries)
+TEST_F_TIMEOUT(abi, umount_idle_entries, CASE_S)
 {
 	int depth = 2;
 	ssize_t n;
@@ -1616,9 +1635,9 @@ TEST_F(abi, umount_idle_entries)
 	n = dev_read(self, CQE_MS);
 	EXPECT_EQ(-ENODEV, n)
 		TH_LOG("fuse_dev_do_read() after umount");
-	EXPECT_FALSE(fue_conn_exists(self->conn))
-		TH_LOG("fuse_ctl_remove_conn(): connection %u still listed",
-		       self->conn);
+	EXPECT_EQ(0, wait_conn_gone(self))
+		TH_LOG("fuse_ctl_remove_conn(): connection %u still listed %d ms after umount",
+		       self->conn, CQE_MS);
 	io_uring_queue_exit(&self->ring);
 	self->has_ring = false;
 }
@@ -1698,14 +1717,14 @@ static void abort_in_flight(struct __test_metadata *_metadata,
 		TH_LOG("fuse_get_req(): a new call on an aborted connection");
 }
 
-TEST_F(abi, abort_in_flight)
+TEST_F_TIMEOUT(abi, abort_in_flight, CASE_S)
 {
 	READY();
 	START(FUSE_OVER_IO_URING);
 	abort_in_flight(_metadata, self, false);
 }
 
-TEST_F(abi, abort_in_flight_abort_error)
+TEST_F_TIMEOUT(abi, abort_in_flight_abort_error, CASE_S)
 {
 	READY();
 	START(FUSE_OVER_IO_URING | FUSE_ABORT_ERROR);
@@ -1720,7 +1739,7 @@ TEST_F(abi, abort_in_flight_abort_error)
  * (fuse_uring_stop_fuse_req_end()).  From then on the mount fails at once
  * with -ENOTCONN.
  */
-TEST_F(abi, server_gone)
+TEST_F_TIMEOUT(abi, server_gone, CASE_S)
 {
 	struct timespec t0, t1;
 	uint64_t commit_id;
@@ -1799,7 +1818,7 @@ static int wait_client_blocked(FIXTURE_DATA(abi) *self, int c, char *state)
  * is_ring_ready(): requests keep blocking in fuse_get_req() until every
  * queue has an entry, then go over the ring, never to /dev/fuse.
  */
-TEST_F(abi, ready_needs_every_queue)
+TEST_F_TIMEOUT(abi, ready_needs_every_queue, CASE_S)
 {
 	uint64_t tag = 0;
 	int c, q, i, missing, res = 0, cpu = self->online[0];
@@ -1842,7 +1861,7 @@ TEST_F(abi, ready_needs_every_queue)
 }
 
 /* fuse_uring_task_to_queue(): a request goes to its caller's CPU's queue. */
-TEST_F(abi, request_on_callers_cpu_queue)
+TEST_F_TIMEOUT(abi, request_on_callers_cpu_queue, CASE_S)
 {
 	int k, c, i, cpu;
 
@@ -1880,7 +1899,7 @@ TEST_F(abi, request_on_callers_cpu_queue)
  * request arrives in an entry, its COMMIT_AND_FETCH gets -EOPNOTSUPP and
  * stat() hangs until /sys/fs/fuse/connections/N/abort.
  */
-TEST_F(abi, register_refused_after_ready)
+TEST_F_TIMEOUT(abi, register_refused_after_ready, CASE_S)
 {
 	struct iovec iov[2];
 	uint64_t commit_id;
@@ -1932,7 +1951,7 @@ TEST_F(abi, register_refused_after_ready)
  * /sys/fs/fuse/connections/N/abort: read(/dev/fuse) gives ECONNABORTED;
  * umount; read(/dev/fuse) now gives ENODEV.
  */
-TEST_F(abi, abort_error_then_umount)
+TEST_F_TIMEOUT(abi, abort_error_then_umount, CASE_S)
 {
 	bool flipped;
 	int cmd;
@@ -1980,7 +1999,7 @@ TEST_F(abi, abort_error_then_umount)
  * read(/dev/fuse) has nothing; /sys/fs/fuse/connections/N/abort ends it
  * with ECONNABORTED.
  */
-TEST_F(abi, ring_closed_dev_open)
+TEST_F_TIMEOUT(abi, ring_closed_dev_open, CASE_S)
 {
 	char state = '?';
 	int c, tries;
