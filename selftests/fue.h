@@ -113,13 +113,20 @@ int fue_unmount_all(const char *path, bool abort_first);
  */
 bool fue_mount_under(const char *dir, char *found, size_t len);
 
+/* True if fusectl is mounted on /sys/fs/fuse/connections. */
+bool fue_fusectl_mounted(void);
+
 /*
- * Requests of connection conn not yet answered (fusectl's "waiting"), or
- * -ENOENT when fusectl does not list it.
+ * Requests of connection conn not yet answered (fusectl's "waiting"),
+ * -ENOENT when fusectl does not list it, -ENODEV (said on stderr) when
+ * fusectl is not mounted.
  */
 int fue_conn_waiting(unsigned int conn);
 
-/* True while fusectl still lists connection conn. */
+/*
+ * True while fusectl still lists connection conn, and (said on stderr)
+ * when fusectl is not mounted: a wait for a connection's end then fails.
+ */
 bool fue_conn_exists(unsigned int conn);
 
 /* fue_io.c: bounded client I/O, images and direct file access. */

@@ -200,7 +200,11 @@ static void check_at_exit(void)
 		_exit(1);
 }
 
-static void __attribute__((constructor)) note_kernel_log(void)
+/*
+ * First of the constructors, so that its atexit() handler runs last: after
+ * the others (enable_uring's restore, say), since it may end the process.
+ */
+static void __attribute__((constructor(101))) note_kernel_log(void)
 {
 	const char *kmsg = env_or("FUE_KMSG", KMSG_DEFAULT);
 

@@ -30,6 +30,21 @@
 
 #include "fue_harness.h"
 
+/*
+ * enable_uring is set for the whole program before any daemon starts (a
+ * daemon's INIT is offered the ring only if it is Y then) and put back
+ * when the program exits; why the ring is unavailable, or NULL.
+ */
+static const char *uring_unavailable;
+
+static void __attribute__((constructor)) uring_for_the_program(void)
+{
+	if (!fue_check_env())
+		uring_unavailable = fue_check_uring();
+	else
+		uring_unavailable = "not checked";
+}
+
 #define TIMEOUT_S	90
 #define IMAGE_SIZE	(8 << 20)
 #define MAX_CPUS	1024
@@ -293,6 +308,9 @@ TEST_F_TIMEOUT(obs, trace_scripted_session, TIMEOUT_S)
 	 * The RELEASE of the session's close() is queued in the background;
 	 * an unmount before the daemon takes it drops it unseen.
 	 */
+	ASSERT_LE(0, fue_conn_waiting(self->e.conn))
+		TH_LOG("no fusectl count of connection %u to wait on",
+		       self->e.conn);
 	for (i = 0; i < 500 && fue_conn_waiting(self->e.conn) > 0; i++)
 		usleep(10000);
 	/* At exit the trace is flushed and closed. */
@@ -445,10 +463,9 @@ TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
 	TH_LOG("granted: %s", granted);
 	TH_LOG("transport: %s", transport);
 	EXPECT_EQ(variant->ring, has_word(granted, "OVER_IO_URING"));
-	/* The kernel offers the ring whenever enable_uring is Y. */
-	if (!fue_check_uring()) {
-		EXPECT_TRUE(has_word(offered, "OVER_IO_URING"));
-	}
+	/* The kernel offers the ring exactly when enable_uring is Y. */
+	EXPECT_EQ(!uring_unavailable, has_word(offered, "OVER_IO_URING"))
+		TH_LOG("enable_uring %s", uring_unavailable ?: "is Y");
 	/* OVER_IO_URING lives in flags2, which only INIT_EXT makes valid. */
 	EXPECT_TRUE(has_word(granted, "INIT_EXT") ||
 		    !has_word(granted, "OVER_IO_URING"));
