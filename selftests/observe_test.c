@@ -1126,6 +1126,83 @@ static char *man_path(char *buf, size_t len)
 	return buf;
 }
 
+/* An idle export */
+
+/* How long an idle export is watched, and the wake-ups it may have. */
+#define IDLE_MS		3000
+#define IDLE_WAKEUPS	3
+
+/* Context switches of all of pid's threads, and its CPU time in ticks. */
+static int idle_counts(pid_t pid, unsigned long long *switches,
+		       unsigned long long *ticks)
+{
+	char path[320], *text, *p, *line;
+	unsigned long long utime, stime;
+	struct dirent *d;
+	DIR *dir;
+
+	*switches = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", pid,
+			 d->d_name);
+		text = fue_slurp(path);
+		for (line = text; line && *line; line = p ? p + 1 : NULL) {
+			p = strchr(line, '\n');
+			if (!strncmp(line, "voluntary_ctxt_switches:", 24) ||
+			    !strncmp(line, "nonvoluntary_ctxt_switches:", 27))
+				*switches += strtoull(strchr(line, ':') + 1,
+						      NULL, 10);
+			if (!p)
+				break;
+		}
+		free(text);
+	}
+	closedir(dir);
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	text = fue_slurp(path);
+	p = text ? strrchr(text, ')') : NULL;
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &utime, &stime) != 2) {
+		free(text);
+		return -EINVAL;
+	}
+	free(text);
+	*ticks = utime + stime;
+	return 0;
+}
+
+/*
+ * README: "an idle export costs no CPU".  Once serving, a daemon with
+ * nothing to do sleeps: none of its threads wakes up on a timer.
+ */
+TEST_F_TIMEOUT(obs, idle_export_sleeps, TIMEOUT_S)
+{
+	unsigned long long sw0, sw1, t0, t1;
+	struct stat st;
+
+	READY();
+	START_WRITABLE();
+	/* One request, then quiet: what the start-up did is over. */
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	fue_sleep_ms(500);
+	ASSERT_EQ(0, idle_counts(self->e.pid, &sw0, &t0));
+	fue_sleep_ms(IDLE_MS);
+	ASSERT_EQ(0, idle_counts(self->e.pid, &sw1, &t1));
+	TH_LOG("idle for %d ms: %llu context switches, %llu CPU ticks",
+	       IDLE_MS, sw1 - sw0, t1 - t0);
+	EXPECT_GE(IDLE_WAKEUPS, sw1 - sw0)
+		TH_LOG("the idle daemon woke up %llu times in %d ms",
+		       sw1 - sw0, IDLE_MS);
+	EXPECT_GE(1, t1 - t0);
+	expect_clean_exit(_metadata, &self->e);
+}
+
 /*
  * A fixture rather than TEST(): an older harness' TEST() leaves an unused
  * parameter that clang -Wextra rejects.  Needs neither root nor FUSE.
