@@ -396,6 +396,70 @@ static bool has_word(const char *words, const char *word)
 #define PREFIX "fuse-uring-export: "
 
 /*
+ * README: -v prints the ring buffers' sum, (entries) x (payload + 4 KiB)
+ * with --queue-depth (32) entries per queue of an online CPU and one per
+ * other queue, the payload max(max_write, max_pages pages, 8 KiB); the
+ * /dev/fuse reader; and the io_uring set-up flags the kernel accepted.
+ */
+static void check_verbose_buffers(struct __test_metadata *_metadata,
+				  const FIXTURE_VARIANT(obs) *variant,
+				  const char *text, unsigned int max_write,
+				  unsigned int max_pages)
+{
+	unsigned int entries = 0, payload = 0, want_payload;
+	int online, cpus[MAX_CPUS];
+	double mib = 0, diff;
+	char *line, *why;
+
+	online = fue_online_cpus(cpus, MAX_CPUS);
+	line = find_line(text, PREFIX "ring buffers: ");
+	EXPECT_EQ(variant->ring, line != NULL) TH_LOG("%s", text);
+	if (line) {
+		EXPECT_EQ(3, sscanf(line, "%u entries (--queue-depth per queue with an online CPU, 1 per other queue) x (%u B payload + 4 KiB header) = %lf MiB",
+				    &entries, &payload, &mib))
+			TH_LOG("ring buffers: %s", line);
+		want_payload = max_pages * getpagesize();
+		if (want_payload < max_write)
+			want_payload = max_write;
+		if (want_payload < 8192)
+			want_payload = 8192;
+		EXPECT_EQ(want_payload, payload);
+		EXPECT_EQ(32 * online + (fue_possible_cpus() - online),
+			  (int)entries);
+		/* Printed to a tenth of a MiB. */
+		diff = mib - entries * (payload + 4096.0) / (1 << 20);
+		EXPECT_TRUE(diff < 0.051 && diff > -0.051)
+			TH_LOG("%u x (%u + 4096) B is not %.1f MiB", entries,
+			       payload, mib);
+	}
+	free(line);
+
+	line = find_line(text, PREFIX "/dev/fuse reader: ");
+	ASSERT_NE(NULL, line) TH_LOG("-v names no /dev/fuse reader");
+	EXPECT_EQ(0, strncmp(line, "POLL_ADD on the ring, then non-blocking read(2)", 47))
+		TH_LOG("reader: %s", line);
+	free(line);
+
+	line = find_line(text, PREFIX "io_uring: ");
+	ASSERT_NE(NULL, line) TH_LOG("-v names no io_uring flags");
+	TH_LOG("io_uring: %s", line);
+	/* The flags, without the words of the reason after them. */
+	why = strstr(line, " (");
+	if (why)
+		*why = '\0';
+	EXPECT_TRUE(has_word(line, "SQE128"));
+	/* DEFER_TASKRUN, else COOP_TASKRUN, else neither: at most one. */
+	EXPECT_FALSE(has_word(line, "DEFER_TASKRUN") &&
+		     has_word(line, "COOP_TASKRUN"));
+	if (has_word(line, "DEFER_TASKRUN"))
+		EXPECT_TRUE(has_word(line, "SINGLE_ISSUER"));
+	EXPECT_EQ(has_word(line, "DEFER_TASKRUN") ||
+		  has_word(line, "COOP_TASKRUN"),
+		  has_word(line, "TASKRUN_FLAG"));
+	free(line);
+}
+
+/*
  * README: -v prints max_write and max_pages, and which thread serves
  * which kernel queue; the map must agree with the stats dump s.
  */
@@ -435,6 +499,7 @@ static void check_verbose_setup(struct __test_metadata *_metadata,
 	}
 	/* One line per kernel queue over the ring; no queues otherwise. */
 	EXPECT_EQ(variant->ring ? fue_possible_cpus() : 0, mapped);
+	check_verbose_buffers(_metadata, variant, text, max_write, max_pages);
 }
 
 TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
