@@ -243,6 +243,15 @@ int fue_start_fresh(struct fue_export *e, off_t image_size,
  */
 int fue_run(struct fue_export *e, const char *const *args, int timeout_ms);
 
+/*
+ * For a test that starts the daemon its own way (as another user, say):
+ * fue_claim() takes e for a daemon that will mount on mnt and starts its
+ * watchdog; fue_watch() then tells the watchdog e->pid and e->conn, once
+ * the test has set them.  0 or -errno.
+ */
+int fue_claim(struct fue_export *e, const char *mnt);
+void fue_watch(struct fue_export *e);
+
 /* Reap the daemon if it exited; wait up to timeout_ms.  True if reaped. */
 bool fue_wait_exit(struct fue_export *e, int timeout_ms);
 

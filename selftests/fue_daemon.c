@@ -404,6 +404,16 @@ static int claim_export(struct fue_export *e, const char *mnt,
 	return 0;
 }
 
+int fue_claim(struct fue_export *e, const char *mnt)
+{
+	return claim_export(e, mnt, "fue_claim");
+}
+
+void fue_watch(struct fue_export *e)
+{
+	watch_update(e, 0);
+}
+
 static int start_daemon(struct fue_export *e, const char *image,
 			const char *mnt, const char *const *opts)
 {

@@ -361,8 +361,11 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 
 	snprintf(pidfile, sizeof(pidfile), "%s/nobody.pid", self->e.dir);
 	snprintf(arg_pid, sizeof(arg_pid), "--pidfile=%s", pidfile);
-	/* The daemon detaches: adopt it, so that it is ours to signal. */
-	if (!a || prctl(PR_SET_CHILD_SUBREAPER, 1))
+	/*
+	 * The daemon detaches: adopt it, so that it is ours to signal, and
+	 * let the watchdog remove it should this test be killed.
+	 */
+	if (!a || fue_claim(&self->e, self->e.mnt))
 		return -ENOMEM;
 	/* nobody cannot write into a root-owned 0755 directory. */
 	chmod(self->e.dir, 0777);
@@ -395,6 +398,7 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 		 self->e.mnt);
 	self->e.has_conn = fue_mount_info(self->e.mnt, &self->e.conn, NULL,
 					  0) > 0;
+	fue_watch(&self->e);
 	return 0;
 }
 
