@@ -182,14 +182,25 @@ bool fue_fusectl_mounted(void)
 	return mounted;
 }
 
+/* Once per process: the waits that ask poll. */
+static void say_no_fusectl(const char *what, unsigned int conn)
+{
+	static bool said;
+
+	if (said)
+		return;
+	said = true;
+	fue_log("fusectl is not mounted on " FUSECTL_DIR ": cannot %s of connection %u",
+		what, conn);
+}
+
 int fue_conn_waiting(unsigned int conn)
 {
 	char path[128], *text;
 	int n;
 
 	if (!fue_fusectl_mounted()) {
-		fue_log("fusectl is not mounted on " FUSECTL_DIR
-			": cannot count the requests of connection %u", conn);
+		say_no_fusectl("count the requests", conn);
 		return -ENODEV;
 	}
 	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/waiting", conn);
@@ -207,8 +218,7 @@ bool fue_conn_exists(unsigned int conn)
 
 	/* Say it is there: a wait for its end must not pass for nothing. */
 	if (!fue_fusectl_mounted()) {
-		fue_log("fusectl is not mounted on " FUSECTL_DIR
-			": cannot tell whether connection %u is gone", conn);
+		say_no_fusectl("tell the end", conn);
 		return true;
 	}
 	snprintf(path, sizeof(path), FUSECTL_DIR "/%u", conn);
