@@ -271,28 +271,13 @@ static void handle_signal(struct waiter *w, int sig)
 	}
 }
 
-/*
- * One round of waiting.  Queue threads send SIGUSR2 when they are armed,
- * fail or end, and a blocked signal stays pending until taken, so main
- * sleeps until there is something to do: an idle export costs no CPU.
- * Only a grace period running out needs a timeout.
- */
+/* One round of waiting, short enough to notice a grace period running out. */
 static void wait_once(struct waiter *w)
 {
-	struct timespec left;
-	double secs;
+	struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
 	int sig;
 
-	if (w->stop_requested && !w->aborted_by_us) {
-		secs = w->deadline - now_sec();
-		if (secs < 0)
-			secs = 0;
-		left.tv_sec = (time_t)secs;
-		left.tv_nsec = (long)((secs - (double)left.tv_sec) * 1e9);
-		sig = sigtimedwait(&w->signals, NULL, &left);
-	} else {
-		sig = sigwaitinfo(&w->signals, NULL);
-	}
+	sig = sigtimedwait(&w->signals, NULL, &tick);
 	if (sig > 0)
 		handle_signal(w, sig);
 	if (smp_load_acquire(&w->exp->fatal) &&
