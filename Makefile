@@ -44,12 +44,13 @@ smoke: deps
 	@scripts/smoke
 
 # enable-uring exits 4 on a kernel without the ring: its tests then skip;
-# --release unmounts the fusectl it mounted for them.
+# --release unmounts the fusectl it mounted for them, quietly, so that the
+# runner's summary stays the last line.
 check: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/enable-uring || [ $$? -eq 4 ]
 	@$(MAKE) --no-print-directory -C selftests run_tests; rc=$$?; \
-		scripts/enable-uring --release; exit $$rc
+		scripts/enable-uring --release > /dev/null; exit $$rc
 
 # The kernel under test, booted under QEMU over a read-only view of this
 # machine's root: make vm-check KERNEL=arch/x86/boot/bzImage

@@ -14,9 +14,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -254,6 +256,35 @@ TEST_F_TIMEOUT(cli, daemonize_reports_failure, TIMEOUT_S)
 	/* The launcher must wait for the verdict, not detach and exit 0. */
 	check_refused(_metadata, self, run(self, args), 1, 0);
 	EXPECT_NE(0, access(pidfile, F_OK));
+}
+
+/* README: "ramfs has no O_DIRECT, so --direct on it fails, saying so." */
+TEST_F_TIMEOUT(cli, direct_on_a_store_without_o_direct, TIMEOUT_S)
+{
+	char store[PATH_MAX], image[PATH_MAX + 8], *err;
+	const char *args[] = { "--direct", image, P_MNT, NULL };
+	int code;
+
+	READY();
+	snprintf(store, sizeof(store), "%s/ramfs", self->e.dir);
+	snprintf(image, sizeof(image), "%s/image", store);
+	ASSERT_EQ(0, mkdir(store, 0700));
+	/* The ramfs lives and dies in this test's own mount namespace. */
+	ASSERT_EQ(0, unshare(CLONE_NEWNS));
+	ASSERT_EQ(0, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+	if (mount("ramfs", store, "ramfs", 0, NULL))
+		SKIP(return, "cannot mount ramfs: %s", strerror(errno));
+	ASSERT_EQ(0, fue_make_image(image, IMAGE_SIZE));
+	code = run(self, args);
+	err = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, err);
+	EXPECT_EQ(1, code);
+	EXPECT_EQ(1, fue_count_lines(err)) TH_LOG("stderr: %s", err);
+	EXPECT_NE(NULL, strstr(err, ": its file system has no O_DIRECT (drop --direct)"))
+		TH_LOG("stderr: %s", err);
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+	free(err);
+	umount2(store, MNT_DETACH);
 }
 
 /* Usage errors: exit 2, one line, nothing mounted. */

@@ -23,6 +23,8 @@
 #define FUE_START_TIMEOUT_MS	15000
 #define FUE_STOP_TIMEOUT_MS	10000
 #define FUE_IO_TIMEOUT_MS	10000
+/* How long a new export may take to answer its first request. */
+#define FUE_PROBE_TIMEOUT_MS	5000
 /* How long one export may live before the watchdog aborts it. */
 #define FUE_WATCHDOG_S		30
 
@@ -111,13 +113,20 @@ int fue_unmount_all(const char *path, bool abort_first);
  */
 bool fue_mount_under(const char *dir, char *found, size_t len);
 
+/* True if fusectl is mounted on /sys/fs/fuse/connections. */
+bool fue_fusectl_mounted(void);
+
 /*
- * Requests of connection conn not yet answered (fusectl's "waiting"), or
- * -ENOENT when fusectl does not list it.
+ * Requests of connection conn not yet answered (fusectl's "waiting"),
+ * -ENOENT when fusectl does not list it, -ENODEV (said on stderr) when
+ * fusectl is not mounted.
  */
 int fue_conn_waiting(unsigned int conn);
 
-/* True while fusectl still lists connection conn. */
+/*
+ * True while fusectl still lists connection conn, and (said on stderr)
+ * when fusectl is not mounted: a wait for a connection's end then fails.
+ */
 bool fue_conn_exists(unsigned int conn);
 
 /* fue_io.c: bounded client I/O, images and direct file access. */
@@ -192,6 +201,7 @@ struct fue_export {
 	char mounted_on[PATH_MAX]; /* mountpoint of the running export */
 	pid_t pid;		/* serving daemon, or 0 */
 	pid_t watchdog;		/* watchdog process, or 0 */
+	int watchdog_fd;	/* what we start goes to it through this pipe */
 	unsigned int conn;	/* fusectl connection id, valid if has_conn */
 	bool has_conn;
 	bool exited;		/* daemon has been reaped */
@@ -208,7 +218,8 @@ int fue_init(struct fue_export *e);
 /*
  * Start the daemon with the given options (NULL-terminated), image and
  * mountpoint, adding --daemonize and --pidfile.  Returns the launcher's exit
- * code (0: serving), or -errno/-ETIMEDOUT if it could not be run.  On 0,
+ * code (0: serving and answering a GETATTR), or -errno/-ETIMEDOUT if it
+ * could not be run or does not answer (it is aborted then).  On 0,
  * e->pid is the serving daemon, reparented to the caller, which becomes a
  * child subreaper so that the daemon's exit status can be collected.
  * A failed start prints the daemon's stderr as TAP comments.
@@ -231,6 +242,15 @@ int fue_start_fresh(struct fue_export *e, off_t image_size,
  * still running after timeout_ms (it is then stopped).
  */
 int fue_run(struct fue_export *e, const char *const *args, int timeout_ms);
+
+/*
+ * For a test that starts the daemon its own way (as another user, say):
+ * fue_claim() takes e for a daemon that will mount on mnt and starts its
+ * watchdog; fue_watch() then tells the watchdog e->pid and e->conn, once
+ * the test has set them.  0 or -errno.
+ */
+int fue_claim(struct fue_export *e, const char *mnt);
+void fue_watch(struct fue_export *e);
 
 /* Reap the daemon if it exited; wait up to timeout_ms.  True if reaped. */
 bool fue_wait_exit(struct fue_export *e, int timeout_ms);
@@ -264,8 +284,9 @@ int fue_wait_mounted(struct fue_export *e, int timeout_ms);
 
 /*
  * Wait until the daemon's stderr holds its "serving" line, which it prints
- * once every queue thread is armed.  0, -ETIMEDOUT, or -ECHILD if the
- * daemon (our child) exited first.
+ * once every queue thread is armed, and it answers a GETATTR.  0,
+ * -ETIMEDOUT (the export is then aborted), or -ECHILD if the daemon (our
+ * child) exited first.
  */
 int fue_wait_serving(struct fue_export *e, int timeout_ms);
 

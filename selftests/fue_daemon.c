@@ -7,7 +7,9 @@
  * child, so the test process makes itself a child subreaper: the daemon is
  * then reparented to us when the launcher exits, which lets us collect its
  * real exit status and prove that any pid we signal is one we started.
- * A watchdog aborts an export that outlives its time budget.
+ * A new export must answer a GETATTR within seconds.  A watchdog in a
+ * process of its own aborts an export that outlives its time budget and
+ * removes one whose test was killed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,9 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/fs.h>
@@ -55,54 +59,6 @@ int fue_init(struct fue_export *e)
 	return 0;
 }
 
-/* Abort the watched connection if the export outlives its time budget. */
-static void watchdog_main(pid_t parent, const char *mnt, unsigned int conn,
-			  unsigned int secs)
-{
-	unsigned int fstype_conn;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(0);
-	fue_sleep_ms(secs * 1000);
-	/* Only act if the same connection is still mounted there. */
-	if (fue_mount_info(mnt, &fstype_conn, NULL, 0) <= 0 ||
-	    fstype_conn != conn)
-		_exit(0);
-	if (!fue_conn_exists(conn))
-		_exit(0);
-	fue_log("watchdog: export on %s still up after %us, aborting connection %u",
-		mnt, secs, conn);
-	fue_abort_conn(conn);
-	_exit(0);
-}
-
-static void start_watchdog(struct fue_export *e)
-{
-	pid_t parent = getpid();
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0)
-		watchdog_main(parent, e->mounted_on, e->conn,
-			      e->watchdog_s ? e->watchdog_s : FUE_WATCHDOG_S);
-	if (pid > 0)
-		e->watchdog = pid;
-}
-
-/* Done before each start and stop, so no watchdog outlives its export. */
-static void stop_watchdog(struct fue_export *e)
-{
-	int status;
-
-	if (e->watchdog <= 0)
-		return;
-	kill(e->watchdog, SIGKILL);
-	fue_wait_pid(e->watchdog, &status, 5000);
-	e->watchdog = 0;
-}
-
 static pid_t read_pidfile(const char *path)
 {
 	char buf[32];
@@ -115,6 +71,278 @@ static pid_t read_pidfile(const char *path)
 	if (end == buf || pid <= 0 || pid > INT_MAX)
 		return 0;
 	return (pid_t)pid;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int type,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP) {
+		rmdir(path);
+		return 0;
+	}
+	if (unlink(path) && errno == EPERM) {
+		/* An immutable file (cli_test) must be made mutable first. */
+		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		int flags = 0;
+
+		if (fd >= 0) {
+			ioctl(fd, FS_IOC_SETFLAGS, &flags);
+			close(fd);
+		}
+		unlink(path);
+	}
+	return 0;
+}
+
+/*
+ * The watchdog, a process in a session of its own: neither a runner's
+ * kill of the test's process group nor the harness' kill of a test that
+ * ran out of time reaches it.  It aborts an export that outlives its time
+ * budget, and when the test process ends without having stopped it
+ * (killed at any point, the export's start included), it ends the daemon,
+ * aborts the connection and detaches the mount, so that nothing of the
+ * test is left behind.  The test tells it what it starts through a pipe.
+ */
+struct watch_msg {
+	pid_t launcher;		/* our child that starts the daemon, or 0 */
+	pid_t daemon;		/* the serving daemon, or 0 */
+	unsigned int conn;	/* its connection, when armed */
+	bool armed;		/* mounted: the time budget runs */
+};
+
+struct watch {
+	pid_t test;
+	const char *dir;
+	const char *mnt;
+	const char *pidfile;
+	unsigned int secs;
+	struct watch_msg m;
+	long long deadline;
+};
+
+static int pidfd_of(pid_t pid)
+{
+	return pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+}
+
+static bool process_gone(pid_t pid)
+{
+	int fd = pidfd_of(pid);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	bool gone;
+
+	if (fd < 0)
+		return kill(pid, 0) && errno == ESRCH;
+	gone = poll(&pfd, 1, 0) > 0;
+	close(fd);
+	return gone;
+}
+
+/* Kill pid if its command line still names mnt: then it is our daemon. */
+static bool kill_if_ours(pid_t pid, const char *mnt)
+{
+	char path[64], args[8192];
+	ssize_t n, i;
+	int fd;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, args, sizeof(args) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!args[i])
+			args[i] = '\n';
+	args[n] = '\0';
+	if (!strstr(args, mnt))
+		return false;
+	return kill(pid, SIGKILL) == 0;
+}
+
+/* Abort and detach a FUSE mount on mnt; true if there was one. */
+static bool remove_mount(const char *mnt)
+{
+	char fstype[64];
+	unsigned int conn;
+
+	if (fue_mount_info(mnt, &conn, fstype, sizeof(fstype)) <= 0 ||
+	    strncmp(fstype, "fuse", 4))
+		return false;
+	fue_unmount_all(mnt, true);
+	return true;
+}
+
+/* The test is gone: leave nothing of its export behind. */
+static void watch_clean_up(struct watch *w)
+{
+	long long until = fue_now_ms() + FUE_START_TIMEOUT_MS;
+	char found_mnt[PATH_MAX];
+	bool found;
+
+	do {
+		found = kill_if_ours(w->m.daemon, w->mnt);
+		found |= kill_if_ours(read_pidfile(w->pidfile), w->mnt);
+		found |= remove_mount(w->mnt);
+		if (found)
+			fue_log("watchdog: test process %d ended with its export on %s up; removed it",
+				w->test, w->mnt);
+		/* A start still under way may yet mount: watch it end. */
+		if (!w->m.launcher || process_gone(w->m.launcher))
+			break;
+		fue_sleep_ms(100);
+	} while (fue_now_ms() < until);
+	/* What a SIGKILL or an abort left mounted. */
+	remove_mount(w->mnt);
+	if (!fue_mount_under(w->dir, found_mnt, sizeof(found_mnt)))
+		nftw(w->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static void watch_timeout(struct watch *w)
+{
+	unsigned int conn;
+
+	w->deadline = 0;
+	/* Only act if the same connection is still mounted there. */
+	if (fue_mount_info(w->mnt, &conn, NULL, 0) <= 0 || conn != w->m.conn)
+		return;
+	fue_log("watchdog: export on %s still up after %us, aborting connection %u",
+		w->mnt, w->secs, w->m.conn);
+	fue_abort_conn(w->m.conn);
+}
+
+static void watchdog_main(struct watch *w, int msg_fd)
+{
+	int test_fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	setsid();
+	test_fd = pidfd_of(w->test);
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = msg_fd, .events = POLLIN },
+			{ .fd = test_fd, .events = POLLIN },
+		};
+		long long left = w->deadline ? w->deadline - fue_now_ms() : 100;
+		int n;
+
+		if (w->deadline && left <= 0) {
+			watch_timeout(w);
+			continue;
+		}
+		/* Without a pidfd, look at the parent every 100 ms. */
+		if (test_fd < 0 && left > 100)
+			left = 100;
+		n = poll(pfd, test_fd < 0 ? 1 : 2, w->deadline || test_fd < 0 ?
+			 (int)left : -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN) {
+			struct watch_msg m;
+
+			if (read(msg_fd, &m, sizeof(m)) == sizeof(m)) {
+				if (m.armed && !w->m.armed)
+					w->deadline = fue_now_ms() +
+						      w->secs * 1000LL;
+				w->m = m;
+			}
+		}
+		if ((test_fd >= 0 && (pfd[1].revents & POLLIN)) ||
+		    (pfd[0].revents & POLLHUP) || getppid() != w->test)
+			break;
+	}
+	watch_clean_up(w);
+	_exit(0);
+}
+
+static void start_watchdog(struct fue_export *e)
+{
+	struct watch w = {
+		.test = getpid(),
+		.dir = e->dir,
+		.mnt = e->mounted_on,
+		.pidfile = e->pidfile,
+		.secs = e->watchdog_s ? e->watchdog_s : FUE_WATCHDOG_S,
+	};
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		close(fds[1]);
+		watchdog_main(&w, fds[0]);
+	}
+	close(fds[0]);
+	if (pid < 0) {
+		close(fds[1]);
+		return;
+	}
+	e->watchdog = pid;
+	e->watchdog_fd = fds[1];
+}
+
+/* Tell the watchdog what runs now. */
+static void watch_update(struct fue_export *e, pid_t launcher)
+{
+	struct watch_msg m = {
+		.launcher = launcher,
+		.daemon = e->pid,
+		.conn = e->conn,
+		.armed = e->has_conn,
+	};
+
+	if (e->watchdog > 0 && write(e->watchdog_fd, &m, sizeof(m)) < 0)
+		fue_log("cannot reach the watchdog: %s", strerror(errno));
+}
+
+/* Done before each start and stop, so no watchdog outlives its export. */
+static void stop_watchdog(struct fue_export *e)
+{
+	int status;
+
+	if (e->watchdog <= 0)
+		return;
+	kill(e->watchdog, SIGKILL);
+	fue_wait_pid(e->watchdog, &status, 5000);
+	close(e->watchdog_fd);
+	e->watchdog = 0;
+}
+
+static int getattr_main(void *arg)
+{
+	struct statx stx;
+
+	return statx(AT_FDCWD, arg, 0, AT_STATX_FORCE_SYNC | STATX_SIZE,
+		     &stx) ? 1 : 0;
+}
+
+/*
+ * One request through a new export, so that an export that takes
+ * requests but never answers them (a ring whose commits the kernel
+ * refuses, say) fails its test within seconds rather than at the test's
+ * or the program's time limit.  The export is aborted then.
+ */
+static int probe_export(struct fue_export *e)
+{
+	int ret = fue_in_child(getattr_main, e->mounted_on,
+			       FUE_PROBE_TIMEOUT_MS);
+
+	if (ret != -ETIMEDOUT)
+		return 0;
+	fue_log("the export on %s answered no GETATTR within %d ms; aborting it",
+		e->mounted_on, FUE_PROBE_TIMEOUT_MS);
+	if (e->has_conn)
+		fue_abort_conn(e->conn);
+	return -ETIMEDOUT;
 }
 
 /*
@@ -171,7 +399,19 @@ static int claim_export(struct fue_export *e, const char *mnt,
 	snprintf(e->mounted_on, sizeof(e->mounted_on), "%s", mnt);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
 		return -errno;
+	/* Before the daemon starts: a test killed while it starts is seen. */
+	start_watchdog(e);
 	return 0;
+}
+
+int fue_claim(struct fue_export *e, const char *mnt)
+{
+	return claim_export(e, mnt, "fue_claim");
+}
+
+void fue_watch(struct fue_export *e)
+{
+	watch_update(e, 0);
 }
 
 static int start_daemon(struct fue_export *e, const char *image,
@@ -203,6 +443,7 @@ static int start_daemon(struct fue_export *e, const char *image,
 	pid = fork_logged(e, argv, false, false);
 	if (pid < 0)
 		return pid;
+	watch_update(e, pid);
 	ret = fue_wait_pid(pid, &status, FUE_START_TIMEOUT_MS);
 	if (ret != 1) {
 		fue_log("daemon launcher did not return within %d ms",
@@ -213,6 +454,7 @@ static int start_daemon(struct fue_export *e, const char *image,
 		e->pid = read_pidfile(e->pidfile);
 		if (!fue_is_our_child(e->pid))
 			e->pid = 0;
+		watch_update(e, 0);
 		return -ETIMEDOUT;
 	}
 	if (!WIFEXITED(status)) {
@@ -241,8 +483,8 @@ static int start_daemon(struct fue_export *e, const char *image,
 		return -ENOENT;
 	}
 	e->has_conn = true;
-	start_watchdog(e);
-	return 0;
+	watch_update(e, 0);
+	return probe_export(e);
 }
 
 int fue_startv(struct fue_export *e, const char *image, const char *mnt,
@@ -338,9 +580,19 @@ bool fue_wait_exit(struct fue_export *e, int timeout_ms)
 	return e->exited;
 }
 
+static int stop_daemon(struct fue_export *e);
+
 int fue_stop(struct fue_export *e)
 {
+	int status = stop_daemon(e);
+
 	stop_watchdog(e);
+	return status;
+}
+
+/* fue_stop() without the watchdog's end: it stays while the daemon may. */
+static int stop_daemon(struct fue_export *e)
+{
 	if (!e->pid)
 		return -1;
 	if (e->exited)
@@ -364,29 +616,6 @@ int fue_stop(struct fue_export *e)
 	return -1;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP) {
-		rmdir(path);
-		return 0;
-	}
-	if (unlink(path) && errno == EPERM) {
-		/* An immutable file (cli_test) must be made mutable first. */
-		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		int flags = 0;
-
-		if (fd >= 0) {
-			ioctl(fd, FS_IOC_SETFLAGS, &flags);
-			close(fd);
-		}
-		unlink(path);
-	}
-	return 0;
-}
-
 void fue_teardown(struct fue_export *e)
 {
 	char found[PATH_MAX] = "";
@@ -394,9 +623,8 @@ void fue_teardown(struct fue_export *e)
 
 	if (!e->dir[0])
 		return;
-	stop_watchdog(e);
 	if (e->pid && !e->exited)
-		fue_stop(e);
+		stop_daemon(e);
 
 	/* Anything still mounted under our directory is ours to remove. */
 	for (i = 0; i < 16; i++) {
@@ -406,6 +634,7 @@ void fue_teardown(struct fue_export *e)
 		if (fue_unmount_all(found, true) > 0)
 			break;
 	}
+	stop_watchdog(e);
 	/* Last: the daemon has exited, so LSan has had its say too. */
 	fue_sanitizer_scan(e);
 	if (found[0]) {
@@ -449,6 +678,7 @@ int fue_spawn(struct fue_export *e, const char *const *wrapper,
 	if (pid < 0)
 		return pid;
 	e->pid = pid;
+	watch_update(e, 0);
 	return 0;
 }
 
@@ -464,7 +694,7 @@ int fue_wait_mounted(struct fue_export *e, int timeout_ms)
 		    !strncmp(fstype, "fuse", 4)) {
 			e->conn = conn;
 			e->has_conn = true;
-			start_watchdog(e);
+			watch_update(e, 0);
 			return 0;
 		}
 		if (fue_wait_exit(e, 0)) {
@@ -496,7 +726,7 @@ int fue_wait_serving(struct fue_export *e, int timeout_ms)
 			}
 		free(text);
 		if (found)
-			return 0;
+			return probe_export(e);
 		if (fue_wait_exit(e, 0)) {
 			fue_log("daemon exited (wait status %#x) before serving",
 				e->status);

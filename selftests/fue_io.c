@@ -132,6 +132,19 @@ int fue_loop_attach(const char *file, char *dev, size_t len)
 		if (lfd < 0)
 			break;
 		if (!ioctl(lfd, LOOP_SET_FD, ffd)) {
+			/* Gone with its last user, should the test be killed. */
+			struct loop_info64 info = {
+				.lo_flags = LO_FLAGS_AUTOCLEAR,
+			};
+
+			if (ioctl(lfd, LOOP_SET_STATUS64, &info)) {
+				n = -errno;
+				ioctl(lfd, LOOP_CLR_FD, 0);
+				close(lfd);
+				close(ffd);
+				close(ctl);
+				return n;
+			}
 			close(ffd);
 			close(ctl);
 			return lfd;

@@ -174,11 +174,35 @@ bool fue_mount_under(const char *dir, char *found, size_t len)
 	return q.found[0];
 }
 
+bool fue_fusectl_mounted(void)
+{
+	bool mounted = false;
+
+	for_each_mount(find_fusectl, &mounted);
+	return mounted;
+}
+
+/* Once per process: the waits that ask poll. */
+static void say_no_fusectl(const char *what, unsigned int conn)
+{
+	static bool said;
+
+	if (said)
+		return;
+	said = true;
+	fue_log("fusectl is not mounted on " FUSECTL_DIR ": cannot %s of connection %u",
+		what, conn);
+}
+
 int fue_conn_waiting(unsigned int conn)
 {
 	char path[128], *text;
 	int n;
 
+	if (!fue_fusectl_mounted()) {
+		say_no_fusectl("count the requests", conn);
+		return -ENODEV;
+	}
 	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/waiting", conn);
 	text = fue_slurp(path);
 	if (!text)
@@ -192,6 +216,11 @@ bool fue_conn_exists(unsigned int conn)
 {
 	char path[128];
 
+	/* Say it is there: a wait for its end must not pass for nothing. */
+	if (!fue_fusectl_mounted()) {
+		say_no_fusectl("tell the end", conn);
+		return true;
+	}
 	snprintf(path, sizeof(path), FUSECTL_DIR "/%u", conn);
 	return access(path, F_OK) == 0;
 }

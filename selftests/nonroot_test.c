@@ -184,6 +184,9 @@ static void restore_at_exit(void)
 FIXTURE(nonroot) {
 	struct fue_export e;
 	const char *skip;
+	/* The daemon's copy that nobody runs, in the test's directory. */
+	char daemon[PATH_MAX];
+	char why[PATH_MAX + 128];
 	struct machine m;
 	uid_t owner_uid, other_uid;
 	gid_t owner_gid, other_gid;
@@ -223,6 +226,83 @@ static bool io_uring_allowed_to_all(void)
 			     sizeof(val)) || !strcmp(val, "0");
 }
 
+/* In a bounded child: can the user run path?  0 or errno. */
+static int exec_access_as_user(void *arg)
+{
+	struct client_args *a = arg;
+
+	if (become(a->uid, a->gid))
+		return 125;
+	return access(a->path, X_OK) ? errno : 0;
+}
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	int in, out, ret = 0;
+	ssize_t n;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (out < 0) {
+		ret = -errno;
+		close(in);
+		return ret;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n) {
+			ret = -EIO;
+			break;
+		}
+	if (n < 0)
+		ret = -errno;
+	close(in);
+	if (close(out) && !ret)
+		ret = -errno;
+	if (!ret && chmod(to, mode))
+		ret = -errno;
+	return ret;
+}
+
+/*
+ * The daemon built in a tree under a directory only its owner may enter
+ * (a home directory, a mktemp -d) is out of nobody's reach: run a copy
+ * in the test's own 0755 directory, removed with it.  Returns NULL, or
+ * why nobody cannot run it even there (self->why).
+ */
+static const char *stage_daemon(struct _test_data_nonroot *self,
+				const char *src)
+{
+	struct client_args *a;
+	int ret;
+
+	snprintf(self->daemon, sizeof(self->daemon), "%s/fuse-uring-export",
+		 self->e.dir);
+	ret = copy_file(src, self->daemon, 0755);
+	if (ret) {
+		snprintf(self->why, sizeof(self->why), "cannot copy %s to %s: %s",
+			 src, self->daemon, strerror(-ret));
+		return self->why;
+	}
+	a = fue_shared_alloc(sizeof(*a));
+	if (!a)
+		return "out of memory";
+	a->uid = self->owner_uid;
+	a->gid = self->owner_gid;
+	a->path = self->daemon;
+	ret = fue_in_child(exec_access_as_user, a, FUE_IO_TIMEOUT_MS);
+	fue_shared_free(a, sizeof(*a));
+	if (ret) {
+		snprintf(self->why, sizeof(self->why),
+			 "user nobody cannot run %s (%s): a directory above it is closed to others; set TMPDIR to one that is not",
+			 self->daemon, ret > 0 ? strerror(ret) : "no answer");
+		return self->why;
+	}
+	return NULL;
+}
+
 FIXTURE_SETUP(nonroot)
 {
 	struct passwd *owner, *other;
@@ -258,6 +338,9 @@ FIXTURE_SETUP(nonroot)
 	ASSERT_EQ(0, close(open(self->e.mnt, O_CREAT | O_WRONLY, 0644)));
 	ASSERT_EQ(0, chown(self->e.image, self->owner_uid, self->owner_gid));
 	ASSERT_EQ(0, chown(self->e.mnt, self->owner_uid, self->owner_gid));
+	self->skip = stage_daemon(self, fue_bin());
+	if (self->skip)
+		return;
 
 	ASSERT_EQ(0, save_machine(&self->m));
 	ASSERT_EQ(0, chmod("/dev/fuse", 0666));
@@ -310,15 +393,18 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 
 	snprintf(pidfile, sizeof(pidfile), "%s/nobody.pid", self->e.dir);
 	snprintf(arg_pid, sizeof(arg_pid), "--pidfile=%s", pidfile);
-	/* The daemon detaches: adopt it, so that it is ours to signal. */
-	if (!a || prctl(PR_SET_CHILD_SUBREAPER, 1))
+	/*
+	 * The daemon detaches: adopt it, so that it is ours to signal, and
+	 * let the watchdog remove it should this test be killed.
+	 */
+	if (!a || fue_claim(&self->e, self->e.mnt))
 		return -ENOMEM;
 	/* nobody cannot write into a root-owned 0755 directory. */
 	chmod(self->e.dir, 0777);
 	a->uid = self->owner_uid;
 	a->gid = self->owner_gid;
 	a->errlog = self->e.errlog;
-	a->argv[i++] = fue_bin();
+	a->argv[i++] = self->daemon;
 	a->argv[i++] = "--daemonize";
 	a->argv[i++] = arg_pid;
 	a->argv[i++] = "--writable";
@@ -344,6 +430,7 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 		 self->e.mnt);
 	self->e.has_conn = fue_mount_info(self->e.mnt, &self->e.conn, NULL,
 					  0) > 0;
+	fue_watch(&self->e);
 	return 0;
 }
 
@@ -411,6 +498,27 @@ TEST_F(nonroot, owner_only_without_allow_other)
 				 self->e.mnt, 0, 0644));
 	expect_transport(_metadata, self);
 
+	stop_clean(_metadata, self);
+}
+
+/*
+ * A kernel tree under a directory only its owner may enter: the daemon
+ * built there still serves nobody, from its staged copy.
+ */
+TEST_F(nonroot, daemon_built_under_a_private_directory)
+{
+	char private[PATH_MAX], built[PATH_MAX + 32];
+
+	READY();
+	snprintf(private, sizeof(private), "%s/home", self->e.dir);
+	snprintf(built, sizeof(built), "%s/fuse-uring-export", private);
+	ASSERT_EQ(0, mkdir(private, 0700));
+	ASSERT_EQ(0, copy_file(fue_bin(), built, 0755));
+	ASSERT_EQ(NULL, stage_daemon(self, built));
+	ASSERT_EQ(0, set_user_allow_other(self, false));
+	ASSERT_EQ(0, start_nobody(self, "--allow-other=off"));
+	EXPECT_EQ(0, as_user(self->owner_uid, self->owner_gid, self->e.mnt,
+			     O_RDONLY, 0));
 	stop_clean(_metadata, self);
 }
 

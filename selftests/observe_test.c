@@ -30,6 +30,21 @@
 
 #include "fue_harness.h"
 
+/*
+ * enable_uring is set for the whole program before any daemon starts (a
+ * daemon's INIT is offered the ring only if it is Y then) and put back
+ * when the program exits; why the ring is unavailable, or NULL.
+ */
+static const char *uring_unavailable;
+
+static void __attribute__((constructor)) uring_for_the_program(void)
+{
+	if (!fue_check_env())
+		uring_unavailable = fue_check_uring();
+	else
+		uring_unavailable = "not checked";
+}
+
 #define TIMEOUT_S	90
 #define IMAGE_SIZE	(8 << 20)
 #define MAX_CPUS	1024
@@ -293,6 +308,9 @@ TEST_F_TIMEOUT(obs, trace_scripted_session, TIMEOUT_S)
 	 * The RELEASE of the session's close() is queued in the background;
 	 * an unmount before the daemon takes it drops it unseen.
 	 */
+	ASSERT_LE(0, fue_conn_waiting(self->e.conn))
+		TH_LOG("no fusectl count of connection %u to wait on",
+		       self->e.conn);
 	for (i = 0; i < 500 && fue_conn_waiting(self->e.conn) > 0; i++)
 		usleep(10000);
 	/* At exit the trace is flushed and closed. */
@@ -378,6 +396,70 @@ static bool has_word(const char *words, const char *word)
 #define PREFIX "fuse-uring-export: "
 
 /*
+ * README: -v prints the ring buffers' sum, (entries) x (payload + 4 KiB)
+ * with --queue-depth (32) entries per queue of an online CPU and one per
+ * other queue, the payload max(max_write, max_pages pages, 8 KiB); the
+ * /dev/fuse reader; and the io_uring set-up flags the kernel accepted.
+ */
+static void check_verbose_buffers(struct __test_metadata *_metadata,
+				  const FIXTURE_VARIANT(obs) *variant,
+				  const char *text, unsigned int max_write,
+				  unsigned int max_pages)
+{
+	unsigned int entries = 0, payload = 0, want_payload;
+	int online, cpus[MAX_CPUS];
+	double mib = 0, diff;
+	char *line, *why;
+
+	online = fue_online_cpus(cpus, MAX_CPUS);
+	line = find_line(text, PREFIX "ring buffers: ");
+	EXPECT_EQ(variant->ring, line != NULL) TH_LOG("%s", text);
+	if (line) {
+		EXPECT_EQ(3, sscanf(line, "%u entries (--queue-depth per queue with an online CPU, 1 per other queue) x (%u B payload + 4 KiB header) = %lf MiB",
+				    &entries, &payload, &mib))
+			TH_LOG("ring buffers: %s", line);
+		want_payload = max_pages * getpagesize();
+		if (want_payload < max_write)
+			want_payload = max_write;
+		if (want_payload < 8192)
+			want_payload = 8192;
+		EXPECT_EQ(want_payload, payload);
+		EXPECT_EQ(32 * online + (fue_possible_cpus() - online),
+			  (int)entries);
+		/* Printed to a tenth of a MiB. */
+		diff = mib - entries * (payload + 4096.0) / (1 << 20);
+		EXPECT_TRUE(diff < 0.051 && diff > -0.051)
+			TH_LOG("%u x (%u + 4096) B is not %.1f MiB", entries,
+			       payload, mib);
+	}
+	free(line);
+
+	line = find_line(text, PREFIX "/dev/fuse reader: ");
+	ASSERT_NE(NULL, line) TH_LOG("-v names no /dev/fuse reader");
+	EXPECT_EQ(0, strncmp(line, "POLL_ADD on the ring, then non-blocking read(2)", 47))
+		TH_LOG("reader: %s", line);
+	free(line);
+
+	line = find_line(text, PREFIX "io_uring: ");
+	ASSERT_NE(NULL, line) TH_LOG("-v names no io_uring flags");
+	TH_LOG("io_uring: %s", line);
+	/* The flags, without the words of the reason after them. */
+	why = strstr(line, " (");
+	if (why)
+		*why = '\0';
+	EXPECT_TRUE(has_word(line, "SQE128"));
+	/* DEFER_TASKRUN, else COOP_TASKRUN, else neither: at most one. */
+	EXPECT_FALSE(has_word(line, "DEFER_TASKRUN") &&
+		     has_word(line, "COOP_TASKRUN"));
+	if (has_word(line, "DEFER_TASKRUN"))
+		EXPECT_TRUE(has_word(line, "SINGLE_ISSUER"));
+	EXPECT_EQ(has_word(line, "DEFER_TASKRUN") ||
+		  has_word(line, "COOP_TASKRUN"),
+		  has_word(line, "TASKRUN_FLAG"));
+	free(line);
+}
+
+/*
  * README: -v prints max_write and max_pages, and which thread serves
  * which kernel queue; the map must agree with the stats dump s.
  */
@@ -417,6 +499,7 @@ static void check_verbose_setup(struct __test_metadata *_metadata,
 	}
 	/* One line per kernel queue over the ring; no queues otherwise. */
 	EXPECT_EQ(variant->ring ? fue_possible_cpus() : 0, mapped);
+	check_verbose_buffers(_metadata, variant, text, max_write, max_pages);
 }
 
 TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
@@ -445,10 +528,9 @@ TEST_F_TIMEOUT(obs, verbose_grants_ring_iff_used, TIMEOUT_S)
 	TH_LOG("granted: %s", granted);
 	TH_LOG("transport: %s", transport);
 	EXPECT_EQ(variant->ring, has_word(granted, "OVER_IO_URING"));
-	/* The kernel offers the ring whenever enable_uring is Y. */
-	if (!fue_check_uring()) {
-		EXPECT_TRUE(has_word(offered, "OVER_IO_URING"));
-	}
+	/* The kernel offers the ring exactly when enable_uring is Y. */
+	EXPECT_EQ(!uring_unavailable, has_word(offered, "OVER_IO_URING"))
+		TH_LOG("enable_uring %s", uring_unavailable ?: "is Y");
 	/* OVER_IO_URING lives in flags2, which only INIT_EXT makes valid. */
 	EXPECT_TRUE(has_word(granted, "INIT_EXT") ||
 		    !has_word(granted, "OVER_IO_URING"));
@@ -1155,6 +1237,83 @@ static char *man_path(char *buf, size_t len)
 	snprintf(bin, sizeof(bin), "%s", fue_bin());
 	snprintf(buf, len, "%s/fuse-uring-export.8", dirname(bin));
 	return buf;
+}
+
+/* An idle export */
+
+/* How long an idle export is watched, and the wake-ups it may have. */
+#define IDLE_MS		3000
+#define IDLE_WAKEUPS	3
+
+/* Context switches of all of pid's threads, and its CPU time in ticks. */
+static int idle_counts(pid_t pid, unsigned long long *switches,
+		       unsigned long long *ticks)
+{
+	char path[320], *text, *p, *line;
+	unsigned long long utime, stime;
+	struct dirent *d;
+	DIR *dir;
+
+	*switches = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", pid,
+			 d->d_name);
+		text = fue_slurp(path);
+		for (line = text; line && *line; line = p ? p + 1 : NULL) {
+			p = strchr(line, '\n');
+			if (!strncmp(line, "voluntary_ctxt_switches:", 24) ||
+			    !strncmp(line, "nonvoluntary_ctxt_switches:", 27))
+				*switches += strtoull(strchr(line, ':') + 1,
+						      NULL, 10);
+			if (!p)
+				break;
+		}
+		free(text);
+	}
+	closedir(dir);
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	text = fue_slurp(path);
+	p = text ? strrchr(text, ')') : NULL;
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &utime, &stime) != 2) {
+		free(text);
+		return -EINVAL;
+	}
+	free(text);
+	*ticks = utime + stime;
+	return 0;
+}
+
+/*
+ * README: "an idle export costs no CPU".  Once serving, a daemon with
+ * nothing to do sleeps: none of its threads wakes up on a timer.
+ */
+TEST_F_TIMEOUT(obs, idle_export_sleeps, TIMEOUT_S)
+{
+	unsigned long long sw0, sw1, t0, t1;
+	struct stat st;
+
+	READY();
+	START_WRITABLE();
+	/* One request, then quiet: what the start-up did is over. */
+	ASSERT_EQ(0, stat(self->e.mnt, &st));
+	fue_sleep_ms(500);
+	ASSERT_EQ(0, idle_counts(self->e.pid, &sw0, &t0));
+	fue_sleep_ms(IDLE_MS);
+	ASSERT_EQ(0, idle_counts(self->e.pid, &sw1, &t1));
+	TH_LOG("idle for %d ms: %llu context switches, %llu CPU ticks",
+	       IDLE_MS, sw1 - sw0, t1 - t0);
+	EXPECT_GE(IDLE_WAKEUPS, sw1 - sw0)
+		TH_LOG("the idle daemon woke up %llu times in %d ms",
+		       sw1 - sw0, IDLE_MS);
+	EXPECT_GE(1, t1 - t0);
+	expect_clean_exit(_metadata, &self->e);
 }
 
 /*
