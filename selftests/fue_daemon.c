@@ -185,6 +185,7 @@ static void watch_clean_up(struct watch *w)
 	long long until = fue_now_ms() + FUE_START_TIMEOUT_MS;
 	char found_mnt[PATH_MAX];
 	bool found;
+	int i;
 
 	do {
 		found = kill_if_ours(w->m.daemon, w->mnt);
@@ -198,8 +199,11 @@ static void watch_clean_up(struct watch *w)
 			break;
 		fue_sleep_ms(100);
 	} while (fue_now_ms() < until);
-	/* What a SIGKILL or an abort left mounted. */
+	/* What a SIGKILL or an abort left mounted, and the test's stores. */
 	remove_mount(w->mnt);
+	for (i = 0; i < 16 && fue_mount_under(w->dir, found_mnt,
+					       sizeof(found_mnt)); i++)
+		fue_unmount_all(found_mnt, true);
 	if (!fue_mount_under(w->dir, found_mnt, sizeof(found_mnt)))
 		nftw(w->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
