@@ -851,7 +851,19 @@ static bool process_exists(pid_t pid)
 	return kill(pid, 0) == 0;
 }
 
-TEST(killed_test_leaves_nothing)
+FIXTURE(killed) {
+	int unused;
+};
+
+FIXTURE_SETUP(killed)
+{
+}
+
+FIXTURE_TEARDOWN(killed)
+{
+}
+
+TEST_F(killed, test_leaves_nothing)
 {
 	struct killed_test *k = fue_shared_alloc(sizeof(*k));
 	long long deadline;
