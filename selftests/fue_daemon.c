@@ -185,6 +185,7 @@ static void watch_clean_up(struct watch *w)
 	long long until = fue_now_ms() + FUE_START_TIMEOUT_MS;
 	char found_mnt[PATH_MAX];
 	bool found;
+	int i;
 
 	do {
 		found = kill_if_ours(w->m.daemon, w->mnt);
@@ -198,8 +199,11 @@ static void watch_clean_up(struct watch *w)
 			break;
 		fue_sleep_ms(100);
 	} while (fue_now_ms() < until);
-	/* What a SIGKILL or an abort left mounted. */
+	/* What a SIGKILL or an abort left mounted, and the test's stores. */
 	remove_mount(w->mnt);
+	for (i = 0; i < 16 && fue_mount_under(w->dir, found_mnt,
+					       sizeof(found_mnt)); i++)
+		fue_unmount_all(found_mnt, true);
 	if (!fue_mount_under(w->dir, found_mnt, sizeof(found_mnt)))
 		nftw(w->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
@@ -290,18 +294,23 @@ static void start_watchdog(struct fue_export *e)
 	e->watchdog_fd = fds[1];
 }
 
-/* Tell the watchdog what runs now. */
-static void watch_update(struct fue_export *e, pid_t launcher)
+/* Tell the watchdog what runs now: e->pid, or the daemon given. */
+static void watch_daemon(struct fue_export *e, pid_t launcher, pid_t daemon)
 {
 	struct watch_msg m = {
 		.launcher = launcher,
-		.daemon = e->pid,
+		.daemon = daemon,
 		.conn = e->conn,
 		.armed = e->has_conn,
 	};
 
 	if (e->watchdog > 0 && write(e->watchdog_fd, &m, sizeof(m)) < 0)
 		fue_log("cannot reach the watchdog: %s", strerror(errno));
+}
+
+static void watch_update(struct fue_export *e, pid_t launcher)
+{
+	watch_daemon(e, launcher, e->pid);
 }
 
 /* Done before each start and stop, so no watchdog outlives its export. */
@@ -519,6 +528,7 @@ int fue_run(struct fue_export *e, const char *const *args, int timeout_ms)
 {
 	const char *argv[MAX_OPTS + 2];
 	int argc = 0, status, ret;
+	bool watched;
 	pid_t pid;
 
 	argv[argc++] = fue_bin();
@@ -528,16 +538,31 @@ int fue_run(struct fue_export *e, const char *const *args, int timeout_ms)
 		argv[argc++] = *args;
 	}
 	argv[argc] = NULL;
-	/* Adopt anything it forks, so that we may stop it too. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
+	/*
+	 * Adopt anything it forks, so that we may stop it too; and unless
+	 * an export of e runs, let a watchdog end a daemon that serves
+	 * (its mountpoint last) should the test be killed meanwhile.
+	 */
+	watched = argc > 1 && !(e->pid && !e->exited);
+	if (watched) {
+		ret = claim_export(e, argv[argc - 1], "fue_run");
+		if (ret)
+			return ret;
+	} else if (prctl(PR_SET_CHILD_SUBREAPER, 1)) {
 		return -errno;
+	}
 	/* The log is truncated below: judge what the last run left first. */
 	fue_sanitizer_scan(e);
 	e->errlog_scanned = 0;
 
 	pid = fork_logged(e, argv, true, false);
-	if (pid < 0)
+	if (pid < 0) {
+		if (watched)
+			stop_watchdog(e);
 		return pid;
+	}
+	if (watched)
+		watch_daemon(e, 0, pid);
 	ret = fue_wait_pid(pid, &status, timeout_ms);
 	if (ret != 1) {
 		/* Bad input should fail fast; this one is serving instead. */
@@ -548,9 +573,13 @@ int fue_run(struct fue_export *e, const char *const *args, int timeout_ms)
 			kill(pid, SIGKILL);
 			fue_wait_pid(pid, &status, 5000);
 		}
+		if (watched)
+			stop_watchdog(e);
 		fue_sanitizer_scan(e);
 		return -ETIMEDOUT;
 	}
+	if (watched)
+		stop_watchdog(e);
 	fue_sanitizer_scan(e);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
