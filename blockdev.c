@@ -198,6 +198,7 @@ static int image_size(struct backing *b, const struct export_options *opt)
  * By default a growable image may take what its file system leaves to
  * non-root users when the export starts, never the blocks reserved for
  * root: the daemon writes as root, and one FALLOCATE could take them all.
+ * A file system that reports no size (ramfs) sets no default limit.
  */
 static int set_grow_limit(struct backing *b, const struct export_options *opt)
 {
@@ -221,7 +222,9 @@ static int set_grow_limit(struct backing *b, const struct export_options *opt)
 				  opt->image, strerror(err));
 			return -err;
 		}
-		if ((uint64_t)vfs.f_bavail * vfs.f_frsize < INT64_MAX - b->size)
+		/* ramfs reports no size at all: it has no limit to keep. */
+		if (vfs.f_blocks &&
+		    (uint64_t)vfs.f_bavail * vfs.f_frsize < INT64_MAX - b->size)
 			b->grow_limit = b->size + (uint64_t)vfs.f_bavail *
 						   vfs.f_frsize;
 	}

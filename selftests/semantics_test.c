@@ -986,7 +986,8 @@ TEST_F_TIMEOUT(sem, seek_data_hole, TIMEOUT_S)
 
 /*
  * README: 512-byte blocks, as many as the image's size, none free; with
- * --growable the image's file system's free space.
+ * --growable the image's file system's free space, or the room left
+ * below the growth limit when that is less.
  */
 TEST_F_TIMEOUT(sem, statfs_values, TIMEOUT_S)
 {
@@ -994,6 +995,7 @@ TEST_F_TIMEOUT(sem, statfs_values, TIMEOUT_S)
 	struct statfs sfs, img;
 	long long free_b, img_free;
 	off_t image_size;
+	char limit[64];
 
 	STORE_READY();
 	SETUP_IMAGE(size);
@@ -1012,7 +1014,8 @@ TEST_F_TIMEOUT(sem, statfs_values, TIMEOUT_S)
 	/* Free space is a growable file's: a device cannot grow. */
 	if (is_blockdev(variant))
 		return;
-	START("--writable", "--growable");
+	/* A limit far past the store's size: the store's room shows. */
+	START("--writable", "--growable=1T");
 	ASSERT_EQ(0, statfs(self->e.mnt, &sfs));
 	ASSERT_EQ(0, statfs(self->store.dir, &img));
 	EXPECT_EQ(512, sfs.f_bsize);
@@ -1028,6 +1031,17 @@ TEST_F_TIMEOUT(sem, statfs_values, TIMEOUT_S)
 	EXPECT_GT(16 * MiB, llabs(free_b - img_free))
 		TH_LOG("export: %lld bytes free, image's file system %lld",
 		       free_b, img_free);
+	ASSERT_EQ(0, fue_stop(&self->e));
+
+	/* A limit 1 MiB past the image: that MiB is the room, if it fits. */
+	snprintf(limit, sizeof(limit), "--growable=%lld",
+		 (long long)size + MiB);
+	START("--writable", limit);
+	ASSERT_EQ(0, statfs(self->e.mnt, &sfs));
+	ASSERT_EQ(0, statfs(self->store.dir, &img));
+	img_free = (long long)img.f_bavail * img.f_frsize;
+	EXPECT_EQ(img_free < MiB ? img_free / 512 : MiB / 512,
+		  (long long)sfs.f_bavail);
 }
 
 /*
