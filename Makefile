@@ -71,7 +71,8 @@ vm-smoke: vm-build
 	@test -n "$(KERNEL)" || { echo "usage: make vm-smoke KERNEL=bzImage [MODULES=dir]"; exit 2; }
 	@$(VM_RUN) "$(KERNEL)" scripts/smoke
 
-# vm-check on Debian's 6.1 and 6.12 kernels, fetched into a cache outside
+# vm-check on Debian's 6.1 and 6.12 kernels and, with the ring required,
+# on the newest 7.x of unstable and experimental, fetched into a cache outside
 # the tree ($$FUE_VM_CACHE, default /var/cache/fuse-uring-export/kernels).
 vm-matrix: vm-build
 	@scripts/vm-matrix $(VM_TESTS)
