@@ -76,6 +76,27 @@ static int count_lines_with(const char *text, const char *needle)
 	return n;
 }
 
+/*
+ * The bad qid is refused with EINVAL.  Since 7.2 that refusal turns the
+ * ring off for the connection, and the REGISTERs still on their way,
+ * on any thread, get EOPNOTSUPP: whichever the daemon reaps first is the
+ * one it names.  @fmt places the errno's text in the expected words.
+ */
+static bool names_a_refusal(const char *text, const char *fmt)
+{
+	static const char *const errnos[] = { "Invalid argument",
+					      "Operation not supported" };
+	char want[128];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++) {
+		snprintf(want, sizeof(want), fmt, errnos[i]);
+		if (strstr(text, want))
+			return true;
+	}
+	return false;
+}
+
 TEST_F_TIMEOUT(fallback, auto_serves_dev_with_all_readers, TIMEOUT_S)
 {
 	const char *opts[] = { "--io-uring=auto", "-w", "--fail-register=1",
@@ -102,7 +123,7 @@ TEST_F_TIMEOUT(fallback, auto_serves_dev_with_all_readers, TIMEOUT_S)
 	/* One line says why, with the errno; every thread reads with all. */
 	EXPECT_EQ(1, count_lines_with(text, "serving over /dev/fuse"))
 		TH_LOG("%s", text);
-	EXPECT_NE(NULL, strstr(text, "refused a ring REGISTER (Invalid argument)"))
+	EXPECT_TRUE(names_a_refusal(text, "refused a ring REGISTER (%s)"))
 		TH_LOG("%s", text);
 	EXPECT_NE(NULL, strstr(text, "transport /dev/fuse"))
 		TH_LOG("the serving line names another transport: %s", text);
@@ -124,7 +145,7 @@ TEST_F_TIMEOUT(fallback, on_exits_1_naming_the_errno, TIMEOUT_S)
 	ASSERT_NE(NULL, text);
 	EXPECT_NE(NULL, strstr(text, "refused FUSE_IO_URING_CMD_REGISTER"))
 		TH_LOG("%s", text);
-	EXPECT_NE(NULL, strstr(text, "Invalid argument")) TH_LOG("%s", text);
+	EXPECT_TRUE(names_a_refusal(text, "%s")) TH_LOG("%s", text);
 	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0))
 		TH_LOG("the export is still mounted");
 	free(text);
