@@ -115,9 +115,10 @@ fuzz: deps $(FUZZER)
 # The daemon and the selftests built with gcc and clang against the
 # system's <linux/fuse.h> and each kernel source's in ABI_SOURCES
 # (linux-source tarballs, kernel trees or header directories; default
-# every /usr/src/linux-source-*.tar.xz).
+# every /usr/src/linux-source-*.tar.xz); ABI_DEBIAN=1 adds the newest
+# linux-libc-dev of Debian's unstable and experimental.
 abi-check: deps
-	@scripts/abi-check $(ABI_SOURCES)
+	@scripts/abi-check $(if $(filter 1,$(ABI_DEBIAN)),--debian) $(ABI_SOURCES)
 
 # Place the selftests and the daemon's sources into a kernel tree as
 # tools/testing/selftests/filesystems/fuse_uring/; KSFT_ADD_TARGET=1 also
