@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "fue_harness.h"
+#include "export.h"
 
 /*
  * enable_uring is set for the whole program before any daemon starts (a
@@ -967,6 +968,42 @@ TEST_F_TIMEOUT(obs, stalled_request_inflight_interrupt, TIMEOUT_S)
 }
 
 /*
+ * With CPUs offline, thread t still serves qids t, t + n, ...  of every
+ * possible CPU, and is pinned to those of them that are online; a thread
+ * whose qids are all offline is left as free as the daemon.
+ */
+static void check_pin_with_offline_cpus(struct __test_metadata *_metadata,
+					char lists[][64], int n,
+					const char *main_list,
+					const int *cpus, int online)
+{
+	struct cpus got, on;
+	int i, qid;
+
+	ASSERT_EQ(0, cpus_alloc(&on, fue_possible_cpus()));
+	for (i = 0; i < online; i++)
+		cpus_add(&on, cpus[i]);
+	for (i = 0; i < n; i++) {
+		bool any = false;
+
+		for (qid = i; qid < fue_possible_cpus(); qid += n)
+			any |= cpus_has(&on, qid);
+		if (!any) {
+			EXPECT_STREQ(main_list, lists[i]);
+			continue;
+		}
+		ASSERT_LE(0, cpus_parse_list(lists[i], &got));
+		for (qid = 0; qid < fue_possible_cpus(); qid++)
+			EXPECT_EQ(qid % n == i && cpus_has(&on, qid),
+				  cpus_has(&got, qid))
+				TH_LOG("thread %d: CPUs %s, CPU %d", i,
+				       lists[i], qid);
+		cpus_free(&got);
+	}
+	cpus_free(&on);
+}
+
+/*
  * --pin: over the ring each queue thread is pinned to the CPUs of its
  * kernel queues (default on); with --pin=off, or over /dev/fuse, it may
  * run wherever the daemon may.  Queue threads are the daemon's tasks
@@ -1039,7 +1076,8 @@ static void check_pin(struct __test_metadata *_metadata,
 		return;
 	}
 	if (fue_possible_cpus() != online) {
-		TH_LOG("possible CPUs are not all online: pinning not checked");
+		check_pin_with_offline_cpus(_metadata, lists, n, main_list,
+					    cpus, online);
 		return;
 	}
 	/* Pinned: thread t serves queue t alone, i.e. runs on CPU t only. */
