@@ -129,7 +129,7 @@ static const struct option long_options[] = {
 };
 
 /* Parse "512", "4K", "1M", "2G" (powers of 1024) into bytes. */
-static int parse_size(const char *s, uint64_t *out)
+int cli_parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long value;
 	unsigned int shift = 0;
@@ -211,7 +211,7 @@ static int parse_max_io(const char *s, uint32_t *out)
 {
 	uint64_t size;
 
-	if (parse_size(s, &size)) {
+	if (cli_parse_size(s, &size)) {
 		log_error("--max-io=%s: not a size (e.g. 128K, 1M)", s);
 		return -EINVAL;
 	}
@@ -230,7 +230,7 @@ static int parse_image(struct export_options *opt, const char *image)
 	if (strncmp(image, "null:", 5))
 		return 0;
 	opt->null_image = true;
-	if (parse_size(image + 5, &opt->null_size) ||
+	if (cli_parse_size(image + 5, &opt->null_size) ||
 	    opt->null_size > INT64_MAX) {
 		log_error("%s: not a size (e.g. null:4G)", image);
 		return -EINVAL;
@@ -273,8 +273,8 @@ static int parse_fault(const char *s, struct fault_range *f)
 	if (!plus)
 		goto bad;
 	*plus = '\0';
-	if (parse_size(range, &f->offset) || parse_size(plus + 1, &f->length) ||
-	    !f->length)
+	if (cli_parse_size(range, &f->offset) ||
+	    cli_parse_size(plus + 1, &f->length) || !f->length)
 		goto bad;
 	f->reads = !strcmp(what, "read") || !strcmp(what, "rw");
 	f->writes = !strcmp(what, "write") || !strcmp(what, "rw");
@@ -304,7 +304,7 @@ static int parse_option(int c, struct export_options *opt)
 		return 0;
 	case 'g':
 		opt->growable = true;
-		if (optarg && (parse_size(optarg, &opt->grow_limit) ||
+		if (optarg && (cli_parse_size(optarg, &opt->grow_limit) ||
 			       !opt->grow_limit ||
 			       opt->grow_limit > INT64_MAX)) {
 			log_error("--growable=%s: not a size (e.g. 64G)",

@@ -751,6 +751,8 @@ void daemon_cleanup(void);
 #define MAX_IO_MAX (16 * 1024 * 1024)
 
 int cli_parse(int argc, char **argv, struct export_options *opt);
+/* "512", "4K", "1M", "2G", "1T": powers of 1024, into bytes; 0 or -errno. */
+int cli_parse_size(const char *s, uint64_t *out);
 
 /* report.c: the start-up report */
 

@@ -40,30 +40,6 @@ struct held_sync {
 	char byte;
 };
 
-static int parse_count(const char *s, uint64_t *out)
-{
-	unsigned long long value;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	value = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	if ((*end == 'K' || *end == 'k') && value < (1ULL << 54)) {
-		value <<= 10;
-		end++;
-	} else if ((*end == 'M' || *end == 'm') && value < (1ULL << 44)) {
-		value <<= 20;
-		end++;
-	}
-	if (*end)
-		return -EINVAL;
-	*out = value;
-	return 0;
-}
-
 static int parse_result(const char *s, int *out)
 {
 	uint64_t bytes;
@@ -74,7 +50,7 @@ static int parse_result(const char *s, int *out)
 		*out = -ENOSPC;
 	else if (!strcmp(s, "EROFS"))
 		*out = -EROFS;
-	else if (!parse_count(s, &bytes) && bytes <= INT32_MAX)
+	else if (!cli_parse_size(s, &bytes) && bytes <= INT32_MAX)
 		*out = (int)bytes;
 	else
 		return -EINVAL;
@@ -108,7 +84,7 @@ int fault_parse_completion(const char *s, struct completion_aids *aids)
 		f->opcode = IORING_OP_FSYNC;
 	else
 		goto bad;
-	if (parse_count(where, &f->where) || parse_result(result, &f->result))
+	if (cli_parse_size(where, &f->where) || parse_result(result, &f->result))
 		goto bad;
 	if (f->opcode == IORING_OP_FSYNC && (!f->where || f->result > 0))
 		goto bad;
@@ -132,7 +108,7 @@ int fault_parse_hold_sync(const char *s, struct completion_aids *aids)
 		goto bad;
 	memcpy(count, s, colon - s);
 	count[colon - s] = '\0';
-	if (parse_count(count, &n) || !n || n > UINT32_MAX)
+	if (cli_parse_size(count, &n) || !n || n > UINT32_MAX)
 		goto bad;
 	aids->hold_sync = (unsigned int)n;
 	aids->hold_path = colon + 1;
