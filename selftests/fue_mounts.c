@@ -103,12 +103,18 @@ int fue_abort_conn(unsigned int conn)
 	char path[128];
 	bool mounted = false;
 
+	int ret;
+
 	for_each_mount(find_fusectl, &mounted);
 	if (!mounted &&
 	    mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) && errno != EBUSY)
 		return -errno;
 	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort", conn);
-	return fue_write_word(path, "1");
+	ret = fue_write_word(path, "1");
+	/* The abort is done once written: a mount made for it goes again. */
+	if (!mounted)
+		umount2(FUSECTL_DIR, MNT_DETACH);
+	return ret;
 }
 
 static int do_umount(void *arg)
