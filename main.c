@@ -285,10 +285,9 @@ static void wait_once(struct waiter *w)
 			sigwaitinfo(&w->signals, NULL);
 	if (sig > 0)
 		handle_signal(w, sig);
+	/* A grace period that ran out is taken down on the next call. */
 	if (smp_load_acquire(&w->exp->fatal) &&
 	    !w->aborted_by_us)
-		take_down(w);
-	if (w->stop_requested && !w->aborted_by_us && now_sec() > w->deadline)
 		take_down(w);
 }
 
