@@ -3,7 +3,7 @@
 
 PROG := fuse-uring-export
 SRCS := main.c cli.c init.c cpus.c queue.c fuse_uring.c fuse_dev.c \
-	decode.c ops.c falloc.c blockdev.c fault.c mount.c daemon.c stats.c report.c trace.c log.c
+	decode.c ops.c image.c image_file.c image_null.c falloc.c fault.c mount.c daemon.c stats.c report.c trace.c log.c
 OBJS := $(SRCS:.c=.o)
 
 CC ?= cc

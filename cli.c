@@ -238,62 +238,22 @@ static int parse_image(struct export_options *opt, const char *image)
 	return 0;
 }
 
-static int parse_fault_errno(const char *name)
-{
-	if (!strcmp(name, "EIO"))
-		return EIO;
-	if (!strcmp(name, "ENOSPC"))
-		return ENOSPC;
-	if (!strcmp(name, "EROFS"))
-		return EROFS;
-	return 0;
-}
-
-/*
- * --fail-io=read:1M+64K:EIO or --fail-io=sync:EIO, a test aid for backing
- * I/O errors and for syncs that fail.
- */
-static int parse_fault(const char *s, struct fault_range *f)
-{
-	char what[8], range[64], err[16] = "EIO";
-	char *plus;
-
-	memset(f, 0, sizeof(*f));
-	if (!strncmp(s, "sync", 4) && (!s[4] || s[4] == ':')) {
-		f->syncs = true;
-		f->error = s[4] ? parse_fault_errno(s + 5) : EIO;
-		if (!f->error)
-			goto bad;
-		f->active = true;
-		return 0;
-	}
-	if (sscanf(s, "%7[a-z]:%63[^:]:%15s", what, range, err) < 2)
-		goto bad;
-	plus = strchr(range, '+');
-	if (!plus)
-		goto bad;
-	*plus = '\0';
-	if (cli_parse_size(range, &f->offset) ||
-	    cli_parse_size(plus + 1, &f->length) || !f->length)
-		goto bad;
-	f->reads = !strcmp(what, "read") || !strcmp(what, "rw");
-	f->writes = !strcmp(what, "write") || !strcmp(what, "rw");
-	f->error = parse_fault_errno(err);
-	if (!(f->reads || f->writes) || !f->error)
-		goto bad;
-	f->active = true;
-	return 0;
-bad:
-	log_error("--fail-io=%s: expected read|write|rw:OFFSET+LENGTH[:ERRNO] or sync[:ERRNO], ERRNO one of EIO, ENOSPC, EROFS",
-		  s);
-	return -EINVAL;
-}
-
 static unsigned int online_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n > 0 ? (unsigned int)n : 1;
+}
+
+/* The long name of option @c, for the test aids that fault.c parses. */
+static const char *option_name(int c)
+{
+	const struct option *o;
+
+	for (o = long_options; o->name; o++)
+		if (o->val == c)
+			break;
+	return o->name;
 }
 
 static int parse_option(int c, struct export_options *opt)
@@ -348,21 +308,11 @@ static int parse_option(int c, struct export_options *opt)
 		opt->pidfile = optarg;
 		return 0;
 	case OPT_FAIL_IO:
-		if (opt->fault.active) {
-			log_error("--fail-io: give it once (one range per export)");
-			return -EINVAL;
-		}
-		return parse_fault(optarg, &opt->fault);
 	case OPT_FAIL_COMPLETION:
-		return fault_parse_completion(optarg, &opt->completion);
 	case OPT_HOLD_SYNC:
-		return fault_parse_hold_sync(optarg, &opt->completion);
 	case OPT_FAIL_REGISTER:
-		return parse_uint("--fail-register", optarg, 1, UINT_MAX,
-				  &opt->fail_register);
 	case OPT_FAIL_THREAD:
-		return parse_uint("--fail-thread", optarg, 1, UINT_MAX,
-				  &opt->fail_thread);
+		return fault_parse_option(option_name(c), optarg, opt);
 	case 't':
 		opt->trace = optarg ? optarg : "-";
 		return 0;

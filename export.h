@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -87,13 +88,13 @@ struct op_stats {
 	stat_counter bytes;
 	stat_counter max_us;
 	stat_counter latency[LATENCY_BUCKETS];
-	/* The part the backing I/O took, for requests that had some. */
+	/* The part the image I/O took, for requests that had some. */
 	stat_counter image_count;
 	stat_counter image_max_us;
 	stat_counter image_latency[LATENCY_BUCKETS];
 };
 
-/* stats_record()'s image time of a request with no backing I/O. */
+/* stats_record()'s image time of a request with no image I/O. */
 #define STATS_NO_IMAGE UINT64_MAX
 
 /* Written by one thread each: a cache line apiece, or they bounce. */
@@ -150,39 +151,6 @@ void stats_print(FILE *out, const struct export *exp);
 
 enum tristate { TRI_AUTO, TRI_OFF, TRI_ON };
 
-/* A range of the image whose I/O fails on purpose (--fail-io, a test aid). */
-struct fault_range {
-	bool active;
-	bool reads;
-	bool writes;
-	/* Every fdatasync/fsync, FLUSH's and FSYNC's and the final one. */
-	bool syncs;
-	uint64_t offset;
-	uint64_t length;
-	int error;
-};
-
-/* --fail-completion: the result one image I/O completion reports instead. */
-struct completion_fault {
-	/* IORING_OP_READ, IORING_OP_WRITE or IORING_OP_FSYNC. */
-	uint8_t opcode;
-	/* READ/WRITE: the request's offset; FSYNC: which sync, from 1. */
-	uint64_t where;
-	/* -errno, or a byte count (0 for an EOF). */
-	int result;
-};
-
-#define COMPLETION_FAULTS_MAX 4
-
-/* Test aids on the completion of image I/O (fault.c). */
-struct completion_aids {
-	struct completion_fault fault[COMPLETION_FAULTS_MAX];
-	unsigned int nr_faults;
-	/* --hold-sync=N:FIFO: sync N completes once a byte is read there. */
-	unsigned int hold_sync;
-	const char *hold_path;
-};
-
 struct export_options {
 	const char *image;
 	/* IMAGE was null:SIZE. */
@@ -204,35 +172,61 @@ struct export_options {
 	enum tristate io_uring;
 	/* Pin queue threads to the CPUs of their kernel queues. */
 	bool pin;
-	/* --poll: microseconds to spin for a backing completion, or 0. */
+	/* --poll: microseconds to spin for an image completion, or 0. */
 	unsigned int poll_us;
 	unsigned int queues;
 	unsigned int queue_depth;
 	uint32_t max_io;
-	struct fault_range fault;
-	struct completion_aids completion;
-	/* --fail-register=N: REGISTERs from the N-th on carry a bad qid. */
-	unsigned int fail_register;
-	/* --fail-thread=N: thread 0 fails once it has taken N requests. */
-	unsigned int fail_thread;
+	/* The test aids' options, for fault.c alone. */
+	struct fault_options *faults;
 };
 
-struct backing {
-	int fd;
+struct image;
+struct fuse_request;
+struct queue_thread;
+
+/*
+ * Where the image's bytes live: a file (a regular file or a block
+ * device), null:, or a test aid wrapped around either (fault.c).  image.c
+ * keeps what every backend shares (size and growth, what is owed to stable
+ * storage, mode and owner) and calls a backend only for its store.
+ */
+struct image_ops {
+	int (*open)(struct image *img, const struct export_options *opt);
+	void (*close)(struct image *img);
+	/* GETATTR's times, and its allocation where the store knows it. */
+	void (*attr)(struct image *img, struct fuse_attr *attr);
+	/* A write or resize moved the times; NULL where the store does. */
+	void (*touch)(struct image *img);
+	/* The store's new size; under img->lock. */
+	int (*truncate)(struct image *img, uint64_t size);
+	/* SEEK_DATA/SEEK_HOLE, or -EOPNOTSUPP: data throughout. */
+	int (*seek)(struct image *img, uint64_t offset, int whence,
+		    uint64_t *result);
+	/* The room of the store's file system; -ENODATA when it has none. */
+	int (*room)(struct image *img, struct statvfs *vfs);
+	/* Once per request slot: where its image I/O completes. */
+	void (*request_init)(struct fuse_request *req);
 	/*
-	 * With --direct: the image opened again without O_DIRECT, for the
-	 * rare request whose offset, length or buffer is not aligned.
+	 * READ, WRITE or FSYNC from req->io.done on; the result goes to
+	 * image_io_finish(), at once or from the ring.
 	 */
-	int unaligned_fd;
-	bool is_null;
-	bool is_blockdev;
+	void (*submit)(struct fuse_request *req);
+	/* FALLOCATE req->io.mode over [offset, end); to req->io.complete. */
+	void (*fallocate)(struct fuse_request *req);
+	/* The sync at exit, run in place: 0 or -errno. */
+	int (*sync)(struct image *img);
+};
+
+extern const struct image_ops file_image_ops;
+extern const struct image_ops null_image_ops;
+
+struct image {
+	const struct image_ops *ops;
 	bool writable;
 	bool growable;
 	/* Growth past this answers EFBIG, as a file system's limit would. */
 	uint64_t grow_limit;
-	bool direct;
-	/* Logical block size: the alignment O_DIRECT needs. */
-	uint32_t block_size;
 	/* Current size; changes only under @lock. */
 	uint64_t size;
 	/*
@@ -252,23 +246,35 @@ struct backing {
 	uid_t uid;
 	gid_t gid;
 	bool allow_other;
-	/* Timestamps of a null: image, which has no inode of its own. */
-	struct timespec null_mtime;
-	struct timespec null_ctime;
-	/* STORE_LACKS_* the store has turned down, so emulated since. */
+	/* IMAGE_LACKS_* the store has turned down, so emulated since. */
 	uint32_t lacks;
+
+	/* The file backend's (image_file.c). */
+	int fd;
+	/*
+	 * With --direct: the image opened again without O_DIRECT, for the
+	 * rare request whose offset, length or buffer is not aligned.
+	 */
+	int unaligned_fd;
+	bool direct;
+	bool is_blockdev;
+	/* Logical block size: the alignment O_DIRECT needs. */
+	uint32_t block_size;
+
+	/* null:'s times (image_null.c): it has no inode to keep them. */
+	struct timespec mtime;
+	struct timespec ctime;
 };
 
 /* What a store may lack, learnt from its first refusal. */
-#define STORE_LACKS_ZERO_RANGE	0x1
-#define STORE_LACKS_PUNCH_HOLE	0x2
-#define STORE_LACKS_ALLOCATE	0x4
-#define STORE_LACKS_SEEK	0x8
+#define IMAGE_LACKS_ZERO_RANGE	0x1
+#define IMAGE_LACKS_PUNCH_HOLE	0x2
+#define IMAGE_LACKS_ALLOCATE	0x4
+#define IMAGE_LACKS_SEEK	0x8
 
-struct fuse_request;
-struct queue_thread;
 
-/* What a sync saw when it began: the backing's @writes, @sync_failures. */
+
+/* What a sync saw when it began: the image's @writes, @sync_failures. */
 struct sync_ticket {
 	uint64_t writes;
 	uint64_t failures;
@@ -277,8 +283,8 @@ struct sync_ticket {
 /* Completion of one submission on a queue thread's ring. */
 struct ring_op {
 	void (*done)(struct ring_op *op, int res);
-	/* I/O on the image, which --poll spins for (ring.c). */
-	bool backing;
+	/* I/O on the image, which --poll spins for (queue.c). */
+	bool image;
 };
 
 /* How a transport answers a request the opcode handlers have served. */
@@ -291,18 +297,58 @@ struct transport {
 };
 
 /*
+ * A request's image I/O (image.c), and where it stands: a READ, WRITE
+ * or FSYNC may take several SQEs (short transfers), a FALLOCATE several
+ * steps (falloc.c).
+ */
+struct image_io {
+	uint8_t opcode;
+	uint64_t offset;
+	uint32_t len;
+	uint32_t done;
+	/* FALLOCATE mode; for a sync, IORING_FSYNC_DATASYNC or 0. */
+	uint32_t mode;
+	/* What the sync's SQE asked for: what the test aids name. */
+	uint32_t sync_sent;
+	struct sync_ticket sync;
+	/*
+	 * A FALLOCATE of [offset, end): the step it is on, and how far
+	 * zeroes have been written.
+	 */
+	uint64_t end;
+	uint64_t pos;
+	uint8_t step;
+	/* Called when it has all finished, short I/O resubmitted. */
+	void (*complete)(struct fuse_request *req, int res);
+};
+
+/* What --trace and --stats keep of a request while it runs (trace.c). */
+struct request_observation {
+	uint64_t start_ns;
+	/* Of that, the time its image I/O took; 0 when it had none. */
+	uint64_t image_start_ns;
+	uint64_t image_ns;
+	uint64_t unique;
+	uint32_t opcode;
+	uint64_t offset;
+	uint32_t size;
+};
+
+/*
  * One request in flight.  Ring entries and /dev/fuse slots embed one
  * each; it lives as long as its slot and is reused for every request.
  * Its two completion ops are set once, when the slot is allocated, so a
  * CQE means the same whatever the request is doing: @cmd_op the
  * transport's command (a ring entry's REGISTER or COMMIT_AND_FETCH),
- * @io_op the backing I/O (blockdev.c).
+ * @io_op the image I/O (the image's backend).
  */
 struct fuse_request {
 	struct ring_op cmd_op;
 	struct ring_op io_op;
 	const struct transport *transport;
 	struct queue_thread *thread;
+	/* The kernel queue it came from; -1 over /dev/fuse. */
+	int qid;
 	/* The decoded request; points into the transport's buffers. */
 	const struct fuse_in_header *in;
 	const void *arg;
@@ -312,37 +358,8 @@ struct fuse_request {
 	/* Where reply data goes: page-aligned, @reply_cap bytes. */
 	void *reply;
 	uint32_t reply_cap;
-	/* Backing I/O progress of a READ/WRITE/FSYNC/FALLOCATE. */
-	uint64_t io_offset;
-	uint32_t io_len;
-	uint32_t io_done;
-	uint8_t io_opcode;
-	/* FALLOCATE mode; for a sync, IORING_FSYNC_DATASYNC or 0. */
-	uint32_t io_mode;
-	/* The fsync_flags the sync's SQE carried: what the test aids name. */
-	uint32_t sync_sent;
-	struct sync_ticket sync;
-	/*
-	 * A FALLOCATE of [io_offset, io_end), done in steps (falloc.c):
-	 * the step it is on, and how far zeroes have been written.
-	 */
-	uint64_t io_end;
-	uint64_t io_pos;
-	uint8_t io_step;
-	/* Called when the backing I/O has finished, short I/O resubmitted. */
-	void (*io_complete)(struct fuse_request *req, int res);
-	/* I/O run in steps (a FALLOCATE): each step's result goes here. */
-	void (*io_step_done)(struct fuse_request *req, int res);
-	int qid;
-	/* Kept by request_begin() for the trace and the latency figures. */
-	uint64_t start_ns;
-	/* Of that, the time its backing I/O took; 0 when it had none. */
-	uint64_t image_start_ns;
-	uint64_t image_ns;
-	uint64_t unique;
-	uint32_t opcode;
-	uint64_t trace_offset;
-	uint32_t trace_size;
+	struct image_io io;
+	struct request_observation obs;
 };
 
 struct qid_stats;
@@ -353,7 +370,7 @@ struct export {
 	struct export_options opt;
 	/* Online CPUs; empty when /sys does not say. */
 	struct cpus online;
-	struct backing backing;
+	struct image image;
 	const struct init_result *init;
 	/* The /dev/fuse fd the mount was made with. */
 	int dev_fd;
@@ -381,8 +398,6 @@ struct export {
 	 * every thread serves /dev/fuse with all its slots.
 	 */
 	int uring_failed;
-	/* REGISTERs sent so far, for --fail-register. */
-	unsigned int registers_sent;
 };
 
 /* What carries requests now: the ring, or /dev/fuse after a fallback. */
@@ -472,13 +487,11 @@ struct queue_thread {
 	/* Submissions whose completion has not been reaped yet. */
 	unsigned int inflight;
 	/* Of them, I/O on the image. */
-	unsigned int backing_inflight;
+	unsigned int image_inflight;
 	/* The most there can be: one per ring entry and /dev/fuse op. */
 	unsigned int max_inflight;
 	/* No new receive is armed once set; the loop ends at inflight 0. */
 	bool stopping;
-	/* Requests taken, for --fail-thread. */
-	unsigned int taken;
 	/*
 	 * Set when the ring went away with operations still in flight: the
 	 * kernel may still write the buffers, so they are never freed.
@@ -537,85 +550,64 @@ static inline struct io_uring_sqe *queue_sqe(struct queue_thread *t,
 	memset(sqe, 0, SQE_BYTES);
 	io_uring_sqe_set_data(sqe, op);
 	t->inflight++;
-	t->backing_inflight += op->backing;
+	t->image_inflight += op->image;
 	return sqe;
 }
 
-/* blockdev.c: the image and its I/O */
+/* image.c: the image, whatever backend holds it, and its I/O */
 
-int blockdev_open(struct backing *b, const struct export_options *opt);
-void blockdev_close(struct backing *b);
-void blockdev_fill_attr(struct backing *b, struct fuse_attr *attr);
-void blockdev_touch(struct backing *b);
-void blockdev_wrote(struct backing *b);
-int blockdev_resize(struct backing *b, uint64_t size);
-int blockdev_grow_to(struct backing *b, uint64_t end);
-int blockdev_seek(struct backing *b, uint64_t offset, int whence,
-		 uint64_t *result);
-int blockdev_statfs(struct backing *b, struct fuse_kstatfs *st);
-bool blockdev_sync_owed(struct backing *b);
-int blockdev_sync(struct backing *b);
-void blockdev_note_lack(struct backing *b, uint32_t what);
-int blockdev_data_fd(struct backing *b, uint64_t offset, uint32_t len,
-		    const void *buf);
-void blockdev_request_init(struct fuse_request *req);
-void blockdev_io_finish(struct fuse_request *req, int res);
-void blockdev_submit(struct fuse_request *req,
-		    void (*complete)(struct fuse_request *req, int res));
+int image_open(struct image *img, const struct export_options *opt);
+void image_close(struct image *img);
+void image_fill_attr(struct image *img, struct fuse_attr *attr);
+void image_touch(struct image *img);
+void image_wrote(struct image *img);
+int image_resize(struct image *img, uint64_t size);
+int image_grow_to(struct image *img, uint64_t end);
+int image_seek(struct image *img, uint64_t offset, int whence,
+	       uint64_t *result);
+int image_statfs(struct image *img, struct fuse_kstatfs *st);
+bool image_sync_owed(struct image *img);
+int image_sync(struct image *img);
+void image_note_lack(struct image *img, uint32_t what);
+void image_submit(struct fuse_request *req,
+		  void (*complete)(struct fuse_request *req, int res));
+void image_fallocate(struct fuse_request *req,
+		     void (*complete)(struct fuse_request *req, int res));
+void image_io_finish(struct fuse_request *req, int res);
 
-static inline uint64_t blockdev_size(struct backing *b)
+static inline uint64_t image_size(struct image *img)
 {
-	return smp_load_acquire(&b->size);
+	return smp_load_acquire(&img->size);
 }
 
-/*
- * fault.c: test aids on image I/O.  --fail-io fails it before it is
- * submitted; --fail-completion lets the real SQE run and replaces its
- * result; --hold-sync holds a sync's completion until the test lets it
- * go.  Off, each costs its path one predictable branch on a flag.
- */
-
-extern bool fault_completion_on;
-extern bool fault_submission_on;
-
-int fault_parse_completion(const char *s, struct completion_aids *aids);
-int fault_parse_hold_sync(const char *s, struct completion_aids *aids);
-void fault_setup(const struct export_options *opt);
-bool fault_completion(struct fuse_request *req, int *res);
-int fault_submission(const struct fuse_request *req);
-int fault_sync_at_exit(void);
-
-/*
- * Called before image I/O is submitted: 0, or the errno (negative) that
- * --fail-io says it fails with, without being submitted.
- */
-static inline int fault_at_submission(const struct fuse_request *req)
+static inline struct image *request_image(struct fuse_request *req)
 {
-	if (__builtin_expect(fault_submission_on, 0))
-		return fault_submission(req);
-	return 0;
+	return &req->thread->exp->image;
 }
 
-/*
- * Called with each image I/O result before it is looked at.  True when a
- * test aid took the completion over: it calls blockdev_io_finish() later.
- */
-static inline bool fault_at_completion(struct fuse_request *req, int *res)
-{
-	if (__builtin_expect(fault_completion_on, 0))
-		return fault_completion(req, res);
-	return false;
-}
+/* image_file.c: a regular file or a block device */
 
-/* falloc.c: fallocate on the image */
+int image_file_data_fd(struct image *img, uint64_t offset, uint32_t len,
+		       const void *buf);
+
+/* falloc.c: FALLOCATE on a file's store */
+
+void falloc_submit(struct fuse_request *req);
+void falloc_step_done(struct fuse_request *req, int res);
 
 /*
- * Carry out FALLOCATE mode req->io_mode over [req->io_offset,
- * req->io_end), emulating what the store lacks; complete() gets 0 or
- * -errno.
+ * fault.c: test aids, as a backend wrapped around the real one and one
+ * point on the REGISTER path, so that nothing else knows of them.
  */
-void falloc_submit(struct fuse_request *req,
-		   void (*complete)(struct fuse_request *req, int res));
+
+struct fault_options;
+
+bool fault_wanted(const struct export_options *opt);
+const struct image_ops *fault_wrap(const struct image_ops *backend);
+int fault_parse_option(const char *name, const char *arg,
+		       struct export_options *opt);
+/* The qid a REGISTER of @qid carries: --fail-register's bad one. */
+uint16_t fault_register_qid(const struct export *exp, uint16_t qid);
 
 /* decode.c: received bytes to a request */
 
@@ -680,7 +672,7 @@ static inline void request_end(struct fuse_request *req, int error,
 }
 
 /*
- * Around a request's backing I/O, so that its latency splits into the
+ * Around a request's image I/O, so that its latency splits into the
  * image's part and the rest: the kernel's queue, the daemon, the reply.
  */
 static inline void request_image_begin(struct fuse_request *req)

@@ -48,54 +48,50 @@ enum falloc_step {
 	STEP_TAIL,		/* zeroes over what follows it */
 };
 
-static struct backing *req_backing(struct fuse_request *req)
-{
-	return &req->thread->exp->backing;
-}
-
 /* [*start, *end) of the middle; empty when no whole block is inside. */
-static void middle(struct fuse_request *req, uint64_t *start, uint64_t *end)
+static void falloc_middle(struct fuse_request *req, uint64_t *start,
+			  uint64_t *end)
 {
-	struct backing *b = req_backing(req);
-	uint32_t lbs = b->is_blockdev ? b->block_size : 1;
+	struct image *img = request_image(req);
+	uint32_t lbs = img->is_blockdev ? img->block_size : 1;
 
-	*start = round_up(req->io_offset, lbs);
-	*end = round_down(req->io_end, lbs);
+	*start = round_up(req->io.offset, lbs);
+	*end = round_down(req->io.end, lbs);
 	if (*start >= *end)
-		*start = *end = req->io_offset;
+		*start = *end = req->io.offset;
 }
 
-static bool lacks(struct backing *b, uint32_t what)
+static bool falloc_lacks(struct image *img, uint32_t what)
 {
-	return READ_ONCE(b->lacks) & what;
+	return READ_ONCE(img->lacks) & what;
 }
 
-static void enter(struct fuse_request *req, enum falloc_step step);
+static void falloc_enter(struct fuse_request *req, enum falloc_step step);
 
 /* Even a failed step may have changed the image: a sync is owed. */
-static void finish(struct fuse_request *req, int res)
+static void falloc_finish(struct fuse_request *req, int res)
 {
-	blockdev_wrote(req_backing(req));
-	req->io_complete(req, res);
+	image_wrote(request_image(req));
+	req->io.complete(req, res);
 }
 
 /* After the middle is done, the head and the tail, which may be empty. */
 static void middle_done(struct fuse_request *req)
 {
-	enter(req, STEP_HEAD);
+	falloc_enter(req, STEP_HEAD);
 }
 
 static void zeroes_done(struct fuse_request *req)
 {
-	switch (req->io_step) {
+	switch (req->io.step) {
 	case STEP_ZEROES:
 		middle_done(req);
 		break;
 	case STEP_HEAD:
-		enter(req, STEP_TAIL);
+		falloc_enter(req, STEP_TAIL);
 		break;
 	default:
-		finish(req, 0);
+		falloc_finish(req, 0);
 		break;
 	}
 }
@@ -103,21 +99,23 @@ static void zeroes_done(struct fuse_request *req)
 /* The step after one the store turned down with EOPNOTSUPP. */
 static void fall_back(struct fuse_request *req)
 {
-	struct backing *b = req_backing(req);
+	struct image *img = request_image(req);
 
-	switch (req->io_step) {
+	switch (req->io.step) {
 	case STEP_ZERO_RANGE:
-		blockdev_note_lack(b, STORE_LACKS_ZERO_RANGE);
+		image_note_lack(img, IMAGE_LACKS_ZERO_RANGE);
 		/* The kernel already fell back to writing zeroes on a device. */
-		enter(req, b->is_blockdev ? STEP_ZEROES : STEP_PUNCH_HOLE);
+		falloc_enter(req, img->is_blockdev ? STEP_ZEROES :
+						     STEP_PUNCH_HOLE);
 		break;
 	case STEP_PUNCH_HOLE:
-		blockdev_note_lack(b, STORE_LACKS_PUNCH_HOLE);
-		enter(req, b->is_blockdev ? STEP_ZERO_RANGE : STEP_ZEROES);
+		image_note_lack(img, IMAGE_LACKS_PUNCH_HOLE);
+		falloc_enter(req, img->is_blockdev ? STEP_ZERO_RANGE :
+						     STEP_ZEROES);
 		break;
 	default:
 		/* Holes read as zeroes already; only the reservation is lost. */
-		blockdev_note_lack(b, STORE_LACKS_ALLOCATE);
+		image_note_lack(img, IMAGE_LACKS_ALLOCATE);
 		middle_done(req);
 		break;
 	}
@@ -130,14 +128,14 @@ static void step_done(struct fuse_request *req, int res)
 		return;
 	}
 	if (res < 0) {
-		finish(req, res);
+		falloc_finish(req, res);
 		return;
 	}
 	/* A hole punched for ZERO_RANGE is allocated again. */
-	if (req->io_step == STEP_PUNCH_HOLE &&
-	    (req->io_mode & FALLOC_FL_ZERO_RANGE) &&
-	    !req_backing(req)->is_blockdev) {
-		enter(req, STEP_ALLOCATE);
+	if (req->io.step == STEP_PUNCH_HOLE &&
+	    (req->io.mode & FALLOC_FL_ZERO_RANGE) &&
+	    !request_image(req)->is_blockdev) {
+		falloc_enter(req, STEP_ALLOCATE);
 		return;
 	}
 	middle_done(req);
@@ -148,15 +146,15 @@ static void zeroes_segment(struct fuse_request *req, uint64_t *start,
 {
 	uint64_t mid_start, mid_end;
 
-	middle(req, &mid_start, &mid_end);
-	switch (req->io_step) {
+	falloc_middle(req, &mid_start, &mid_end);
+	switch (req->io.step) {
 	case STEP_HEAD:
-		*start = req->io_offset;
-		*end = mid_start == mid_end ? req->io_end : mid_start;
+		*start = req->io.offset;
+		*end = mid_start == mid_end ? req->io.end : mid_start;
 		break;
 	case STEP_TAIL:
-		*start = mid_start == mid_end ? req->io_end : mid_end;
-		*end = req->io_end;
+		*start = mid_start == mid_end ? req->io.end : mid_end;
+		*end = req->io.end;
 		break;
 	default:
 		*start = mid_start;
@@ -172,17 +170,17 @@ static void zeroes_written(struct fuse_request *req, int res)
 	uint64_t start, end;
 
 	if (res < 0) {
-		finish(req, res);
+		falloc_finish(req, res);
 		return;
 	}
 	if (res == 0) {
 		/* The store shrank under us: the range cannot be zeroed. */
-		finish(req, -EIO);
+		falloc_finish(req, -EIO);
 		return;
 	}
-	req->io_pos += (uint64_t)res;
+	req->io.pos += (uint64_t)res;
 	zeroes_segment(req, &start, &end);
-	if (req->io_pos < end)
+	if (req->io.pos < end)
 		submit_zeroes(req);
 	else
 		zeroes_done(req);
@@ -190,25 +188,25 @@ static void zeroes_written(struct fuse_request *req, int res)
 
 static void submit_zeroes(struct fuse_request *req)
 {
-	struct backing *b = req_backing(req);
+	struct image *img = request_image(req);
 	struct io_uring_sqe *sqe = queue_sqe(req->thread, &req->io_op);
 	uint64_t start, end, left;
 	uint32_t len;
 
 	zeroes_segment(req, &start, &end);
-	left = end - req->io_pos;
+	left = end - req->io.pos;
 	/* Chunks end on chunk boundaries: --direct then takes all but one. */
-	len = ZERO_CHUNK - (uint32_t)(req->io_pos % ZERO_CHUNK);
+	len = ZERO_CHUNK - (uint32_t)(req->io.pos % ZERO_CHUNK);
 	if (len > left)
 		len = (uint32_t)left;
-	io_uring_prep_write(sqe, blockdev_data_fd(b, req->io_pos, len, zeroes),
-			    zeroes, len, req->io_pos);
+	io_uring_prep_write(sqe, image_file_data_fd(img, req->io.pos, len, zeroes),
+			    zeroes, len, req->io.pos);
 }
 
-/* Every SQE of a FALLOCATE completes here, by way of blockdev.c. */
-static void falloc_step_done(struct fuse_request *req, int res)
+/* Every SQE of a FALLOCATE completes here, by way of image_file.c. */
+void falloc_step_done(struct fuse_request *req, int res)
 {
-	if (req->io_step >= STEP_ZEROES)
+	if (req->io.step >= STEP_ZEROES)
 		zeroes_written(req, res);
 	else
 		step_done(req, res);
@@ -231,58 +229,60 @@ static uint32_t step_needs(enum falloc_step step)
 {
 	switch (step) {
 	case STEP_ZERO_RANGE:
-		return STORE_LACKS_ZERO_RANGE;
+		return IMAGE_LACKS_ZERO_RANGE;
 	case STEP_PUNCH_HOLE:
-		return STORE_LACKS_PUNCH_HOLE;
+		return IMAGE_LACKS_PUNCH_HOLE;
 	default:
-		return STORE_LACKS_ALLOCATE;
+		return IMAGE_LACKS_ALLOCATE;
 	}
 }
 
-static void enter(struct fuse_request *req, enum falloc_step step)
+static void falloc_enter(struct fuse_request *req, enum falloc_step step)
 {
-	struct backing *b = req_backing(req);
+	struct image *img = request_image(req);
 	uint64_t start, end;
 	struct io_uring_sqe *sqe;
 
-	req->io_step = step;
+	req->io.step = step;
 	if (step >= STEP_ZEROES) {
 		zeroes_segment(req, &start, &end);
-		req->io_pos = start;
+		req->io.pos = start;
 		if (start < end)
 			submit_zeroes(req);
 		else
 			zeroes_done(req);
 		return;
 	}
-	middle(req, &start, &end);
+	falloc_middle(req, &start, &end);
 	if (start == end) {
 		middle_done(req);
 		return;
 	}
 	/* What the store turned down once, it is not asked again. */
-	if (lacks(b, step_needs(step))) {
+	if (falloc_lacks(img, step_needs(step))) {
 		fall_back(req);
 		return;
 	}
 	sqe = queue_sqe(req->thread, &req->io_op);
-	io_uring_prep_fallocate(sqe, b->fd, step_mode(step), (off_t)start,
+	io_uring_prep_fallocate(sqe, img->fd, step_mode(step), (off_t)start,
 				(off_t)(end - start));
 }
 
-void falloc_submit(struct fuse_request *req,
-		   void (*complete)(struct fuse_request *req, int res))
+void falloc_submit(struct fuse_request *req)
 {
-	uint32_t mode = req->io_mode;
+	struct image *img = request_image(req);
+	uint32_t mode = req->io.mode;
 
-	req->io_complete = complete;
-	req->io_opcode = IORING_OP_FALLOCATE;
-	req->io_step_done = falloc_step_done;
-	blockdev_touch(req_backing(req));
+	/* A block device cannot preallocate: nothing to do but answer. */
+	if (img->is_blockdev &&
+	    !(mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))) {
+		req->io.complete(req, 0);
+		return;
+	}
 	if (mode & FALLOC_FL_ZERO_RANGE)
-		enter(req, STEP_ZERO_RANGE);
+		falloc_enter(req, STEP_ZERO_RANGE);
 	else if (mode & FALLOC_FL_PUNCH_HOLE)
-		enter(req, STEP_PUNCH_HOLE);
+		falloc_enter(req, STEP_PUNCH_HOLE);
 	else
-		enter(req, STEP_ALLOCATE);
+		falloc_enter(req, STEP_ALLOCATE);
 }

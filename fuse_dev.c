@@ -241,7 +241,6 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
 		slot_release(slot);
 		return;
 	}
-	req->thread->taken++;
 	stat_inc(&req->thread->stats.legacy);
 	if (ops_is_io(req->in->opcode))
 		stat_inc(&req->thread->stats.legacy_io);
@@ -300,7 +299,7 @@ int fuse_dev_alloc(struct queue_thread *t, unsigned int nr_slots,
 		slot->req.reply = slot->reply_buf;
 		slot->req.reply_cap = (uint32_t)reply_len;
 		/* Its command is the reader's poll; it has only its I/O. */
-		blockdev_request_init(&slot->req);
+		t->exp->image.ops->request_init(&slot->req);
 	}
 	/* Handed out last first, so light load keeps touching one buffer. */
 	for (i = nr_slots; i-- > 0;) {
@@ -313,7 +312,7 @@ int fuse_dev_alloc(struct queue_thread *t, unsigned int nr_slots,
 	return 0;
 }
 
-/* At most one poll and one backing op per slot are in flight at once. */
+/* At most one poll and one image op per slot are in flight at once. */
 unsigned int fuse_dev_sqes(const struct queue_thread *t)
 {
 	return t->dev ? t->dev->nr_slots + 1 : 0;

@@ -66,17 +66,6 @@ static struct io_uring_sqe *uring_cmd_sqe(struct uring_entry *ent,
 	return sqe;
 }
 
-/*
- * --fail-register=N: the N-th REGISTER and all after it name a qid the
- * kernel has no queue for, so that it refuses them.
- */
-static bool register_to_fail(struct export *exp)
-{
-	return exp->opt.fail_register &&
-	       atomic_add_return(&exp->registers_sent, 1) >=
-	       exp->opt.fail_register;
-}
-
 static void submit_register(struct uring_entry *ent)
 {
 	struct export *exp = ent->req.thread->exp;
@@ -87,10 +76,8 @@ static void submit_register(struct uring_entry *ent)
 	sqe = uring_cmd_sqe(ent, FUSE_IO_URING_CMD_REGISTER);
 	sqe->addr = (uintptr_t)ent->iov;
 	sqe->len = 2;
-	if (register_to_fail(exp)) {
-		cmd = (struct fuse_uring_cmd_req *)sqe->cmd;
-		cmd->qid = (uint16_t)exp->nr_queues;
-	}
+	cmd = (struct fuse_uring_cmd_req *)sqe->cmd;
+	cmd->qid = fault_register_qid(exp, cmd->qid);
 }
 
 static void submit_commit(struct uring_entry *ent)
@@ -153,7 +140,6 @@ static void serve_entry(struct uring_entry *ent)
 	int ret;
 
 	ent->commit_id = ent->header->ring_ent_in_out.commit_id;
-	req->thread->taken++;
 	note_taken(&req->thread->exp->qid_stats[ent->qid]);
 	ret = decode_ring_request(req, ent->header, ent->payload,
 				  req->thread->exp->payload_size);
@@ -263,7 +249,7 @@ int fuse_uring_alloc(struct queue_thread *t)
 			ent->req.transport = &uring_transport;
 			ent->req.qid = (int)qid;
 			ent->req.cmd_op.done = entry_done;
-			blockdev_request_init(&ent->req);
+			exp->image.ops->request_init(&ent->req);
 			ent->qid = (uint16_t)qid;
 			ent->header = (struct fuse_uring_req_header *)base;
 			ent->payload = base + header_len;

@@ -391,17 +391,16 @@ static int run(struct export *exp)
 	/* Latency figures need both ends of every request timed. */
 	if (exp->opt.stats)
 		trace_requests_on = true;
-	fault_setup(&exp->opt);
-	if (blockdev_open(&exp->backing, &exp->opt))
+	if (image_open(&exp->image, &exp->opt))
 		return EXIT_FAILURE;
 	if (mount_prepare(&mnt, exp->opt.mountpoint))
-		goto out_backing;
+		goto out_image;
 	if (daemon_pidfile_open(exp->opt.pidfile))
 		goto out_release;
-	exp->backing.allow_other = want_allow_other(&exp->opt);
+	exp->image.allow_other = want_allow_other(&exp->opt);
 	exp->dev_fd = mount_export(&mnt, exp->opt.null_image ? "null" :
 				   exp->opt.image, !exp->opt.writable,
-				   exp->backing.allow_other, exp->opt.max_io);
+				   exp->image.allow_other, exp->opt.max_io);
 	if (exp->dev_fd < 0)
 		goto out_release;
 	if (negotiate(exp, &init))
@@ -410,7 +409,7 @@ static int run(struct export *exp)
 	if (setup_queues(exp, &init))
 		goto out_unmount;
 	status = serve(exp, &mnt, &signals);
-	ret = blockdev_sync(&exp->backing);
+	ret = image_sync(&exp->image);
 	if (ret) {
 		log_error("%s: fdatasync failed: %s; writes may be lost",
 			  exp->opt.image, strerror(-ret));
@@ -430,8 +429,8 @@ out_free:
 	close(exp->dev_fd);
 out_release:
 	mount_release(&mnt);
-out_backing:
-	blockdev_close(&exp->backing);
+out_image:
+	image_close(&exp->image);
 	daemon_cleanup();
 	trace_close();
 	return status;

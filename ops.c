@@ -2,7 +2,7 @@
 /*
  * The opcode handlers of a one-file file system, shared by both
  * transports: a handler sees a decoded request and answers through
- * request_reply(), at once or when its backing I/O completes.
+ * request_reply(), at once or when its image I/O completes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,11 +20,6 @@
 bool ops_is_io(uint32_t opcode)
 {
 	return opcode == FUSE_READ || opcode == FUSE_WRITE;
-}
-
-static struct backing *req_backing(struct fuse_request *req)
-{
-	return &req->thread->exp->backing;
 }
 
 static void reply_error(struct fuse_request *req, int error)
@@ -49,7 +44,7 @@ static void reply_attr(struct fuse_request *req)
 		.attr_valid = ATTR_VALID_SEC,
 	};
 
-	blockdev_fill_attr(req_backing(req), &out.attr);
+	image_fill_attr(request_image(req), &out.attr);
 	reply_struct(req, &out, sizeof(out));
 }
 
@@ -57,36 +52,36 @@ static void reply_attr(struct fuse_request *req)
  * Only the owner bits are the export's to give; group and other bits,
  * and ownership, mean something only when other users can reach it.
  */
-static int setattr_mode_owner_check(const struct backing *b,
+static int setattr_mode_owner_check(const struct image *img,
 				    const struct fuse_setattr_in *in)
 {
 	mode_t mode;
 
 	if (in->valid & FATTR_MODE) {
 		mode = in->mode & 07777;
-		if ((mode & 0222) && !b->writable)
+		if ((mode & 0222) && !img->writable)
 			return -EROFS;
-		if ((mode & 077) && !b->allow_other)
+		if ((mode & 077) && !img->allow_other)
 			return -EPERM;
 		if (mode & ~0777)
 			return -EPERM;
 	}
-	if ((in->valid & (FATTR_UID | FATTR_GID)) && !b->allow_other)
+	if ((in->valid & (FATTR_UID | FATTR_GID)) && !img->allow_other)
 		return -EPERM;
 	return 0;
 }
 
-static void setattr_mode_owner_apply(struct backing *b,
+static void setattr_mode_owner_apply(struct image *img,
 				     const struct fuse_setattr_in *in)
 {
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&img->lock);
 	if (in->valid & FATTR_MODE)
-		b->mode = in->mode & 0777;
+		img->mode = in->mode & 0777;
 	if (in->valid & FATTR_UID)
-		b->uid = in->uid;
+		img->uid = in->uid;
 	if (in->valid & FATTR_GID)
-		b->gid = in->gid;
-	pthread_mutex_unlock(&b->lock);
+		img->gid = in->gid;
+	pthread_mutex_unlock(&img->lock);
 }
 
 /*
@@ -96,7 +91,7 @@ static void setattr_mode_owner_apply(struct backing *b,
 static void op_setattr(struct fuse_request *req)
 {
 	const struct fuse_setattr_in *in = req->arg;
-	struct backing *b = req_backing(req);
+	struct image *img = request_image(req);
 	uint32_t handled = FATTR_MODE | FATTR_UID | FATTR_GID | FATTR_SIZE |
 			   FATTR_FH | FATTR_LOCKOWNER | FATTR_KILL_SUIDGID;
 	int ret;
@@ -106,11 +101,11 @@ static void op_setattr(struct fuse_request *req)
 		reply_error(req, -ENOTSUP);
 		return;
 	}
-	if ((in->valid & FATTR_SIZE) && !b->writable) {
+	if ((in->valid & FATTR_SIZE) && !img->writable) {
 		reply_error(req, -EROFS);
 		return;
 	}
-	ret = setattr_mode_owner_check(b, in);
+	ret = setattr_mode_owner_check(img, in);
 	if (ret) {
 		reply_error(req, ret);
 		return;
@@ -119,15 +114,15 @@ static void op_setattr(struct fuse_request *req)
 	 * A fixed-size export keeps its size: O_TRUNC and truncate() succeed
 	 * and the reply tells the kernel the size is unchanged.
 	 */
-	if ((in->valid & FATTR_SIZE) && b->growable &&
-	    in->size != blockdev_size(b)) {
-		ret = blockdev_resize(b, in->size);
+	if ((in->valid & FATTR_SIZE) && img->growable &&
+	    in->size != image_size(img)) {
+		ret = image_resize(img, in->size);
 		if (ret) {
 			reply_error(req, ret);
 			return;
 		}
 	}
-	setattr_mode_owner_apply(b, in);
+	setattr_mode_owner_apply(img, in);
 	reply_attr(req);
 }
 
@@ -139,7 +134,7 @@ static void op_open(struct fuse_request *req)
 	};
 
 	if ((in->flags & O_ACCMODE) != O_RDONLY &&
-	    !req_backing(req)->writable) {
+	    !request_image(req)->writable) {
 		reply_error(req, -EROFS);
 		return;
 	}
@@ -162,7 +157,7 @@ static uint32_t max_io_size(struct fuse_request *req)
 static void op_read(struct fuse_request *req)
 {
 	const struct fuse_read_in *in = req->arg;
-	uint64_t size = blockdev_size(req_backing(req));
+	uint64_t size = image_size(request_image(req));
 	uint32_t len = in->size;
 
 	if (len > req->thread->exp->max_read || len > req->reply_cap) {
@@ -175,10 +170,10 @@ static void op_read(struct fuse_request *req)
 	}
 	if (len > size - in->offset)
 		len = (uint32_t)(size - in->offset);
-	req->io_opcode = IORING_OP_READ;
-	req->io_offset = in->offset;
-	req->io_len = len;
-	blockdev_submit(req, read_done);
+	req->io.opcode = IORING_OP_READ;
+	req->io.offset = in->offset;
+	req->io.len = len;
+	image_submit(req, read_done);
 }
 
 static void write_done(struct fuse_request *req, int res)
@@ -196,12 +191,12 @@ static void write_done(struct fuse_request *req, int res)
 static void op_write(struct fuse_request *req)
 {
 	const struct fuse_write_in *in = req->arg;
-	struct backing *b = req_backing(req);
+	struct image *img = request_image(req);
 	uint64_t size, end;
 	uint32_t len = in->size;
 	int ret;
 
-	if (!b->writable) {
+	if (!img->writable) {
 		reply_error(req, -EACCES);
 		return;
 	}
@@ -211,14 +206,14 @@ static void op_write(struct fuse_request *req)
 		return;
 	}
 	end = in->offset + len;
-	size = blockdev_size(b);
-	if (end > size && b->growable) {
-		ret = blockdev_grow_to(b, MIN(end, b->grow_limit));
+	size = image_size(img);
+	if (end > size && img->growable) {
+		ret = image_grow_to(img, MIN(end, img->grow_limit));
 		if (ret) {
 			reply_error(req, ret);
 			return;
 		}
-		size = blockdev_size(b);
+		size = image_size(img);
 	}
 	/*
 	 * What fits is written.  Nothing fits: a fixed-size export answers
@@ -226,7 +221,7 @@ static void op_write(struct fuse_request *req)
 	 * file system at its largest file size would.
 	 */
 	if (in->offset >= size) {
-		if (b->growable)
+		if (img->growable)
 			reply_error(req, -EFBIG);
 		else
 			write_done(req, 0);
@@ -234,10 +229,10 @@ static void op_write(struct fuse_request *req)
 	}
 	if (end > size)
 		len = (uint32_t)(size - in->offset);
-	req->io_opcode = IORING_OP_WRITE;
-	req->io_offset = in->offset;
-	req->io_len = len;
-	blockdev_submit(req, write_done);
+	req->io.opcode = IORING_OP_WRITE;
+	req->io.offset = in->offset;
+	req->io.len = len;
+	image_submit(req, write_done);
 }
 
 static void sync_done(struct fuse_request *req, int res)
@@ -251,13 +246,13 @@ static void sync_done(struct fuse_request *req, int res)
  */
 static void sync_image(struct fuse_request *req, bool datasync)
 {
-	if (!blockdev_sync_owed(req_backing(req))) {
+	if (!image_sync_owed(request_image(req))) {
 		reply_error(req, 0);
 		return;
 	}
-	req->io_opcode = IORING_OP_FSYNC;
-	req->io_mode = datasync ? IORING_FSYNC_DATASYNC : 0;
-	blockdev_submit(req, sync_done);
+	req->io.opcode = IORING_OP_FSYNC;
+	req->io.mode = datasync ? IORING_FSYNC_DATASYNC : 0;
+	image_submit(req, sync_done);
 }
 
 static void op_fsync(struct fuse_request *req)
@@ -270,20 +265,20 @@ static void op_fsync(struct fuse_request *req)
 static void fallocate_done(struct fuse_request *req, int res)
 {
 	if (res == -EOPNOTSUPP || res == -ENOTSUP || res == -EINVAL)
-		res = req->io_mode ? -EOPNOTSUPP : res;
+		res = req->io.mode ? -EOPNOTSUPP : res;
 	reply_error(req, res < 0 ? res : 0);
 }
 
-static int fallocate_prepare(struct backing *b,
+static int fallocate_prepare(struct image *img,
 			     const struct fuse_fallocate_in *in,
 			     uint64_t *end)
 {
 	uint32_t mode = in->mode;
 	uint32_t known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
 			 FALLOC_FL_ZERO_RANGE;
-	uint64_t size = blockdev_size(b);
+	uint64_t size = image_size(img);
 
-	if (!b->writable)
+	if (!img->writable)
 		return -EROFS;
 	if (mode & ~known)
 		return -EOPNOTSUPP;
@@ -296,9 +291,9 @@ static int fallocate_prepare(struct backing *b,
 	if (mode == 0 && in->offset < size && *end <= size)
 		return 0;
 	if (!(mode & FALLOC_FL_KEEP_SIZE) && *end > size) {
-		if (!b->growable)
+		if (!img->growable)
 			return -ENOSPC;
-		return blockdev_grow_to(b, *end);
+		return image_grow_to(img, *end);
 	}
 	return 0;
 }
@@ -306,33 +301,26 @@ static int fallocate_prepare(struct backing *b,
 static void op_fallocate(struct fuse_request *req)
 {
 	const struct fuse_fallocate_in *in = req->arg;
-	struct backing *b = req_backing(req);
+	struct image *img = request_image(req);
 	uint64_t end, size;
 	int ret;
 
-	ret = fallocate_prepare(b, in, &end);
+	ret = fallocate_prepare(img, in, &end);
 	if (ret) {
 		reply_error(req, ret);
 		return;
 	}
-	size = blockdev_size(b);
+	size = image_size(img);
 	if (in->offset >= size) {
 		reply_error(req, 0);
 		return;
 	}
 	if (end > size)
 		end = size;
-	/* Block devices cannot preallocate, and null: has nothing to do. */
-	if (b->is_null || (b->is_blockdev &&
-			   !(in->mode & (FALLOC_FL_PUNCH_HOLE |
-					 FALLOC_FL_ZERO_RANGE)))) {
-		reply_error(req, 0);
-		return;
-	}
-	req->io_mode = in->mode;
-	req->io_offset = in->offset;
-	req->io_end = end;
-	falloc_submit(req, fallocate_done);
+	req->io.mode = in->mode;
+	req->io.offset = in->offset;
+	req->io.end = end;
+	image_fallocate(req, fallocate_done);
 }
 
 static void op_lseek(struct fuse_request *req)
@@ -346,7 +334,7 @@ static void op_lseek(struct fuse_request *req)
 		reply_error(req, -EINVAL);
 		return;
 	}
-	ret = blockdev_seek(req_backing(req), in->offset, (int)in->whence,
+	ret = image_seek(request_image(req), in->offset, (int)in->whence,
 			   &pos);
 	if (ret) {
 		reply_error(req, ret);
@@ -360,7 +348,7 @@ static void op_statfs(struct fuse_request *req)
 {
 	struct fuse_statfs_out out;
 
-	blockdev_statfs(req_backing(req), &out.st);
+	image_statfs(request_image(req), &out.st);
 	reply_struct(req, &out, sizeof(out));
 }
 

@@ -118,7 +118,7 @@ static unsigned int queue_reap(struct queue_thread *t)
 
 		seen++;
 		t->inflight--;
-		t->backing_inflight -= op->backing;
+		t->image_inflight -= op->image;
 		op->done(op, cqe->res);
 	}
 	io_uring_cq_advance(&t->ring, seen);
@@ -177,17 +177,6 @@ void queue_thread_uring_off(struct queue_thread *t, int err)
 			 strerror(-err));
 }
 
-/*
- * --fail-thread=N, a test aid: thread 0 behaves as if its io_uring broke
- * once it has taken N requests, with whatever it has in flight then.
- */
-static bool fail_thread_due(struct queue_thread *t)
-{
-	unsigned int n = t->exp->opt.fail_thread;
-
-	return n && t->index == 0 && !t->stopping && t->taken >= n;
-}
-
 /* How long a failed thread waits for what it has in flight. */
 #define DRAIN_TICK_MS 10
 #define DRAIN_CANCEL_MS 1000
@@ -216,8 +205,8 @@ static long long now_ms(void)
 
 /*
  * A thread that failed may still have operations in flight: ring entries
- * the kernel holds and backing I/O into its buffers.  main aborts the
- * connection, which ends the entries; backing I/O ends by itself or is
+ * the kernel holds and image I/O into its buffers.  main aborts the
+ * connection, which ends the entries; image I/O ends by itself or is
  * cancelled.  Only with nothing in flight may the ring go and the
  * buffers be freed; if that takes too long, they are kept instead.
  * Bounded by the clock: a broken ring may fail every wait at once.
@@ -256,20 +245,20 @@ static int queue_drain(struct queue_thread *t)
 /*
  * A queue thread that sleeps for its image costs the request two wake-ups
  * instead of one, and on a VM each wake-up from idle is expensive: at low
- * depth that was a third of a 4 KiB read's time.  So with a few backing
+ * depth that was a third of a 4 KiB read's time.  So with a few image
  * I/Os in flight the thread submits, then spins for up to --poll
  * microseconds for a completion before it sleeps.  With more in flight
  * completions come often enough that spinning measured only as CPU.
  * True when the spin found a completion: everything is submitted then.
  */
-#define POLL_MAX_BACKING 4
+#define POLL_MAX_IMAGE 4
 
 static bool queue_poll(struct queue_thread *t, long long budget_ns)
 {
 	long long deadline;
 
-	if (!budget_ns || !t->backing_inflight ||
-	    t->backing_inflight > POLL_MAX_BACKING)
+	if (!budget_ns || !t->image_inflight ||
+	    t->image_inflight > POLL_MAX_IMAGE)
 		return false;
 	if (io_uring_submit(&t->ring) < 0)
 		return false;
@@ -306,8 +295,6 @@ static int queue_loop(struct queue_thread *t)
 		} else {
 			ret = io_uring_submit_and_wait(&t->ring, 1);
 		}
-		if (fail_thread_due(t))
-			ret = -EIO;
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
 		    ret != -EBUSY) {
 			queue_thread_fail_loudly(t, ret);

@@ -175,7 +175,7 @@ static void snapshot_op(struct op_stats *copy, const struct op_stats *op)
 
 /*
  * One line per opcode seen, merged over the threads; with image_ figures
- * when its requests had backing I/O, the part of their latency the image
+ * when its requests had image I/O, the part of their latency the image
  * took.
  */
 static void print_ops(FILE *out, const struct export *exp)

@@ -77,26 +77,26 @@ static void note_range(struct fuse_request *req)
 	const struct fuse_lseek_in *ls = req->arg;
 	const struct fuse_setattr_in *sa = req->arg;
 
-	req->trace_offset = 0;
-	req->trace_size = 0;
-	switch (req->opcode) {
+	req->obs.offset = 0;
+	req->obs.size = 0;
+	switch (req->obs.opcode) {
 	case FUSE_READ:
-		req->trace_offset = rd->offset;
-		req->trace_size = rd->size;
+		req->obs.offset = rd->offset;
+		req->obs.size = rd->size;
 		break;
 	case FUSE_WRITE:
-		req->trace_offset = wr->offset;
-		req->trace_size = wr->size;
+		req->obs.offset = wr->offset;
+		req->obs.size = wr->size;
 		break;
 	case FUSE_FALLOCATE:
-		req->trace_offset = fa->offset;
-		req->trace_size = (uint32_t)fa->length;
+		req->obs.offset = fa->offset;
+		req->obs.size = (uint32_t)fa->length;
 		break;
 	case FUSE_LSEEK:
-		req->trace_offset = ls->offset;
+		req->obs.offset = ls->offset;
 		break;
 	case FUSE_SETATTR:
-		req->trace_offset = sa->size;
+		req->obs.offset = sa->size;
 		break;
 	}
 }
@@ -106,7 +106,7 @@ static const char *sync_kind(const struct fuse_request *req)
 {
 	const struct fuse_fsync_in *in = req->arg;
 
-	if (req->opcode != FUSE_FSYNC || req->arg_len < sizeof(*in))
+	if (req->obs.opcode != FUSE_FSYNC || req->arg_len < sizeof(*in))
 		return "";
 	return in->fsync_flags & FUSE_FSYNC_FDATASYNC ? " sync=fdatasync" :
 						       " sync=fsync";
@@ -127,46 +127,46 @@ void trace_observe_begin(struct fuse_request *req)
 {
 	char prefix[96];
 
-	req->start_ns = now_ns();
-	req->image_ns = 0;
-	req->unique = req->in->unique;
-	req->opcode = req->in->opcode;
-	if (req->arg_len >= decode_arg_size(req->opcode))
+	req->obs.start_ns = now_ns();
+	req->obs.image_ns = 0;
+	req->obs.unique = req->in->unique;
+	req->obs.opcode = req->in->opcode;
+	if (req->arg_len >= decode_arg_size(req->obs.opcode))
 		note_range(req);
 	if (!trace_file)
 		return;
-	trace_prefix(prefix, sizeof(prefix), req, req->start_ns);
+	trace_prefix(prefix, sizeof(prefix), req, req->obs.start_ns);
 	fprintf(trace_file, "%s > %" PRIu64 " %s node=%" PRIu64
-		" off=%" PRIu64 " size=%u%s\n", prefix, req->unique,
-		decode_opcode_name(req->opcode), (uint64_t)req->in->nodeid,
-		req->trace_offset, req->trace_size, sync_kind(req));
+		" off=%" PRIu64 " size=%u%s\n", prefix, req->obs.unique,
+		decode_opcode_name(req->obs.opcode), (uint64_t)req->in->nodeid,
+		req->obs.offset, req->obs.size, sync_kind(req));
 }
 
 void trace_observe_image_begin(struct fuse_request *req)
 {
-	req->image_start_ns = now_ns();
+	req->obs.image_start_ns = now_ns();
 }
 
 void trace_observe_image_end(struct fuse_request *req)
 {
-	req->image_ns = now_ns() - req->image_start_ns;
+	req->obs.image_ns = now_ns() - req->obs.image_start_ns;
 }
 
 void trace_observe_end(struct fuse_request *req, int error, uint32_t len)
 {
 	uint64_t end = now_ns();
-	uint64_t lat_us = (end - req->start_ns) / 1000;
-	uint64_t image_us = req->image_ns ? req->image_ns / 1000 :
+	uint64_t lat_us = (end - req->obs.start_ns) / 1000;
+	uint64_t image_us = req->obs.image_ns ? req->obs.image_ns / 1000 :
 					    STATS_NO_IMAGE;
 	char prefix[96], image[32] = "";
 	uint64_t bytes = 0;
 
-	if (!error && req->opcode == FUSE_READ)
+	if (!error && req->obs.opcode == FUSE_READ)
 		bytes = len;
-	else if (!error && req->opcode == FUSE_WRITE &&
+	else if (!error && req->obs.opcode == FUSE_WRITE &&
 		 len >= sizeof(struct fuse_write_out))
 		bytes = ((const struct fuse_write_out *)req->reply)->size;
-	stats_record(&req->thread->stats, req->opcode, lat_us, image_us,
+	stats_record(&req->thread->stats, req->obs.opcode, lat_us, image_us,
 		     bytes);
 	if (!trace_file)
 		return;
@@ -175,6 +175,6 @@ void trace_observe_end(struct fuse_request *req, int error, uint32_t len)
 		snprintf(image, sizeof(image), " image=%" PRIu64 "us",
 			 image_us);
 	fprintf(trace_file, "%s < %" PRIu64 " %s %s len=%u %" PRIu64 "us%s\n",
-		prefix, req->unique, decode_opcode_name(req->opcode),
+		prefix, req->obs.unique, decode_opcode_name(req->obs.opcode),
 		error ? strerrorname_np(-error) : "OK", len, lat_us, image);
 }

@@ -34,7 +34,7 @@ static struct queue_thread thread;
 static unsigned int replies;
 
 /* The file image, and the null: one the export is switched between. */
-static struct backing file_image, null_image;
+static struct image file_image, null_image;
 
 static void fuzz_reply(struct fuse_request *req, int error, uint32_t len)
 {
@@ -69,7 +69,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
 /*
- * A scratch regular file, opened by the daemon's own blockdev_open() as
+ * A scratch regular file, opened by the daemon's own image_open() as
  * `--writable --growable=4M --direct` would, or without --direct where
  * the file system refuses O_DIRECT.
  */
@@ -91,9 +91,9 @@ static void open_file_image(void)
 		abort();
 	close(fd);
 	opt.image = path;
-	if (blockdev_open(&file_image, &opt)) {
+	if (image_open(&file_image, &opt)) {
 		opt.direct = false;
-		if (blockdev_open(&file_image, &opt))
+		if (image_open(&file_image, &opt))
 			abort();
 	}
 	unlink(path);
@@ -108,7 +108,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	exp.opt.null_size = IMAGE_SIZE;
 	exp.opt.writable = true;
 	exp.opt.growable = true;
-	if (blockdev_open(&null_image, &exp.opt))
+	if (image_open(&null_image, &exp.opt))
 		abort();
 	null_image.allow_other = true;
 	open_file_image();
@@ -118,7 +118,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	init.max_pages = MAX_IO / 4096;
 	init.minor = FUE_PROTO_MINOR;
 	exp.init = &init;
-	exp.backing = null_image;
+	exp.image = null_image;
 	exp.payload_size = MAX_IO;
 	exp.max_read = MAX_IO;
 	exp.nr_threads = 1;
@@ -134,14 +134,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* Each input starts from the same image: its size, mode and no debt. */
 static void reset_image(bool file)
 {
-	struct backing *b = file ? &file_image : &null_image;
+	struct image *b = file ? &file_image : &null_image;
 
 	if (file && ftruncate(b->fd, IMAGE_SIZE))
 		abort();
 	b->size = IMAGE_SIZE;
 	b->mode = 0600;
 	b->lacks = 0;
-	exp.backing = *b;
+	exp.image = *b;
 }
 
 /* Run the image I/O a handler queued until the request is answered. */
@@ -157,7 +157,7 @@ static void run_ring_until_replied(void)
 		while (!io_uring_peek_cqe(&thread.ring, &cqe)) {
 			op = io_uring_cqe_get_data(cqe);
 			thread.inflight--;
-			thread.backing_inflight -= op->backing;
+			thread.image_inflight -= op->image;
 			io_uring_cqe_seen(&thread.ring, cqe);
 			op->done(op, cqe->res);
 		}
@@ -177,7 +177,7 @@ static void run_dev(const unsigned char *data, size_t size)
 	void *reply = aligned_alloc(4096, MAX_IO);
 	int ret;
 
-	blockdev_request_init(&req);
+	exp.image.ops->request_init(&req);
 	memcpy(buf, data, len);
 	req.reply = reply;
 	req.reply_cap = MAX_IO;
@@ -207,7 +207,7 @@ static void run_ring(const unsigned char *data, size_t size)
 	unsigned char *payload = aligned_alloc(4096, MAX_IO);
 	int ret;
 
-	blockdev_request_init(&req);
+	exp.image.ops->request_init(&req);
 	memset(payload, 0, MAX_IO);
 	memcpy(h, data, head);
 	memcpy(payload, data + head, body);

@@ -251,7 +251,7 @@ int fue_parse_op_stat(const char *text, const char *op, struct fue_opstat *o)
 	ret |= field_ull(buf, "p50_us", &o->p50_us);
 	ret |= field_ull(buf, "p99_us", &o->p99_us);
 	ret |= field_ull(buf, "max_us", &o->max_us);
-	/* Only requests with backing I/O have an image part. */
+	/* Only requests with image I/O have an image part. */
 	if (!field_ull(buf, "image_count", &o->image_count)) {
 		ret |= field_ull(buf, "image_p50_us", &o->image_p50_us);
 		ret |= field_ull(buf, "image_p99_us", &o->image_p99_us);

@@ -12,7 +12,7 @@
  *    and the daemon exits 0 once the last one closes it;
  *  - SIGKILL: clients fail with ENOTCONN or ECONNABORTED instead of
  *    hanging, and every write that was fsync'ed before is in the image;
- *  - backing I/O errors (--fail-io) reach exactly the requests in the
+ *  - image I/O errors (--fail-io) reach exactly the requests in the
  *    range while concurrent requests outside it succeed;
  *  - a failed start (a pid file that cannot be made) leaves
  *    no mount and no process behind;

@@ -51,7 +51,7 @@ FIXTURE_SETUP(ops)
 	self->exp.opt.null_size = IMAGE_SIZE;
 	self->exp.opt.writable = true;
 	self->exp.opt.growable = true;
-	ASSERT_EQ(0, blockdev_open(&self->exp.backing, &self->exp.opt));
+	ASSERT_EQ(0, image_open(&self->exp.image, &self->exp.opt));
 	self->init.minor = 45;
 	self->init.max_write = 128 * 1024;
 	self->exp.init = &self->init;
@@ -63,7 +63,7 @@ FIXTURE_SETUP(ops)
 
 FIXTURE_TEARDOWN(ops)
 {
-	blockdev_close(&self->exp.backing);
+	image_close(&self->exp.image);
 }
 
 /* Run one request through ops_dispatch(); returns its answer. */
@@ -102,10 +102,10 @@ TEST_F(ops, setattr_failing_resize_changes_no_mode)
 		.size = (uint64_t)INT64_MAX + 1,
 	};
 
-	ASSERT_EQ(0600, self->exp.backing.mode);
+	ASSERT_EQ(0600, self->exp.image.mode);
 	EXPECT_EQ(-EFBIG, dispatch(self, FUSE_SETATTR, &in, sizeof(in)));
-	EXPECT_EQ(0600, self->exp.backing.mode);
-	EXPECT_EQ(IMAGE_SIZE, blockdev_size(&self->exp.backing));
+	EXPECT_EQ(0600, self->exp.image.mode);
+	EXPECT_EQ(IMAGE_SIZE, image_size(&self->exp.image));
 }
 
 /* Ownership without allow_other is refused before the size changes. */
@@ -118,7 +118,7 @@ TEST_F(ops, setattr_refused_owner_changes_no_size)
 	};
 
 	EXPECT_EQ(-EPERM, dispatch(self, FUSE_SETATTR, &in, sizeof(in)));
-	EXPECT_EQ(IMAGE_SIZE, blockdev_size(&self->exp.backing));
+	EXPECT_EQ(IMAGE_SIZE, image_size(&self->exp.image));
 }
 
 /* Both at once, and both possible: both happen. */
@@ -131,8 +131,8 @@ TEST_F(ops, setattr_mode_and_size_together)
 	};
 
 	EXPECT_EQ(0, dispatch(self, FUSE_SETATTR, &in, sizeof(in)));
-	EXPECT_EQ(0400, self->exp.backing.mode);
-	EXPECT_EQ(2 * IMAGE_SIZE, blockdev_size(&self->exp.backing));
+	EXPECT_EQ(0400, self->exp.image.mode);
+	EXPECT_EQ(2 * IMAGE_SIZE, image_size(&self->exp.image));
 }
 
 TEST_HARNESS_MAIN
