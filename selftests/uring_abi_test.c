@@ -31,20 +31,26 @@
 #include <sys/mount.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include "fue_harness.h"
 
 /*
- * The ring's uapi (7.42) from the project's header, guarded so that a
- * newer <linux/fuse.h> wins; in a kernel tree the uapi header has it all.
+ * The ring's uapi (7.42, and 7.46's pools and zero copy) from the
+ * project's header, guarded so that a newer <linux/fuse.h> wins; in a
+ * kernel tree the uapi header has it all.
  */
 #if __has_include("fuse_abi.h")
 #include "fuse_abi.h"
 #else
 #include <linux/fuse.h>
+/* fuse_abi.h's names for the 7.46 layout, which this uapi has. */
+#define fue_uring_cmd_req fuse_uring_cmd_req
+#define fue_uring_ent_in_out fuse_uring_ent_in_out
 #endif
 
 /* 6.18: the mount waits for INIT; a device not yet mounted is -EPERM. */
@@ -94,6 +100,10 @@ struct ent {
 	size_t map_len;
 	struct iovec iov[2];
 	int qid;
+	/* 7.46: its payload is lent from the queue's pool, at an offset. */
+	bool pooled;
+	/* 7.46: its zero-copy slot in the ring's registered buffers. */
+	uint16_t slot;
 };
 
 struct client {
@@ -127,6 +137,9 @@ FIXTURE(abi) {
 	struct client clients[MAX_CLIENTS];
 	int nr_clients;
 	char *buf;
+	/* 7.46: each queue's buffer pool, pool_len bytes, or NULL. */
+	char *pool[MAX_QUEUES];
+	size_t pool_len;
 };
 
 /*
@@ -319,9 +332,25 @@ static int dev_reply_getattr(FIXTURE_DATA(abi) *self)
 	return 0;
 }
 
-/* Clients: one stat() each, in a child, optionally pinned to a CPU */
+/* Clients: one stat() or I/O each, in a child, optionally pinned to a CPU */
 
-static int client_start(FIXTURE_DATA(abi) *self, int cpu)
+/* What a client does; its result, st_size or -errno. */
+typedef int64_t (*client_fn)(FIXTURE_DATA(abi) *self, int arg);
+
+static int64_t client_stat(FIXTURE_DATA(abi) *self, int arg)
+{
+	struct statx stx;
+
+	(void)arg;
+	/* Force a GETATTR: a cached attribute proves nothing. */
+	if (statx(AT_FDCWD, self->mnt, AT_STATX_FORCE_SYNC,
+		  STATX_BASIC_STATS, &stx))
+		return -errno;
+	return (int64_t)stx.stx_size;
+}
+
+static int client_fork(FIXTURE_DATA(abi) *self, int cpu, client_fn fn,
+		       int arg)
 {
 	struct client *c = &self->clients[self->nr_clients];
 	int pfd[2];
@@ -335,7 +364,6 @@ static int client_start(FIXTURE_DATA(abi) *self, int cpu)
 		return -1;
 	}
 	if (c->pid == 0) {
-		struct statx stx;
 		int64_t res;
 
 		/* The server's descriptors must die with the server alone. */
@@ -351,12 +379,7 @@ static int client_start(FIXTURE_DATA(abi) *self, int cpu)
 			if (sched_setaffinity(0, sizeof(set), &set))
 				_exit(2);
 		}
-		/* Force a GETATTR: a cached attribute proves nothing. */
-		if (statx(AT_FDCWD, self->mnt, AT_STATX_FORCE_SYNC,
-			  STATX_BASIC_STATS, &stx))
-			res = -errno;
-		else
-			res = (int64_t)stx.stx_size;
+		res = fn(self, arg);
 		if (write(pfd[1], &res, sizeof(res)) != sizeof(res))
 			_exit(3);
 		_exit(0);
@@ -365,6 +388,11 @@ static int client_start(FIXTURE_DATA(abi) *self, int cpu)
 	c->fd = pfd[0];
 	c->done = false;
 	return self->nr_clients++;
+}
+
+static int client_start(FIXTURE_DATA(abi) *self, int cpu)
+{
+	return client_fork(self, cpu, client_stat, 0);
 }
 
 /* Wait for client i's result; 0, or -ETIMEDOUT while it still waits. */
@@ -477,23 +505,46 @@ static int submit_register(FIXTURE_DATA(abi) *self, int i)
 	if (!sqe)
 		return -EBUSY;
 	cmd_req(sqe)->qid = (uint16_t)e->qid;
+	/* Past the 24 bytes older kernels read: they ignore it. */
+	((struct fue_uring_cmd_req *)sqe->cmd)->ent_zero_copy_buf_index =
+		e->slot;
 	sqe->addr = (uintptr_t)e->iov;
 	sqe->len = 2;
 	return io_uring_submit(&self->ring) == 1 ? 0 : -EIO;
 }
 
-static int submit_commit(FIXTURE_DATA(abi) *self, uint64_t tag, int qid,
-			 uint64_t commit_id)
+static int submit_commit_on(struct io_uring *ring, int dev, uint64_t tag,
+			    int qid, uint64_t commit_id)
 {
 	struct io_uring_sqe *sqe;
 
-	sqe = cmd_sqe(&self->ring, self->dev,
-		      FUSE_IO_URING_CMD_COMMIT_AND_FETCH, tag, true);
+	sqe = cmd_sqe(ring, dev, FUSE_IO_URING_CMD_COMMIT_AND_FETCH, tag,
+		      true);
 	if (!sqe)
 		return -EBUSY;
 	cmd_req(sqe)->qid = (uint16_t)qid;
 	cmd_req(sqe)->commit_id = commit_id;
-	return io_uring_submit(&self->ring) == 1 ? 0 : -EIO;
+	return io_uring_submit(ring) == 1 ? 0 : -EIO;
+}
+
+static int submit_commit(FIXTURE_DATA(abi) *self, uint64_t tag, int qid,
+			 uint64_t commit_id)
+{
+	return submit_commit_on(&self->ring, self->dev, tag, qid, commit_id);
+}
+
+/*
+ * Where entry e's payload is: its own buffer, or on a pool queue (7.46)
+ * the buffer the kernel lent it, at the offset it wrote into the entry.
+ */
+static void *ent_payload(FIXTURE_DATA(abi) *self, struct ent *e)
+{
+	const struct fue_uring_ent_in_out *io =
+		(const void *)&e->hdr->ring_ent_in_out;
+
+	if (!e->pooled)
+		return e->payload;
+	return self->pool[e->qid] + io->offset;
 }
 
 /* Next CQE within timeout_ms: 0 with *tag and *res, or -ETIMEDOUT. */
@@ -615,7 +666,7 @@ static int ring_serve(FIXTURE_DATA(abi) *self, const struct reply_fault *f,
 		return -EPROTO;
 	}
 	unique = in->unique;
-	fill_attr((struct fuse_attr_out *)e->payload, SIZE_RING);
+	fill_attr(ent_payload(self, e), SIZE_RING);
 	out = (struct fuse_out_header *)e->hdr->in_out;
 	out->len = sizeof(*out) + sizeof(struct fuse_attr_out);
 	out->error = f && (f->error || f->bad_error) ? f->error : 0;
@@ -711,6 +762,11 @@ static void conn_close(FIXTURE_DATA(abi) *self)
 	for (i = 0; i < self->nr_ents; i++)
 		munmap(self->ents[i].hdr, self->ents[i].map_len);
 	self->nr_ents = 0;
+	for (i = 0; i < MAX_QUEUES; i++) {
+		if (self->pool[i])
+			munmap(self->pool[i], self->pool_len);
+		self->pool[i] = NULL;
+	}
 }
 
 static void env_close(FIXTURE_DATA(abi) *self)
@@ -1145,41 +1201,45 @@ TEST_F_TIMEOUT(abi, unknown_command, CASE_S)
 }
 
 /* A queue command (ADD_QUEUE, ADD_BUFPOOL) on qid: its CQE result. */
+static int queue_cmd_on(struct io_uring *ring, int dev, uint32_t op, int qid,
+			uint64_t flags, const void *pool, uint32_t pool_len,
+			uint32_t reserved)
+{
+	struct fue_uring_cmd_req *req;
+	struct io_uring_sqe *sqe;
+
+	sqe = cmd_sqe(ring, dev, op, TAG_CMD, true);
+	if (!sqe)
+		return NO_CQE;
+	req = (struct fue_uring_cmd_req *)sqe->cmd;
+	req->qid = (uint16_t)qid;
+	req->flags = flags;
+	req->bufpool.uaddr = (uintptr_t)pool;
+	req->bufpool.len = pool_len;
+	req->bufpool.reserved = reserved;
+	if (io_uring_submit(ring) != 1)
+		return NO_CQE;
+	return cmd_result(ring, TAG_CMD);
+}
+
 static int queue_cmd(FIXTURE_DATA(abi) *self, uint32_t op, int qid,
 		     uint64_t flags, const void *pool, uint32_t pool_len,
 		     uint32_t reserved)
 {
-	struct io_uring_sqe *sqe;
-	uint8_t *cmd;
-
-	sqe = cmd_sqe(&self->ring, self->dev, op, TAG_CMD, true);
-	if (!sqe)
-		return NO_CQE;
-	cmd_req(sqe)->qid = (uint16_t)qid;
-	cmd_req(sqe)->flags = flags;
-	/* 7.46's bufpool.uaddr, .len, .reserved follow the 24-byte head. */
-	cmd = (uint8_t *)sqe->cmd;
-	*(uint64_t *)(cmd + 24) = (uintptr_t)pool;
-	*(uint32_t *)(cmd + 32) = pool_len;
-	*(uint32_t *)(cmd + 36) = reserved;
-	if (io_uring_submit(&self->ring) != 1)
-		return NO_CQE;
-	return cmd_result(&self->ring, TAG_CMD);
+	return queue_cmd_on(&self->ring, self->dev, op, qid, flags, pool,
+			    pool_len, reserved);
 }
 
 /*
  * cmd_op 3 and 4.  A kernel of 7.46 (INIT minor 46, or it offers
- * FUSE_HAS_IO_URING_BUFPOOL) knows them as ADD_QUEUE and ADD_BUFPOOL:
- * fuse_uring_add_queue() creates a queue once (-EEXIST after), checks qid
- * and flags; fuse_uring_add_bufpool() wants a queue, a zero reserved word
- * and room for one payload.  An explicit queue then takes entries as
- * before.  Older kernels refuse both as unknown, -EINVAL.
+ * FUSE_HAS_IO_URING_BUFPOOL) knows them as ADD_QUEUE and ADD_BUFPOOL, and
+ * a queue added before its entries takes entries of their own buffers as
+ * before; their rules are the add_queue_*, add_bufpool_* and register_*
+ * cases below.  Older kernels refuse both as unknown, -EINVAL.
  */
 TEST_F_TIMEOUT(abi, queue_commands, CASE_S)
 {
-	size_t pool_len;
-	void *pool;
-	int op;
+	int op, q;
 
 	READY();
 	START(FUSE_OVER_IO_URING);
@@ -1196,51 +1256,852 @@ TEST_F_TIMEOUT(abi, queue_commands, CASE_S)
 	TH_LOG("FUSE 7.%u with FUSE_HAS_IO_URING_BUFPOOL %s: cmd_op 3 is ADD_QUEUE, 4 ADD_BUFPOOL",
 	       kern.minor, self->offered & FUSE_HAS_IO_URING_BUFPOOL ?
 	       "offered" : "not offered");
-	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE,
-				     self->nr_queues, 0, NULL, 0, 0))
-		TH_LOG("fuse_uring_add_queue(): qid %d >= %d queues",
-		       self->nr_queues, self->nr_queues);
-	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0,
-				     1ULL << 7, NULL, 0, 0))
-		TH_LOG("fuse_uring_add_queue(): flags outside FUSE_URING_ADD_QUEUE_FLAGS");
+	EXPECT_TRUE(self->offered & FUSE_HAS_IO_URING_BUFPOOL)
+		TH_LOG("fuse_send_init(): ADD_BUFPOOL known but FUSE_HAS_IO_URING_BUFPOOL not offered");
+	for (q = 0; q < self->nr_queues; q++)
+		ASSERT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, q, 0,
+				       NULL, 0, 0))
+			TH_LOG("fuse_uring_add_queue(): queue %d", q);
+	ring_becomes_usable(_metadata, self);
+}
+
+/* 7.46: ADD_QUEUE, ADD_BUFPOOL, zero copy */
+
+#define NEED_QUEUE_CMDS() do { \
+	if (!kern.queue_cmds) \
+		SKIP(return, "FUSE 7.%u: no ADD_QUEUE, ADD_BUFPOOL or zero copy (7.46, Linux 7.3)", \
+		     kern.minor); \
+} while (0)
+
+/* Bytes a zero-copy I/O client writes at 0, then reads at IO_LEN. */
+#define IO_LEN		(2 * 4096)
+/* user_data of the server's own fixed-buffer reads and writes. */
+#define TAG_FIXED	0x2
+
+/*
+ * On every queue: ADD_QUEUE with flags, then a pool of nbufs payloads
+ * mapped here (at address 0 when at_zero, mapping nothing).  0, or the
+ * first refusal.
+ */
+static int pools_add(FIXTURE_DATA(abi) *self, uint64_t flags, int nbufs,
+		     bool at_zero)
+{
+	int q, ret;
+
+	self->pool_len = (size_t)nbufs * self->payload_size;
+	for (q = 0; q < self->nr_queues; q++) {
+		ret = queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, q, flags,
+				NULL, 0, 0);
+		if (ret)
+			return ret;
+		if (!at_zero) {
+			self->pool[q] = mmap(NULL, self->pool_len,
+					     PROT_READ | PROT_WRITE,
+					     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (self->pool[q] == MAP_FAILED) {
+				self->pool[q] = NULL;
+				return -ENOMEM;
+			}
+		}
+		ret = queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, q, 0,
+				self->pool[q], (uint32_t)self->pool_len, 0);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* An entry for a pool queue: headers only, no payload iovec. */
+static int ent_new_pooled(FIXTURE_DATA(abi) *self, int qid, uint16_t slot)
+{
+	int i = ent_new(self, qid, 0);
+
+	if (i < 0)
+		return i;
+	self->ents[i].iov[1].iov_base = NULL;
+	self->ents[i].iov[1].iov_len = 0;
+	self->ents[i].pooled = true;
+	self->ents[i].slot = slot;
+	return i;
+}
+
+/*
+ * depth pool entries on every queue, each with its own zero-copy slot
+ * (its index) when zero_copy; none may be refused.
+ */
+static int register_pooled(FIXTURE_DATA(abi) *self, int depth,
+			   bool zero_copy, uint16_t slot_base)
+{
+	uint64_t tag;
+	int q, d, i, res;
+
+	for (q = 0; q < self->nr_queues; q++) {
+		for (d = 0; d < depth; d++) {
+			i = ent_new_pooled(self, q, 0);
+			if (i < 0)
+				return -ENOMEM;
+			if (zero_copy)
+				self->ents[i].slot = (uint16_t)(slot_base + i);
+			if (submit_register(self, i))
+				return -EIO;
+		}
+	}
+	if (next_cqe(&self->ring, QUIET_MS, &tag, &res) == 0) {
+		fprintf(stderr, "# REGISTER tag %#llx completed with %d\n",
+			(unsigned long long)tag, res);
+		return res ? res : -EPROTO;
+	}
+	return 0;
+}
+
+/* The file's byte at off, as the I/O clients and the server know it. */
+static uint8_t pattern(uint64_t off)
+{
+	return (uint8_t)(off * 131 + 17 + (off >> 12));
+}
+
+/*
+ * Open the mount, write IO_LEN bytes of pattern at 0 (arg & 1), read
+ * IO_LEN at IO_LEN and check them (arg & 2), close.  0, or
+ * -(step * 1000 + errno) with step 1 open, 2 write, 3 read, 4 the data.
+ */
+#define IO_WRITE	1
+#define IO_READ		2
+
+static int64_t client_io(FIXTURE_DATA(abi) *self, int arg)
+{
+	uint8_t *buf;
+	ssize_t n;
+	int fd, k;
+
+	buf = mmap(NULL, IO_LEN, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return -ENOMEM;
+	fd = open(self->mnt, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -(1000 + errno);
+	if (arg & IO_WRITE) {
+		for (k = 0; k < IO_LEN; k++)
+			buf[k] = pattern(k);
+		n = pwrite(fd, buf, IO_LEN, 0);
+		if (n != IO_LEN)
+			return -(2000 + (n < 0 ? errno : EIO));
+	}
+	if (arg & IO_READ) {
+		memset(buf, 0, IO_LEN);
+		n = pread(fd, buf, IO_LEN, IO_LEN);
+		if (n != IO_LEN)
+			return -(3000 + (n < 0 ? errno : EIO));
+		for (k = 0; k < IO_LEN; k++)
+			if (buf[k] != pattern(IO_LEN + k))
+				return -(4000 + EBADMSG);
+	}
+	/* FOPEN_NOFLUSH: the close waits for nobody. */
+	close(fd);
+	return 0;
+}
+
+/* What serve_one() saw, and how it answers. */
+struct io_served {
+	int img;		/* the file: a memfd of 2 * IO_LEN */
+	uint32_t open_flags;	/* added to FOPEN_DIRECT_IO | FOPEN_NOFLUSH */
+	/* Commit zero-copy READs there instead (NULL: self->ring). */
+	struct io_uring *zc_read_commit_ring;
+	int reads, writes, zc_reads, zc_writes, last_zc_slot;
+};
+
+/* The file: IO_LEN zeroes, then IO_LEN of pattern. */
+static int img_new(struct io_served *st)
+{
+	uint8_t buf[IO_LEN];
+	int k;
+
+	memset(st, 0, sizeof(*st));
+	st->last_zc_slot = -1;
+	st->img = memfd_create("uring_abi_img", MFD_CLOEXEC);
+	if (st->img < 0)
+		return -errno;
+	memset(buf, 0, sizeof(buf));
+	if (pwrite(st->img, buf, IO_LEN, 0) != IO_LEN)
+		return -EIO;
+	for (k = 0; k < IO_LEN; k++)
+		buf[k] = pattern(IO_LEN + k);
+	return pwrite(st->img, buf, IO_LEN, IO_LEN) == IO_LEN ? 0 : -EIO;
+}
+
+/* Did the client's write of pattern at 0 reach the file? */
+static bool img_written(struct io_served *st)
+{
+	uint8_t buf[IO_LEN];
+	int k;
+
+	if (pread(st->img, buf, IO_LEN, 0) != IO_LEN)
+		return false;
+	for (k = 0; k < IO_LEN; k++)
+		if (buf[k] != pattern(k))
+			return false;
+	return true;
+}
+
+/*
+ * READ_FIXED or WRITE_FIXED of len bytes at file offset off between fd
+ * and the start of registered buffer slot on ring: its result.
+ */
+static int fixed_io(struct io_uring *ring, int op, int fd, int slot,
+		    uint32_t len, uint64_t off)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	uint64_t tag;
+	int res;
+
+	if (!sqe)
+		return -EBUSY;
+	/* A buffer the kernel registered starts at address 0. */
+	if (op == IORING_OP_READ_FIXED)
+		io_uring_prep_read_fixed(sqe, fd, NULL, len, off, slot);
+	else
+		io_uring_prep_write_fixed(sqe, fd, NULL, len, off, slot);
+	sqe->user_data = TAG_FIXED;
+	if (io_uring_submit(ring) != 1)
+		return -EIO;
+	if (next_cqe(ring, CQE_MS, &tag, &res))
+		return -ETIMEDOUT;
+	return tag == TAG_FIXED ? res : -EPROTO;
+}
+
+/*
+ * Take one request from an entry within timeout_ms and answer it as a
+ * file of 2 * IO_LEN bytes in st->img would: OPEN, GETATTR, READ, WRITE
+ * (zero copy when the entry says so), RELEASE; -ENOSYS to the rest.
+ * 0, -ETIMEDOUT, or what went wrong.
+ */
+static int serve_one(FIXTURE_DATA(abi) *self, struct io_served *st,
+		     int timeout_ms)
+{
+	struct fue_uring_ent_in_out *io;
+	struct fuse_out_header *out;
+	struct fuse_in_header *in;
+	struct io_uring *commit_ring = &self->ring;
+	uint64_t tag, unique, commit_id;
+	uint32_t out_sz = 0, opcode;
+	int res, i, error = 0;
+	struct ent *e;
+	bool zc;
+	void *pl;
+	ssize_t n;
+
+	if (next_cqe(&self->ring, timeout_ms, &tag, &res))
+		return -ETIMEDOUT;
+	if (tag < TAG_ENT || tag >= TAG_ENT + (uint64_t)self->nr_ents) {
+		fprintf(stderr, "# CQE of tag %#llx res %d, not an entry\n",
+			(unsigned long long)tag, res);
+		return -EPROTO;
+	}
+	i = (int)(tag - TAG_ENT);
+	if (res) {
+		fprintf(stderr, "# entry %d completed with %d\n", i, res);
+		return res;
+	}
+	e = &self->ents[i];
+	in = (struct fuse_in_header *)e->hdr->in_out;
+	out = (struct fuse_out_header *)e->hdr->in_out;
+	io = (struct fue_uring_ent_in_out *)&e->hdr->ring_ent_in_out;
+	unique = in->unique;
+	opcode = in->opcode;
+	commit_id = io->commit_id;
+	zc = io->flags & FUSE_URING_ENT_ZERO_COPY;
+	pl = ent_payload(self, e);
+
+	switch (opcode) {
+	case FUSE_OPEN: {
+		struct fuse_open_out *o = pl;
+
+		memset(o, 0, sizeof(*o));
+		o->fh = 1;
+		/* Direct: the client's own pages travel, not the cache's. */
+		o->open_flags = FOPEN_DIRECT_IO | FOPEN_NOFLUSH | st->open_flags;
+		out_sz = sizeof(*o);
+		break;
+	}
+	case FUSE_GETATTR:
+		fill_attr(pl, 2 * IO_LEN);
+		out_sz = sizeof(struct fuse_attr_out);
+		break;
+	case FUSE_READ: {
+		struct fuse_read_in *r = (struct fuse_read_in *)e->hdr->op_in;
+
+		st->reads++;
+		if (zc) {
+			st->zc_reads++;
+			st->last_zc_slot = e->slot;
+			n = fixed_io(&self->ring, IORING_OP_READ_FIXED, st->img,
+				     e->slot, r->size, r->offset);
+			if (st->zc_read_commit_ring)
+				commit_ring = st->zc_read_commit_ring;
+		} else {
+			n = pread(st->img, pl, r->size, r->offset);
+			n = n < 0 ? -errno : n;
+		}
+		if (n < 0)
+			error = (int)n;
+		else
+			out_sz = (uint32_t)n;
+		break;
+	}
+	case FUSE_WRITE: {
+		struct fuse_write_in *w = (struct fuse_write_in *)e->hdr->op_in;
+		struct fuse_write_out *wo = pl;
+
+		st->writes++;
+		if (zc) {
+			st->zc_writes++;
+			n = fixed_io(&self->ring, IORING_OP_WRITE_FIXED, st->img,
+				     e->slot, w->size, w->offset);
+		} else {
+			/* The data is where the kernel said: pl. */
+			n = pwrite(st->img, pl, io->payload_sz, w->offset);
+			n = n < 0 ? -errno : n;
+		}
+		if (n < 0) {
+			error = (int)n;
+			break;
+		}
+		memset(wo, 0, sizeof(*wo));
+		wo->size = (uint32_t)n;
+		out_sz = sizeof(*wo);
+		break;
+	}
+	case FUSE_RELEASE:
+		break;
+	default:
+		error = -ENOSYS;
+	}
+	out->len = sizeof(*out) + out_sz;
+	out->error = error;
+	out->unique = unique;
+	io->payload_sz = error ? 0 : out_sz;
+	return submit_commit_on(commit_ring, self->dev, tag, e->qid,
+				commit_id);
+}
+
+/*
+ * Serve requests until client c has its result, then the RELEASE its
+ * close sent: 0, or why not.
+ */
+static int serve_client(FIXTURE_DATA(abi) *self, struct io_served *st,
+			int c)
+{
+	long long end = fue_now_ms() + CLIENT_MS;
+	int ret;
+
+	while (client_wait(self, c, 0) == -ETIMEDOUT) {
+		if (fue_now_ms() > end)
+			return -ETIMEDOUT;
+		ret = serve_one(self, st, 100);
+		if (ret && ret != -ETIMEDOUT)
+			return ret;
+	}
+	do {
+		ret = serve_one(self, st, QUIET_MS);
+	} while (!ret);
+	return ret == -ETIMEDOUT ? 0 : ret;
+}
+
+/*
+ * A qid past the last possible CPU: fuse_uring_add_queue() -EINVAL.  A
+ * refused queue command, unlike a refused REGISTER, leaves the
+ * connection its ring.
+ */
+TEST_F_TIMEOUT(abi, add_queue_bad_qid, CASE_S)
+{
+	int qid[] = { self->nr_queues, 0xffff };
+	unsigned int k;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	for (k = 0; k < ARRAY_SIZE(qid); k++) {
+		int q = qid[k];
+
+		EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE,
+					     q, 0, NULL, 0, 0))
+			TH_LOG("fuse_uring_add_queue(): qid %d >= %d queues",
+			       q, self->nr_queues);
+	}
+	ring_becomes_usable(_metadata, self);
+}
+
+/*
+ * Flags beyond FUSE_URING_ZERO_COPY: fuse_uring_add_queue() -EINVAL,
+ * before it looks at the capability, and no queue is made.
+ */
+TEST_F_TIMEOUT(abi, add_queue_unknown_flag, CASE_S)
+{
+	static const uint64_t bad[] = {
+		1ULL << 1, 1ULL << 31, 1ULL << 63,
+		FUSE_URING_ZERO_COPY | 1ULL << 1,
+	};
+	unsigned int k;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	for (k = 0; k < ARRAY_SIZE(bad); k++)
+		EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE,
+					     0, bad[k], NULL, 0, 0))
+			TH_LOG("fuse_uring_add_queue(): flags %#llx",
+			       (unsigned long long)bad[k]);
 	EXPECT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0, NULL,
 			       0, 0))
-		TH_LOG("fuse_uring_add_queue(): queue 0");
+		TH_LOG("fuse_uring_create_queue(): a refused ADD_QUEUE made queue 0");
+	ring_becomes_usable(_metadata, self);
+}
+
+/* ADD_QUEUE from a process without CAP_SYS_ADMIN, in a child. */
+struct unprivileged_add {
+	int dev;
+	int res;
+};
+
+static int add_queue_unprivileged(void *arg)
+{
+	struct unprivileged_add *u = arg;
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2];
+	struct io_uring ring;
+
+	if (syscall(SYS_capget, &h, d))
+		return 1;
+	d[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
+	d[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
+	if (syscall(SYS_capset, &h, d))
+		return 2;
+	if (io_uring_queue_init(8, &ring, IORING_SETUP_SQE128))
+		return 3;
+	u->res = queue_cmd_on(&ring, u->dev, FUSE_IO_URING_CMD_ADD_QUEUE, 0,
+			      FUSE_URING_ZERO_COPY, NULL, 0, 0);
+	io_uring_queue_exit(&ring);
+	return 0;
+}
+
+/*
+ * A zero-copy queue lets the kernel put a client's pages into the
+ * server's io_uring: fuse_uring_add_queue() wants CAP_SYS_ADMIN, -EPERM
+ * without it.  The same command with it makes the queue, so the refused
+ * one made none.
+ */
+TEST_F_TIMEOUT(abi, add_queue_zero_copy_needs_cap, CASE_S)
+{
+	struct unprivileged_add *u;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	u = fue_shared_alloc(sizeof(*u));
+	ASSERT_NE(NULL, u);
+	u->dev = self->dev;
+	u->res = NO_CQE;
+	ASSERT_EQ(0, fue_in_child(add_queue_unprivileged, u, 2 * CQE_MS))
+		TH_LOG("cannot drop CAP_SYS_ADMIN or make a ring in the child");
+	EXPECT_EQ(-EPERM, u->res)
+		TH_LOG("fuse_uring_add_queue(): FUSE_URING_ZERO_COPY without CAP_SYS_ADMIN");
+	fue_shared_free(u, sizeof(*u));
+	EXPECT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0,
+			       FUSE_URING_ZERO_COPY, NULL, 0, 0))
+		TH_LOG("fuse_uring_add_queue(): FUSE_URING_ZERO_COPY with CAP_SYS_ADMIN");
+}
+
+/*
+ * A queue is made once: a second ADD_QUEUE, with or without zero copy,
+ * and an ADD_QUEUE of a queue a REGISTER made, are -EEXIST
+ * (fuse_uring_create_queue(..., fail_if_exists)), and the ring is not
+ * disturbed.
+ */
+TEST_F_TIMEOUT(abi, add_queue_twice, CASE_S)
+{
+	int last = self->nr_queues - 1;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0, NULL,
+			       0, 0));
 	EXPECT_EQ(-EEXIST, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0,
 				     NULL, 0, 0))
 		TH_LOG("fuse_uring_create_queue(): queue 0 a second time");
-	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
-				     NULL, (uint32_t)self->payload_size, 1))
-		TH_LOG("fuse_uring_add_bufpool(): bufpool.reserved not zero");
-	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
-				     NULL, (uint32_t)self->payload_size - 1, 0))
-		TH_LOG("fuse_uring_add_bufpool(): a pool smaller than one payload");
-	/* Queue 0 was added and takes an entry of its own buffers. */
-	ring_becomes_usable(_metadata, self);
+	EXPECT_EQ(-EEXIST, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0,
+				     FUSE_URING_ZERO_COPY, NULL, 0, 0))
+		TH_LOG("fuse_uring_create_queue(): queue 0 again, zero copy");
+	ASSERT_EQ(0, register_all(self, 1));
+	EXPECT_EQ(-EEXIST, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, last,
+				     0, NULL, 0, 0))
+		TH_LOG("fuse_uring_create_queue(): queue %d, made by a REGISTER",
+		       last);
+	serves_over_ring(_metadata, self);
+}
 
-	/* A pool on a new connection's explicit queue is taken. */
-	RESTART(FUSE_OVER_IO_URING);
-	pool_len = self->payload_size;
-	pool = mmap(NULL, pool_len, PROT_READ | PROT_WRITE,
+/*
+ * fuse_uring_add_bufpool() -EINVAL: flags, bufpool.reserved, a qid past
+ * the last queue, a queue not yet added.  None of them sets a pool: the
+ * right one then does, and pool queues serve.
+ */
+TEST_F_TIMEOUT(abi, add_bufpool_bad_fields, CASE_S)
+{
+	struct {
+		const char *what;
+		int qid;
+		uint64_t flags;
+		uint32_t reserved;
+	} bad[] = {
+		{ "flags not zero", 0, 1, 0 },
+		{ "flags, high bit", 0, 1ULL << 63, 0 },
+		{ "bufpool.reserved not zero", 0, 0, 1 },
+		{ "a qid past the last queue", self->nr_queues, 0, 0 },
+		{ "a queue not added", self->nr_queues > 1 ? 1 : -1, 0, 0 },
+	};
+	unsigned int k;
+	size_t len;
+	void *pool;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	len = self->payload_size;
+	pool = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, pool);
-	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
-				     pool, (uint32_t)pool_len, 0))
-		TH_LOG("fuse_uring_add_bufpool(): no queue 0 yet");
-	EXPECT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0, NULL,
-			       0, 0))
-		TH_LOG("fuse_uring_add_queue(): queue 0");
-	EXPECT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
-			       pool, (uint32_t)pool_len, 0))
-		TH_LOG("fuse_uring_add_bufpool(): one payload's pool on queue 0");
-	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
-				     pool, (uint32_t)pool_len, 0))
-		TH_LOG("fuse_uring_add_bufpool(): a second pool on queue 0");
-	/* A pool queue's entries bring no payload of their own. */
-	EXPECT_EQ(-EINVAL, good_register(self))
-		TH_LOG("fuse_uring_create_ring_ent(): an entry with a payload on a pool queue");
+	ASSERT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0, NULL,
+			       0, 0));
+	for (k = 0; k < ARRAY_SIZE(bad); k++) {
+		if (bad[k].qid < 0)
+			continue;
+		EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL,
+					     bad[k].qid, bad[k].flags, pool,
+					     (uint32_t)len, bad[k].reserved))
+			TH_LOG("fuse_uring_add_bufpool(): %s", bad[k].what);
+	}
+	EXPECT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0, pool,
+			       (uint32_t)len, 0))
+		TH_LOG("fuse_uring_add_bufpool(): a refused ADD_BUFPOOL set a pool");
+	munmap(pool, len);
+	/* A connection of its own whose every queue has a pool serves. */
+	RESTART(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, pools_add(self, 0, 1, false));
+	ASSERT_EQ(0, register_pooled(self, 1, false, 0))
+		TH_LOG("fuse_uring_create_ring_ent(): a pool entry refused");
+	serves_over_ring(_metadata, self);
+}
+
+/*
+ * A pool must hold one payload of max(8K, max_write, max_pages pages):
+ * fuse_uring_add_bufpool() -EINVAL for less, 0 and one byte short.
+ */
+TEST_F_TIMEOUT(abi, add_bufpool_too_short, CASE_S)
+{
+	uint32_t len[2];
+	unsigned int k;
+	void *pool;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	len[0] = 0;
+	len[1] = (uint32_t)self->payload_size - 1;
+	pool = mmap(NULL, self->payload_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, pool);
+	ASSERT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0, NULL,
+			       0, 0));
+	for (k = 0; k < ARRAY_SIZE(len); k++) {
+		uint32_t l = len[k];
+
+		EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL,
+					     0, 0, pool, l, 0))
+			TH_LOG("fuse_uring_add_bufpool(): %u bytes < one payload of %zu",
+			       l, self->payload_size);
+	}
+	EXPECT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0, pool,
+			       (uint32_t)self->payload_size, 0))
+		TH_LOG("fuse_uring_add_bufpool(): exactly one payload");
 	conn_close(self);
-	munmap(pool, pool_len);
+	munmap(pool, self->payload_size);
+}
+
+/*
+ * A queue's payloads are set once: ADD_BUFPOOL on a queue whose entries
+ * brought their own (a REGISTER made it), or on a queue that has a pool,
+ * is -EINVAL (payload_mode no longer FUSE_PAYLOAD_UNSET), and the ring
+ * serves on.
+ */
+TEST_F_TIMEOUT(abi, add_bufpool_after_register, CASE_S)
+{
+	size_t len;
+	void *pool;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	len = self->payload_size;
+	pool = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, pool);
+	ASSERT_EQ(0, register_all(self, 1));
+	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
+				     pool, (uint32_t)len, 0))
+		TH_LOG("fuse_uring_add_bufpool(): a pool after a REGISTER of qid 0");
+	serves_over_ring(_metadata, self);
+
+	RESTART(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, pools_add(self, 0, 1, false));
+	EXPECT_EQ(-EINVAL, queue_cmd(self, FUSE_IO_URING_CMD_ADD_BUFPOOL, 0, 0,
+				     pool, (uint32_t)len, 0))
+		TH_LOG("fuse_uring_add_bufpool(): a second pool on queue 0");
+	ASSERT_EQ(0, register_pooled(self, 1, false, 0));
+	serves_over_ring(_metadata, self);
+	conn_close(self);
+	munmap(pool, len);
+}
+
+/*
+ * A pool queue lends its entries their payload: a REGISTER that brings a
+ * payload iovec (its address, its length, or both) is -EINVAL in
+ * fuse_uring_create_ring_ent(), and as every refused REGISTER it ends
+ * the ring.  Each on a connection of its own.
+ */
+TEST_F_TIMEOUT(abi, register_payload_on_pool_queue, CASE_S)
+{
+	unsigned int k;
+	int i;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	for (k = 0; k < 3; k++) {
+		if (k)
+			RESTART(FUSE_OVER_IO_URING);
+		ASSERT_EQ(0, pools_add(self, 0, 1, false));
+		i = ent_new(self, 0, self->payload_size);
+		ASSERT_LE(0, i);
+		if (k == 1)
+			self->ents[i].iov[1].iov_base = NULL;
+		if (k == 2)
+			self->ents[i].iov[1].iov_len = 0;
+		EXPECT_EQ(-EINVAL, bad_register(self, 0, self->ents[i].iov, 2))
+			TH_LOG("fuse_uring_create_ring_ent(): payload iovec %p, %zu on a pool queue",
+			       self->ents[i].iov[1].iov_base,
+			       self->ents[i].iov[1].iov_len);
+		after_refused_register(_metadata, self);
+	}
+}
+
+/*
+ * Zero copy only with a pool: on a zero-copy queue without one,
+ * fuse_uring_create_ring_ent() refuses an entry with its own payload
+ * ("Can only use zero copy with bufpools") and one without (too short),
+ * -EINVAL.
+ */
+TEST_F_TIMEOUT(abi, register_zero_copy_without_pool, CASE_S)
+{
+	unsigned int k;
+	int i;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	for (k = 0; k < 2; k++) {
+		if (k)
+			RESTART(FUSE_OVER_IO_URING);
+		ASSERT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0,
+				       FUSE_URING_ZERO_COPY, NULL, 0, 0));
+		i = k ? ent_new_pooled(self, 0, 0) :
+			ent_new(self, 0, self->payload_size);
+		ASSERT_LE(0, i);
+		EXPECT_EQ(-EINVAL, bad_register(self, 0, self->ents[i].iov, 2))
+			TH_LOG("fuse_uring_create_ring_ent(): %s on a zero-copy queue without a pool",
+			       k ? "no payload" : "a payload of its own");
+		after_refused_register(_metadata, self);
+	}
+}
+
+/*
+ * ent_zero_copy_buf_index must be 0 on a queue without zero copy: a
+ * plain queue (made by the REGISTER) and a pool queue,
+ * fuse_uring_create_ring_ent() -EINVAL.
+ */
+TEST_F_TIMEOUT(abi, register_bad_slot_index, CASE_S)
+{
+	struct io_uring_sqe *sqe;
+	unsigned int k;
+	int i;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	for (k = 0; k < 2; k++) {
+		if (k) {
+			RESTART(FUSE_OVER_IO_URING);
+			ASSERT_EQ(0, pools_add(self, 0, 1, false));
+		}
+		i = k ? ent_new_pooled(self, 0, 0) :
+			ent_new(self, 0, self->payload_size);
+		ASSERT_LE(0, i);
+		sqe = cmd_sqe(&self->ring, self->dev,
+			      FUSE_IO_URING_CMD_REGISTER, TAG_CMD, true);
+		ASSERT_NE(NULL, sqe);
+		((struct fue_uring_cmd_req *)sqe->cmd)->ent_zero_copy_buf_index = 1;
+		sqe->addr = (uintptr_t)self->ents[i].iov;
+		sqe->len = 2;
+		ASSERT_EQ(1, io_uring_submit(&self->ring));
+		EXPECT_EQ(-EINVAL, cmd_result(&self->ring, TAG_CMD))
+			TH_LOG("fuse_uring_create_ring_ent(): slot index 1 on a %s queue without zero copy",
+			       k ? "pool" : "plain");
+		after_refused_register(_metadata, self);
+	}
+}
+
+/*
+ * Pool queues serve.  Two requests in flight on one queue get two of its
+ * buffers, at offsets the kernel gives in ring_ent_in_out.offset (a
+ * multiple of the payload size inside the pool); each reply is read from
+ * there.  A WRITE's data arrives at its offset, a READ's reply is taken
+ * from it, and nothing is zero copy.
+ */
+TEST_F_TIMEOUT(abi, pool_queue_serves, CASE_S)
+{
+	const struct fue_uring_ent_in_out *io;
+	int c[2], i[2], k, cpu = self->online[0];
+	uint64_t tag, cid[2];
+	struct io_served st;
+	uint32_t off[2];
+	int64_t got[2];
+	struct ent *e;
+	int res;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, pools_add(self, 0, 2, false));
+	ASSERT_EQ(0, register_pooled(self, 2, false, 0))
+		TH_LOG("fuse_uring_create_ring_ent(): a pool entry refused");
+	for (k = 0; k < 2; k++) {
+		c[k] = client_start(self, cpu);
+		ASSERT_LE(0, c[k]);
+	}
+	for (k = 0; k < 2; k++) {
+		ASSERT_EQ(0, next_cqe(&self->ring, CQE_MS, &tag, &res))
+			TH_LOG("request %d of CPU %d did not reach an entry", k,
+			       cpu);
+		ASSERT_EQ(0, res);
+		ASSERT_LE(TAG_ENT, tag);
+		i[k] = (int)(tag - TAG_ENT);
+		e = &self->ents[i[k]];
+		io = (const void *)&e->hdr->ring_ent_in_out;
+		off[k] = io->offset;
+		cid[k] = io->commit_id;
+		EXPECT_EQ(cpu, e->qid);
+		EXPECT_EQ(0, off[k] % self->payload_size)
+			TH_LOG("fuse_uring_args_to_ring(): offset %u not a buffer's start",
+			       off[k]);
+		ASSERT_GT(self->pool_len, off[k])
+			TH_LOG("fuse_uring_args_to_ring(): offset %u past the pool of %zu",
+			       off[k], self->pool_len);
+	}
+	EXPECT_NE(off[0], off[1])
+		TH_LOG("fuse_uring_select_buffer(): two requests in flight share the buffer at %u",
+		       off[0]);
+	/* Answer each at its own offset with a size that tells which. */
+	for (k = 0; k < 2; k++) {
+		struct fuse_out_header *out;
+		struct fuse_in_header *in;
+
+		e = &self->ents[i[k]];
+		in = (struct fuse_in_header *)e->hdr->in_out;
+		out = (struct fuse_out_header *)e->hdr->in_out;
+		ASSERT_EQ(FUSE_GETATTR, in->opcode);
+		fill_attr((struct fuse_attr_out *)(self->pool[cpu] + off[k]),
+			  SIZE_RING + off[k]);
+		out->unique = in->unique;
+		out->error = 0;
+		out->len = sizeof(*out) + sizeof(struct fuse_attr_out);
+		e->hdr->ring_ent_in_out.payload_sz = sizeof(struct fuse_attr_out);
+		ASSERT_EQ(0, submit_commit(self, TAG_ENT + i[k], e->qid,
+					   cid[k]));
+	}
+	for (k = 0; k < 2; k++) {
+		ASSERT_EQ(0, client_wait(self, c[k], CLIENT_MS));
+		got[k] = self->clients[c[k]].result;
+	}
+	EXPECT_TRUE((got[0] == SIZE_RING + off[0] && got[1] == SIZE_RING + off[1]) ||
+		    (got[0] == SIZE_RING + off[1] && got[1] == SIZE_RING + off[0]))
+		TH_LOG("fuse_uring_copy_from_ring(): sizes %lld, %lld, not the replies at %u and %u",
+		       (long long)got[0], (long long)got[1], off[0], off[1]);
+
+	ASSERT_EQ(0, img_new(&st));
+	k = client_fork(self, -1, client_io, IO_WRITE | IO_READ);
+	ASSERT_LE(0, k);
+	ASSERT_EQ(0, serve_client(self, &st, k));
+	EXPECT_EQ(0, self->clients[k].result)
+		TH_LOG("the I/O client failed: step %lld errno %lld",
+		       (long long)-self->clients[k].result / 1000,
+		       (long long)-self->clients[k].result % 1000);
+	EXPECT_TRUE(img_written(&st))
+		TH_LOG("the WRITE's data was not at the offset the kernel gave");
+	EXPECT_LT(0, st.reads);
+	EXPECT_LT(0, st.writes);
+	EXPECT_EQ(0, st.zc_reads + st.zc_writes)
+		TH_LOG("FUSE_URING_ENT_ZERO_COPY on a queue without zero copy");
+	close(st.img);
+}
+
+/*
+ * A zero-copy queue with a pool, every entry with a slot of a sparse
+ * registered-buffer table.  A file opened with FOPEN_IO_URING_ZERO_COPY:
+ * its READ and WRITE come flagged FUSE_URING_ENT_ZERO_COPY, the client's
+ * pages in the entry's slot, and READ_FIXED and WRITE_FIXED move the data
+ * between them and the file.  Opened without the flag, the same queue
+ * copies through the pool.
+ */
+TEST_F_TIMEOUT(abi, zero_copy_serves, CASE_S)
+{
+	struct io_served st;
+	int c, k;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, io_uring_register_buffers_sparse(&self->ring, MAX_ENTS));
+	ASSERT_EQ(0, pools_add(self, FUSE_URING_ZERO_COPY, 1, false));
+	ASSERT_EQ(0, register_pooled(self, 1, true, 0))
+		TH_LOG("fuse_uring_create_ring_ent(): a zero-copy entry refused");
+	for (k = 0; k < 2; k++) {
+		ASSERT_EQ(0, img_new(&st));
+		st.open_flags = k ? 0 : FOPEN_IO_URING_ZERO_COPY;
+		c = client_fork(self, -1, client_io, IO_WRITE | IO_READ);
+		ASSERT_LE(0, c);
+		ASSERT_EQ(0, serve_client(self, &st, c));
+		EXPECT_EQ(0, self->clients[c].result)
+			TH_LOG("the I/O client failed: step %lld errno %lld",
+			       (long long)-self->clients[c].result / 1000,
+			       (long long)-self->clients[c].result % 1000);
+		EXPECT_TRUE(img_written(&st));
+		EXPECT_LT(0, st.reads);
+		EXPECT_LT(0, st.writes);
+		if (k) {
+			EXPECT_EQ(0, st.zc_reads + st.zc_writes)
+				TH_LOG("can_zero_copy_req(): zero copy without FOPEN_IO_URING_ZERO_COPY");
+		} else {
+			EXPECT_EQ(st.reads, st.zc_reads)
+				TH_LOG("can_zero_copy_req(): a READ copied with FOPEN_IO_URING_ZERO_COPY");
+			EXPECT_EQ(st.writes, st.zc_writes)
+				TH_LOG("can_zero_copy_req(): a WRITE copied with FOPEN_IO_URING_ZERO_COPY");
+		}
+		close(st.img);
+	}
+	/* Requests without data pages still come through the pool. */
+	serves_over_ring(_metadata, self);
 }
 
 /* COMMIT_AND_FETCH */
@@ -1279,7 +2140,7 @@ static void commit_good(struct __test_metadata *_metadata,
 	struct fuse_out_header *out = (struct fuse_out_header *)e->hdr->in_out;
 	uint64_t unique = in->unique;
 
-	fill_attr((struct fuse_attr_out *)e->payload, SIZE_RING);
+	fill_attr(ent_payload(self, e), SIZE_RING);
 	out->len = sizeof(*out) + sizeof(struct fuse_attr_out);
 	out->error = 0;
 	out->unique = unique;
@@ -2038,6 +2899,244 @@ TEST_F_TIMEOUT(abi, ring_closed_dev_open, CASE_S)
 		TH_LOG("the abort did not end the call queued on the ring");
 	EXPECT_EQ(-ECONNABORTED, self->clients[c].result)
 		TH_LOG("fuse_uring_abort_end_requests(): a call queued on the ring");
+}
+
+/*
+ * Finding (7.46): ADD_BUFPOOL takes a pool at address 0.
+ * fuse_uring_add_bufpool() checks neither bufpool.uaddr (7.3
+ * dev_uring.c:1596) nor that the pool is mapped, and the rest of the code
+ * takes a NULL payload address to mean "no buffer": buffer 0 of a pool at
+ * 0 is handed out (fuse_uring_select_buffer(), :989) but never given back
+ * (fuse_uring_recycle_buffer() returns early on !iov_base, :1004), so a
+ * pool of one buffer serves one request with data and then none: the next
+ * waits for a buffer (-ENOBUFS in fuse_uring_prep_buffer(), :1821) until
+ * an abort.  A reply with data into that buffer is a kernel BUG (see
+ * null_payload_reply), so the case answers without.  The same pool at a
+ * real address serves both.
+ *
+ * Reproducer: ADD_QUEUE and ADD_BUFPOOL (uaddr 0, len one payload) on every
+ * queue, REGISTER one entry per queue without payload, stat() the mount on
+ * CPU 0, answer the GETATTR with an error: stat() gets it; stat() again on
+ * CPU 0: no request reaches the ring, stat() hangs until
+ * /sys/fs/fuse/connections/N/abort.
+ */
+TEST_F_TIMEOUT(abi, pool_at_address_zero, CASE_S)
+{
+	int c, i, k, res, cpu = self->online[0];
+	struct fuse_out_header *out;
+	uint64_t commit_id, tag = 0;
+	char state = '?';
+	struct ent *e;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	for (k = 0; k < 2; k++) {
+		if (k)
+			RESTART(FUSE_OVER_IO_URING);
+		res = pools_add(self, 0, 1, k);
+		if (k && res) {
+			TH_LOG("fuse_uring_add_bufpool() refused a pool at 0 (%d): the finding is gone",
+			       res);
+			EXPECT_EQ(-EINVAL, res);
+			return;
+		}
+		ASSERT_EQ(0, res)
+			TH_LOG("fuse_uring_add_bufpool(): a pool of one payload at %s",
+			       k ? "address 0" : "a mapped address");
+		ASSERT_EQ(0, register_pooled(self, 1, false, 0));
+		c = request_in_entry(_metadata, self, cpu, &i, &commit_id);
+		ASSERT_LE(0, c);
+		/* No data: nothing may be written to a buffer at 0. */
+		e = &self->ents[i];
+		out = (struct fuse_out_header *)e->hdr->in_out;
+		out->unique = ((struct fuse_in_header *)e->hdr->in_out)->unique;
+		out->error = -EIO;
+		out->len = sizeof(*out);
+		e->hdr->ring_ent_in_out.payload_sz = 0;
+		ASSERT_EQ(0, submit_commit(self, TAG_ENT + i, e->qid, commit_id));
+		ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+		ASSERT_EQ(-EIO, self->clients[c].result)
+			TH_LOG("the first request, answered -EIO, on a pool at %s",
+			       k ? "0" : "a mapped address");
+		c = client_start(self, cpu);
+		ASSERT_LE(0, c);
+		if (!k) {
+			/* The control: the buffer came back for the next. */
+			ASSERT_EQ(0, ring_serve(self, NULL, NULL, NULL))
+				TH_LOG("fuse_uring_recycle_buffer(): a mapped pool's one buffer did not come back");
+			ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+			EXPECT_EQ(SIZE_RING, self->clients[c].result);
+			continue;
+		}
+		EXPECT_EQ(-ETIMEDOUT, next_cqe(&self->ring, QUIET_MS, &tag, &res))
+			TH_LOG("a second request reached the ring (tag %#llx res %d): the finding is gone",
+			       (unsigned long long)tag, res);
+		EXPECT_EQ(0, wait_client_blocked(self, c, &state))
+			TH_LOG("finding, 7.3 dev_uring.c:1004: buffer 0 at address 0 never comes back, the call must wait (task state '%c')",
+			       state);
+		ASSERT_EQ(0, conn_file(self, "abort", "1", NULL, 0));
+		ASSERT_EQ(0, client_wait(self, c, CLIENT_MS))
+			TH_LOG("the abort did not end the call waiting for a buffer");
+		EXPECT_EQ(-ECONNABORTED, self->clients[c].result);
+	}
+}
+
+/*
+ * Finding (7.46): a reply with data from a payload at address 0 is a
+ * kernel BUG.  7.3's fuse_uring_import_payload() (dev_uring.c:723) takes
+ * a NULL payload address to mean "no buffer" (a pool entry between
+ * requests) and gives fuse_copy_args() an empty iterator; its first
+ * fuse_copy_fill() gets 0 pages from iov_iter_get_pages2() and meets
+ * BUG_ON(!err) (dev.c:1064).  Nothing keeps the address away: as before
+ * 7.46, fuse_uring_create_ring_ent() takes an entry's own payload iovec
+ * {NULL, max payload} (access_ok() passes), and fuse_uring_add_bufpool()
+ * a pool at 0 (pool_at_address_zero).  Seen in the 7.3 guest: "kernel BUG
+ * at fs/fuse/dev.c:1064!", fuse_copy_fill() from
+ * fuse_uring_copy_from_ring() in io_uring_enter(2); a request with data
+ * for the server meets the same BUG on its way to the entry.  Kernels
+ * without the pools import the address and fail the copy with -EFAULT,
+ * which ends the request.
+ *
+ * Reproducer: REGISTER one entry per queue with payload iovec {NULL, max
+ * payload}, stat() the mount, commit the GETATTR's reply with payload_sz
+ * sizeof(struct fuse_attr_out): BUG on 7.3, stat() fails with EFAULT
+ * before.  Where the pools are (the probe found cmd_op 3 and 4) the case
+ * answers with an error instead, unless URING_ABI_OOPS=1 asks for the
+ * BUG.
+ */
+TEST_F_TIMEOUT(abi, null_payload_reply, CASE_S)
+{
+	bool safe = kern.queue_cmds && !getenv("URING_ABI_OOPS");
+	struct fuse_out_header *out;
+	uint64_t commit_id;
+	int c, i, q;
+	struct ent *e;
+
+	READY();
+	START(FUSE_OVER_IO_URING);
+	for (q = 0; q < self->nr_queues; q++) {
+		i = ent_new(self, q, self->payload_size);
+		ASSERT_LE(0, i);
+		self->ents[i].iov[1].iov_base = NULL;
+		ASSERT_EQ(0, submit_register(self, i));
+	}
+	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
+	ASSERT_LE(0, c)
+		TH_LOG("fuse_uring_create_ring_ent() refused a payload at NULL: the finding is gone");
+	e = &self->ents[i];
+	out = (struct fuse_out_header *)e->hdr->in_out;
+	out->unique = ((struct fuse_in_header *)e->hdr->in_out)->unique;
+	out->error = safe ? -EIO : 0;
+	out->len = sizeof(*out) + (safe ? 0 : sizeof(struct fuse_attr_out));
+	e->hdr->ring_ent_in_out.payload_sz = safe ? 0 :
+		sizeof(struct fuse_attr_out);
+	if (safe)
+		TH_LOG("FUSE 7.%u has the pools: a reply with data from the payload at NULL would be a kernel BUG (dev.c:1064), answered -EIO instead",
+		       kern.minor);
+	ASSERT_EQ(0, submit_commit(self, TAG_ENT + i, e->qid, commit_id));
+	ASSERT_EQ(0, client_wait(self, c, CLIENT_MS));
+	EXPECT_EQ(safe ? -EIO : -EFAULT, self->clients[c].result)
+		TH_LOG("fuse_uring_copy_from_ring(): a reply with data from a payload at NULL");
+}
+
+/*
+ * Finding (7.46): REGISTER takes any zero-copy slot index.
+ * fuse_uring_create_ring_ent() only checks that a non-zero
+ * ent_zero_copy_buf_index is on a zero-copy queue (7.3 dev_uring.c:1443);
+ * a slot past the server's registered-buffer table is found out at the
+ * first zero-copy request, when io_buffer_register_bvec() fails
+ * (io_uring/rsrc.c:1030, -EINVAL) in fuse_uring_set_up_zero_copy()
+ * (:830): the request ends with that error and the server never sees it,
+ * so the client's read(2) fails with EINVAL for a mistake of the server's
+ * setup, on every zero-copy READ and WRITE of that entry.
+ *
+ * Reproducer: a sparse table of 4 buffers, ADD_QUEUE with
+ * FUSE_URING_ZERO_COPY and a pool on every queue, REGISTER one entry per
+ * queue with slot 1000 (accepted), open the mount (FOPEN_IO_URING_ZERO_COPY
+ * | FOPEN_DIRECT_IO) and pread(): EINVAL, no READ over the ring.
+ */
+TEST_F_TIMEOUT(abi, slot_index_unchecked, CASE_S)
+{
+	struct io_served st;
+	int c;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, io_uring_register_buffers_sparse(&self->ring, 4));
+	ASSERT_EQ(0, pools_add(self, FUSE_URING_ZERO_COPY, 1, false));
+	ASSERT_EQ(0, register_pooled(self, 1, true, 1000))
+		TH_LOG("fuse_uring_create_ring_ent() refused slots past the table: the finding is gone");
+	ASSERT_EQ(0, img_new(&st));
+	st.open_flags = FOPEN_IO_URING_ZERO_COPY;
+	c = client_fork(self, -1, client_io, IO_READ);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, serve_client(self, &st, c));
+	EXPECT_EQ(-(3000 + EINVAL), self->clients[c].result)
+		TH_LOG("finding, 7.3 dev_uring.c:1443 then :830: the read must fail with EINVAL, not %lld",
+		       (long long)self->clients[c].result);
+	EXPECT_EQ(0, st.reads)
+		TH_LOG("a READ reached the server through a slot past the table");
+	close(st.img);
+	/* Requests without data pages need no slot and still serve. */
+	serves_over_ring(_metadata, self);
+}
+
+/*
+ * Finding (7.46): the client's pages registered on one ring are released
+ * on another.  fuse_uring_set_up_zero_copy() registers them in the
+ * io_uring of the command that fetched the request (7.3
+ * dev_uring.c:830), but fuse_uring_req_end() unregisters the slot
+ * (zero_copy_unregister(), :141) in the io_uring of the command that
+ * commits it, and nothing requires the two to be one ring
+ * (fuse_uring_commit_fetch(), :1234, checks qid and commit_id).  Committed
+ * from another ring, the unregister misses (an empty slot there: a
+ * warning; a slot of its own: the wrong buffer goes) and the fetching
+ * ring keeps the client's pages: after the client's read(2) returned, the
+ * server still writes them with READ_FIXED into that slot.
+ *
+ * Reproducer: rings A and B, each a sparse table; zero-copy queue with a
+ * pool, entries REGISTERed on A with slot k; the client preads; the server
+ * READ_FIXEDs into slot k on A and commits on B; the read returns, and a
+ * READ_FIXED into slot k on A still succeeds (an empty slot is -EFAULT).
+ */
+TEST_F_TIMEOUT(abi, zero_copy_commit_other_ring, CASE_S)
+{
+	struct io_served st;
+	struct io_uring other;
+	int c, res;
+
+	READY();
+	NEED_QUEUE_CMDS();
+	START(FUSE_OVER_IO_URING);
+	ASSERT_EQ(0, io_uring_queue_init(8, &other, IORING_SETUP_SQE128));
+	ASSERT_EQ(0, io_uring_register_buffers_sparse(&other, MAX_ENTS));
+	ASSERT_EQ(0, io_uring_register_buffers_sparse(&self->ring, MAX_ENTS));
+	ASSERT_EQ(0, pools_add(self, FUSE_URING_ZERO_COPY, 1, false));
+	ASSERT_EQ(0, register_pooled(self, 1, true, 0));
+	ASSERT_EQ(0, img_new(&st));
+	st.open_flags = FOPEN_IO_URING_ZERO_COPY;
+	st.zc_read_commit_ring = &other;
+	c = client_fork(self, -1, client_io, IO_READ);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, serve_client(self, &st, c));
+	ASSERT_EQ(0, self->clients[c].result)
+		TH_LOG("a zero-copy READ committed on another ring: step %lld errno %lld",
+		       (long long)-self->clients[c].result / 1000,
+		       (long long)-self->clients[c].result % 1000);
+	ASSERT_EQ(1, st.zc_reads);
+	res = fixed_io(&self->ring, IORING_OP_READ_FIXED, st.img,
+		       st.last_zc_slot, 4096, 0);
+	TH_LOG("READ_FIXED into slot %d of the fetching ring after the read returned: %d",
+	       st.last_zc_slot, res);
+	EXPECT_EQ(4096, res)
+		TH_LOG("finding, 7.3 dev_uring.c:141: the slot must still hold the client's pages");
+	if (res != 4096)
+		EXPECT_EQ(-EFAULT, res)
+			TH_LOG("the slot is empty: the finding is gone");
+	close(st.img);
+	io_uring_queue_exit(&other);
 }
 
 /* The probe */
