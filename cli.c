@@ -16,6 +16,8 @@
 enum {
 	OPT_ALLOW_OTHER = 256,
 	OPT_IO_URING,
+	OPT_ZERO_COPY,
+	OPT_POOL,
 	OPT_QUEUE_DEPTH,
 	OPT_MAX_IO,
 	OPT_DIRECT,
@@ -27,6 +29,7 @@ enum {
 	OPT_HOLD_SYNC,
 	OPT_FAIL_REGISTER,
 	OPT_FAIL_THREAD,
+	OPT_FAIL_POOL,
 	OPT_PIN,
 	OPT_POLL,
 };
@@ -51,7 +54,17 @@ static const char usage_text[] =
 "                               with the ring there is at most one a queue\n"
 "      --queue-depth=N          ring entries per kernel queue, and /dev/fuse\n"
 "                               reads per thread without the ring\n"
-"                               (default 32, at most 4096)\n"
+"                               (default 32; 128 on the ring with buffer\n"
+"                               pools; at most 4096)\n"
+"      --pool=N                 with buffer pools (FUSE 7.46): payload\n"
+"                               buffers per kernel queue, shared by its\n"
+"                               entries (default 32, at most the depth);\n"
+"                               0: a buffer per entry, no pools\n"
+"      --zero-copy=on|off|auto  with buffer pools, READ and WRITE data go\n"
+"                               between the client's pages and IMAGE with\n"
+"                               no copy (needs CAP_SYS_ADMIN); on fails\n"
+"                               unless possible, auto (default) uses it\n"
+"                               when possible and says why not\n"
 "      --pin=on|off             pin each queue thread to the CPUs of its\n"
 "                               kernel queues (default on; ring only)\n"
 "      --poll=USEC              with 1 to 4 image I/Os in flight, spin up\n"
@@ -89,8 +102,11 @@ static const char usage_text[] =
 "                               all later ones with a bad qid, so that the\n"
 "                               kernel refuses them\n"
 "      --fail-thread=N          test aid: queue thread 0 fails, as if its\n"
-"                               io_uring broke, once it has taken N\n"
-"                               requests\n"
+"                               io_uring broke, once it has started the\n"
+"                               image I/O of N requests\n"
+"      --fail-pool=queue|bufpool  test aid: send the first ADD_QUEUE or\n"
+"                               ADD_BUFPOOL with a bad qid, so that the\n"
+"                               kernel refuses it\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
 "\n"
@@ -107,6 +123,8 @@ static const struct option long_options[] = {
 	{ "growable", optional_argument, NULL, 'g' },
 	{ "allow-other", required_argument, NULL, OPT_ALLOW_OTHER },
 	{ "io-uring", required_argument, NULL, OPT_IO_URING },
+	{ "zero-copy", required_argument, NULL, OPT_ZERO_COPY },
+	{ "pool", required_argument, NULL, OPT_POOL },
 	{ "queues", required_argument, NULL, 'q' },
 	{ "queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH },
 	{ "pin", required_argument, NULL, OPT_PIN },
@@ -121,6 +139,7 @@ static const struct option long_options[] = {
 	{ "hold-sync", required_argument, NULL, OPT_HOLD_SYNC },
 	{ "fail-register", required_argument, NULL, OPT_FAIL_REGISTER },
 	{ "fail-thread", required_argument, NULL, OPT_FAIL_THREAD },
+	{ "fail-pool", required_argument, NULL, OPT_FAIL_POOL },
 	{ "trace", optional_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -277,6 +296,12 @@ static int parse_option(int c, struct export_options *opt)
 				      &opt->allow_other);
 	case OPT_IO_URING:
 		return parse_tristate("--io-uring", optarg, &opt->io_uring);
+	case OPT_ZERO_COPY:
+		return parse_tristate("--zero-copy", optarg, &opt->zero_copy);
+	case OPT_POOL:
+		opt->pool_given = true;
+		return parse_uint("--pool", optarg, 0, QUEUE_DEPTH_MAX,
+				  &opt->pool);
 	case 'q':
 		return parse_uint("--queues", optarg, 1, QUEUES_MAX,
 				  &opt->queues);
@@ -312,6 +337,7 @@ static int parse_option(int c, struct export_options *opt)
 	case OPT_HOLD_SYNC:
 	case OPT_FAIL_REGISTER:
 	case OPT_FAIL_THREAD:
+	case OPT_FAIL_POOL:
 		return fault_parse_option(option_name(c), optarg, opt);
 	case 't':
 		opt->trace = optarg ? optarg : "-";
@@ -335,8 +361,8 @@ int cli_parse(int argc, char **argv, struct export_options *opt)
 	memset(opt, 0, sizeof(*opt));
 	opt->allow_other = TRI_AUTO;
 	opt->io_uring = TRI_AUTO;
+	opt->zero_copy = TRI_AUTO;
 	opt->queues = online_cpus();
-	opt->queue_depth = 32;
 	opt->pin = true;
 	opt->poll_us = 100;
 	opt->max_io = 1024 * 1024;

@@ -107,6 +107,9 @@ struct qid_stats {
 	stat_counter inflight;
 	/* The most there have been at once: at --queue-depth, it was full. */
 	stat_counter peak;
+	/* READs and WRITEs whose data the kernel handed over zero copy. */
+	stat_counter zero_copy_reads;
+	stat_counter zero_copy_writes;
 	unsigned int thread;
 } __aligned(CACHE_LINE);
 
@@ -170,11 +173,17 @@ struct export_options {
 	const char *pidfile;
 	enum tristate allow_other;
 	enum tristate io_uring;
+	/* --zero-copy: READ/WRITE data between client pages and IMAGE. */
+	enum tristate zero_copy;
+	/* --pool=N buffers per queue's pool, 0 for none; else the default. */
+	unsigned int pool;
+	bool pool_given;
 	/* Pin queue threads to the CPUs of their kernel queues. */
 	bool pin;
 	/* --poll: microseconds to spin for an image completion, or 0. */
 	unsigned int poll_us;
 	unsigned int queues;
+	/* --queue-depth; 0: the default, which depends on the kernel. */
 	unsigned int queue_depth;
 	uint32_t max_io;
 	/* The test aids' options, for fault.c alone. */
@@ -303,6 +312,14 @@ struct transport {
  */
 struct image_io {
 	uint8_t opcode;
+	/*
+	 * A zero-copy READ or WRITE: the client's pages are the buffer at
+	 * @buf_index of the thread's io_uring table, from address 0.
+	 */
+	bool fixed;
+	uint16_t buf_index;
+	/* O_DIRECT refused the zero-copy buffer: the page cache's fd then. */
+	bool buffered;
 	uint64_t offset;
 	uint32_t len;
 	uint32_t done;
@@ -378,6 +395,14 @@ struct export {
 	unsigned int nr_queues;
 	unsigned int nr_threads;
 	bool uring;
+	/* Ring entries per queue with an online CPU; /dev/fuse reads. */
+	unsigned int queue_depth;
+	/* The kernel offers buffer pools (7.46): a queue's entries share one. */
+	bool bufpool;
+	/* Buffers of a pool, on a queue with an online CPU. */
+	unsigned int pool_buffers;
+	/* Queues are made zero copy, and OPEN asks for it (7.46). */
+	bool zero_copy;
 	/* Ring entry payload and /dev/fuse read buffer sizes. */
 	uint32_t payload_size;
 	uint32_t dev_read_size;
@@ -437,6 +462,8 @@ struct init_policy {
 	uint32_t max_pages_limit;
 	/* How many requests the kernel may keep in the background. */
 	uint16_t max_background;
+	/* The same where the kernel offers pools: queues are deeper then. */
+	uint16_t max_background_pooled;
 };
 
 /* The outcome of one INIT exchange. */
@@ -453,6 +480,8 @@ struct init_result {
 	uint32_t max_write;
 	uint32_t max_pages;
 	bool uring;
+	/* Buffer pools and zero copy: FUSE_HAS_IO_URING_BUFPOOL offered. */
+	bool bufpool;
 	/* Why the ring was not granted, NULL when it was. */
 	const char *no_uring_reason;
 };
@@ -474,6 +503,7 @@ uint32_t init_ring_payload_size(const struct init_result *res,
  */
 
 struct uring_entry;
+struct uring_queue;
 struct dev_reader;
 struct queue_thread;
 
@@ -503,6 +533,9 @@ struct queue_thread {
 	struct cpus cpus;
 	struct uring_entry *entries;
 	unsigned int nr_entries;
+	/* The kernel queues it serves over the ring, and their pools. */
+	struct uring_queue *uqueues;
+	unsigned int nr_uqueues;
 	struct dev_reader *dev;
 	/* The io_uring_setup() flags the kernel accepted for this ring. */
 	unsigned int ring_flags;
@@ -608,6 +641,8 @@ int fault_parse_option(const char *name, const char *arg,
 		       struct export_options *opt);
 /* The qid a REGISTER of @qid carries: --fail-register's bad one. */
 uint16_t fault_register_qid(const struct export *exp, uint16_t qid);
+uint16_t fault_pool_qid(const struct export *exp, uint32_t cmd_op,
+			uint16_t qid);
 
 /* decode.c: received bytes to a request */
 
@@ -629,6 +664,12 @@ void ops_dispatch(struct fuse_request *req);
 
 /* fuse_uring.c: the FUSE-over-io_uring transport */
 
+/* Queue depth where the kernel offers pools, and a pool's buffers. */
+#define FUSE_URING_DEPTH_POOLED 128
+#define FUSE_URING_DEPTH_DEFAULT 32
+#define FUSE_URING_POOL_DEFAULT 32
+
+int fuse_uring_plan(struct export *exp);
 int fuse_uring_alloc(struct queue_thread *t);
 void fuse_uring_register(struct queue_thread *t);
 void fuse_uring_free(struct queue_thread *t);

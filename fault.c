@@ -17,7 +17,9 @@
  *  - --fail-thread makes queue thread 0 fail as if its io_uring broke,
  *    once it has started N requests' image I/O;
  *  - --fail-register sends REGISTERs from the N-th on with a qid the
- *    kernel has no queue for.
+ *    kernel has no queue for;
+ *  - --fail-pool=queue|bufpool sends the first ADD_QUEUE or ADD_BUFPOOL
+ *    with such a qid, so that the kernel refuses it.
  *
  * Each completion fault fires once; each line this file logs is a test's
  * proof that it did.
@@ -69,6 +71,8 @@ struct fault_options {
 	unsigned int fail_register;
 	/* --fail-thread=N: thread 0 fails at its N-th image I/O. */
 	unsigned int fail_thread;
+	/* --fail-pool: the ring command whose first one is refused, or 0. */
+	uint32_t fail_pool_cmd;
 };
 
 /* Set by the command line, read-only once threads run. */
@@ -85,6 +89,7 @@ static uint64_t syncs_completed;
 /* Image I/O thread 0 has started: only thread 0 counts it. */
 static unsigned int thread0_started;
 static unsigned int registers_sent;
+static bool pool_cmd_failed;
 static int hold_fd = -1;
 
 /* A sync whose completion waits for one byte on the --hold-sync FIFO. */
@@ -239,6 +244,19 @@ static int parse_count(const char *name, const char *s, unsigned int *out)
 	return 0;
 }
 
+static int parse_fail_pool(const char *s, struct fault_options *aids)
+{
+	if (!strcmp(s, "queue")) {
+		aids->fail_pool_cmd = FUSE_IO_URING_CMD_ADD_QUEUE;
+	} else if (!strcmp(s, "bufpool")) {
+		aids->fail_pool_cmd = FUSE_IO_URING_CMD_ADD_BUFPOOL;
+	} else {
+		log_error("--fail-pool=%s: expected queue or bufpool", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* One test aid of the command line: --NAME=ARG.  0 or -errno. */
 int fault_parse_option(const char *name, const char *arg,
 		       struct export_options *opt)
@@ -251,6 +269,8 @@ int fault_parse_option(const char *name, const char *arg,
 		ret = parse_completion(arg, &options);
 	else if (!strcmp(name, "hold-sync"))
 		ret = parse_hold_sync(arg, &options);
+	else if (!strcmp(name, "fail-pool"))
+		ret = parse_fail_pool(arg, &options);
 	else if (!strcmp(name, "fail-register"))
 		ret = parse_count(name, arg, &options.fail_register);
 	else
@@ -454,6 +474,20 @@ uint16_t fault_register_qid(const struct export *exp, uint16_t qid)
 	if (exp->opt.faults && options.fail_register &&
 	    atomic_add_return(&registers_sent, 1) >= options.fail_register)
 		return (uint16_t)exp->nr_queues;
+	return qid;
+}
+
+/* The qid ADD_QUEUE or ADD_BUFPOOL (@cmd_op) names: --fail-pool's. */
+uint16_t fault_pool_qid(const struct export *exp, uint32_t cmd_op,
+			uint16_t qid)
+{
+	if (exp->opt.faults && options.fail_pool_cmd == cmd_op &&
+	    !__atomic_exchange_n(&pool_cmd_failed, true, __ATOMIC_ACQ_REL)) {
+		log_info("test aid: %s on qid %u sent with qid %u",
+			 cmd_op == FUSE_IO_URING_CMD_ADD_QUEUE ?
+			 "ADD_QUEUE" : "ADD_BUFPOOL", qid, exp->nr_queues);
+		return (uint16_t)exp->nr_queues;
+	}
 	return qid;
 }
 

@@ -329,6 +329,7 @@ void image_submit(struct fuse_request *req,
 
 	req->io.complete = complete;
 	req->io.done = 0;
+	req->io.buffered = false;
 	if (req->io.opcode == IORING_OP_FSYNC)
 		sync_begin(img, &req->io.sync);
 	else if (req->io.opcode == IORING_OP_WRITE)

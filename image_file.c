@@ -282,15 +282,30 @@ int image_file_data_fd(struct image *img, uint64_t offset, uint32_t len,
 	return img->unaligned_fd;
 }
 
+static void file_submit(struct fuse_request *req);
+
 /* Every SQE of a request's image I/O completes here. */
 static void file_io_done(struct ring_op *op, int res)
 {
 	struct fuse_request *req = container_of(op, struct fuse_request, io_op);
+	struct image *img = request_image(req);
 
-	if (req->io.opcode == IORING_OP_FALLOCATE)
+	if (req->io.opcode == IORING_OP_FALLOCATE) {
 		falloc_step_done(req, res);
-	else
-		image_io_finish(req, res);
+		return;
+	}
+	/*
+	 * The client's pages of a zero-copy request may sit at offsets
+	 * O_DIRECT refuses, which only the kernel knows: the page cache's
+	 * descriptor takes the rest.
+	 */
+	if (res == -EINVAL && req->io.fixed && img->direct &&
+	    !req->io.buffered) {
+		req->io.buffered = true;
+		file_submit(req);
+		return;
+	}
+	image_io_finish(req, res);
 }
 
 static void file_request_init(struct fuse_request *req)
@@ -308,17 +323,31 @@ static void file_submit(struct fuse_request *req)
 	uint32_t left = io->len - io->done;
 	char *read_to = (char *)req->reply + io->done;
 	const char *write_from = (const char *)req->data + io->done;
+	int fd;
 
+	/* A zero-copy request's buffer starts at address 0 of its slot. */
+	if (io->fixed) {
+		read_to = (char *)(uintptr_t)io->done;
+		write_from = read_to;
+	}
 	switch (io->opcode) {
 	case IORING_OP_READ:
-		io_uring_prep_read(sqe, image_file_data_fd(img, offset, left,
-							   read_to),
-				   read_to, left, offset);
+		fd = io->buffered ? img->unaligned_fd :
+		     image_file_data_fd(img, offset, left, read_to);
+		if (io->fixed)
+			io_uring_prep_read_fixed(sqe, fd, read_to, left, offset,
+						 io->buf_index);
+		else
+			io_uring_prep_read(sqe, fd, read_to, left, offset);
 		break;
 	case IORING_OP_WRITE:
-		io_uring_prep_write(sqe, image_file_data_fd(img, offset, left,
-							    write_from),
-				    write_from, left, offset);
+		fd = io->buffered ? img->unaligned_fd :
+		     image_file_data_fd(img, offset, left, write_from);
+		if (io->fixed)
+			io_uring_prep_write_fixed(sqe, fd, write_from, left,
+						  offset, io->buf_index);
+		else
+			io_uring_prep_write(sqe, fd, write_from, left, offset);
 		break;
 	case IORING_OP_FSYNC:
 		io_uring_prep_fsync(sqe, img->fd, io->mode);

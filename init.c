@@ -79,6 +79,9 @@ int init_negotiate(const void *in_buf, size_t in_len,
 	else
 		res->granted |= FUSE_OVER_IO_URING;
 	res->uring = !!(res->granted & FUSE_OVER_IO_URING);
+	/* Offered, never granted: a server just uses the commands. */
+	res->bufpool = res->uring &&
+		       (res->offered & FUSE_HAS_IO_URING_BUFPOOL);
 
 	/* flags2 is read by the kernel only when INIT_EXT is echoed back. */
 	if (res->granted >> 32)
@@ -92,8 +95,10 @@ int init_negotiate(const void *in_buf, size_t in_len,
 	res->out.max_readahead = in.max_readahead;
 	res->out.flags = (uint32_t)res->granted;
 	res->out.flags2 = (uint32_t)(res->granted >> 32);
-	res->out.max_background = policy->max_background;
-	res->out.congestion_threshold = policy->max_background / 4 * 3;
+	res->out.max_background = res->bufpool ?
+				  policy->max_background_pooled :
+				  policy->max_background;
+	res->out.congestion_threshold = res->out.max_background / 4 * 3;
 	res->out.max_write = res->max_write;
 	res->out.time_gran = 1;
 	res->out.max_pages = (uint16_t)res->max_pages;

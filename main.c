@@ -64,11 +64,20 @@ static int read_uint_file(const char *path, unsigned int *value)
 	return 0;
 }
 
+/* Two requests in the background per entry, 64 at least. */
+static uint16_t max_background(unsigned int nr_queues, unsigned int depth)
+{
+	unsigned long background = 2UL * nr_queues * depth;
+
+	if (background < 64)
+		background = 64;
+	return background > UINT16_MAX ? UINT16_MAX : (uint16_t)background;
+}
+
 static void init_policy_fill(const struct export *exp,
 			     struct init_policy *policy)
 {
 	unsigned int limit = 0;
-	unsigned long background;
 
 	memset(policy, 0, sizeof(*policy));
 	policy->want_uring = exp->opt.io_uring != TRI_OFF;
@@ -80,11 +89,10 @@ static void init_policy_fill(const struct export *exp,
 	 * Async direct I/O travels as background requests: let every entry
 	 * of every queue hold one, or the kernel throttles below the ring.
 	 */
-	background = 2UL * exp->nr_queues * exp->opt.queue_depth;
-	if (background < 64)
-		background = 64;
-	policy->max_background = background > UINT16_MAX ? UINT16_MAX :
-			(uint16_t)background;
+	policy->max_background = max_background(exp->nr_queues,
+			exp->opt.queue_depth ?: FUSE_URING_DEPTH_DEFAULT);
+	policy->max_background_pooled = max_background(exp->nr_queues,
+			exp->opt.queue_depth ?: FUSE_URING_DEPTH_POOLED);
 }
 
 static int send_init_reply(int fd, uint64_t unique, int error,
@@ -173,6 +181,8 @@ static int setup_queues(struct export *exp, const struct init_result *init)
 
 	exp->init = init;
 	exp->uring = init->uring;
+	if (fuse_uring_plan(exp))
+		return -EINVAL;
 	exp->nr_threads = exp->opt.queues;
 	/* Threads beyond the kernel queue count would serve nothing. */
 	if (exp->uring && exp->nr_threads > exp->nr_queues)

@@ -129,9 +129,14 @@ static void op_setattr(struct fuse_request *req)
 static void op_open(struct fuse_request *req)
 {
 	const struct fuse_open_in *in = req->arg;
+	struct export *exp = req->thread->exp;
 	struct fuse_open_out out = {
-		.open_flags = init_open_flags(req->thread->exp->init),
+		.open_flags = init_open_flags(exp->init),
 	};
+
+	/* Honoured by the kernel on zero-copy queues only. */
+	if (READ_ONCE(exp->zero_copy))
+		out.open_flags |= FOPEN_IO_URING_ZERO_COPY;
 
 	if ((in->flags & O_ACCMODE) != O_RDONLY &&
 	    !request_image(req)->writable) {

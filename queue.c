@@ -443,7 +443,7 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 {
 	unsigned int sq, cq;
 	unsigned int active = exp->uring ? SIDE_CHANNEL_SLOTS :
-					   exp->opt.queue_depth;
+					   exp->queue_depth;
 	int ret;
 
 	if (trace_requests_on && stats_alloc_ops(&t->stats))
@@ -464,7 +464,7 @@ static int prepare_thread(struct export *exp, struct queue_thread *t,
 			return ret;
 		}
 	}
-	ret = fuse_dev_alloc(t, exp->opt.queue_depth, active);
+	ret = fuse_dev_alloc(t, exp->queue_depth, active);
 	if (ret) {
 		log_error("cannot allocate /dev/fuse buffers: %s",
 			  strerror(-ret));

@@ -32,7 +32,7 @@ static const char *const init_flag_names[64] = {
 	[36] = "DIRECT_IO_ALLOW_MMAP",	[37] = "PASSTHROUGH",
 	[38] = "NO_EXPORT_SUPPORT",	[39] = "HAS_RESEND",
 	[40] = "ALLOW_IDMAP",		[41] = "OVER_IO_URING",
-	[42] = "REQUEST_TIMEOUT",
+	[42] = "REQUEST_TIMEOUT",	[43] = "HAS_IO_URING_BUFPOOL",
 };
 
 static const char *report_flag_name(unsigned int bit)
@@ -113,27 +113,48 @@ static void report_ring(const struct queue_thread *t)
 	log_debug("/dev/fuse reader: POLL_ADD on the ring, then non-blocking read(2) (io_uring never reads /dev/fuse: it cannot without a worker thread, and Linux 6.1 spins on it)");
 }
 
-void report_serving(const struct export *exp, const struct export_mount *m)
+/* What the ring's buffers take, at most, in MiB: headers and payloads. */
+static double ring_memory_mib(const struct export *exp)
 {
-	unsigned int qid, i, entries = 0;
-	double ring_mib;
+	unsigned int qid, i, entries = 0, buffers = 0;
+	double bytes;
 
-	/* Each entry: its payload and a page for its 288-byte header. */
 	for (i = 0; exp->uring && exp->threads && i < exp->nr_threads; i++)
 		entries += exp->threads[i].nr_entries;
-	ring_mib = (double)entries * (exp->payload_size + 4096) /
-		   (1024.0 * 1024.0);
-	if (exp->uring)
+	if (!exp->bufpool) {
+		/* Each entry: its payload and a page for its header. */
+		bytes = (double)entries * (exp->payload_size + 4096);
 		log_debug("ring buffers: %u entries (--queue-depth per queue with an online CPU, 1 per other queue) x (%u B payload + 4 KiB header) = %.1f MiB",
-			  entries, exp->payload_size, ring_mib);
+			  entries, exp->payload_size, bytes / (1024.0 * 1024.0));
+		return bytes / (1024.0 * 1024.0);
+	}
+	for (qid = 0; qid < exp->nr_queues; qid++)
+		buffers += cpus_qid_entries(qid, &exp->online,
+					    exp->pool_buffers);
+	bytes = (double)buffers * exp->payload_size + (double)entries * 512;
+	log_debug("ring buffers: pools of %u buffers (--pool per queue with an online CPU, 1 per other queue) x %u B, shared by %u entries (512 B header each) = %.1f MiB; zero copy %s",
+		  buffers, exp->payload_size, entries,
+		  bytes / (1024.0 * 1024.0),
+		  READ_ONCE(exp->zero_copy) ? "on" : "off");
+	return bytes / (1024.0 * 1024.0);
+}
+
+void report_serving(const struct export *exp, const struct export_mount *m)
+{
+	double ring_mib = exp->uring ? ring_memory_mib(exp) : 0;
+	unsigned int qid;
+
 	if (log_verbose && exp->threads)
 		report_ring(&exp->threads[0]);
 	for (qid = 0; log_verbose && exp->uring && qid < exp->nr_queues; qid++)
 		log_debug("qid %u -> thread %u", qid,
 			  cpus_qid_owner(qid, exp->nr_threads));
-	log_info("serving %s at %s: transport %s, %u kernel queues, %u threads, depth %u, max I/O %u KiB, ring memory %.1f MiB, fusectl connection %u",
+	log_info("serving %s at %s: transport %s%s, %u kernel queues, %u threads, depth %u, max I/O %u KiB, ring memory %.1f MiB, fusectl connection %u",
 		 exp->opt.image, m->path,
 		 export_on_ring(exp) ? "ring" : "/dev/fuse",
-		 exp->nr_queues, exp->nr_threads, exp->opt.queue_depth,
+		 !export_on_ring(exp) ? "" :
+		 READ_ONCE(exp->zero_copy) ? " (buffer pools, zero copy)" :
+		 exp->bufpool ? " (buffer pools)" : "",
+		 exp->nr_queues, exp->nr_threads, exp->queue_depth,
 		 exp->init->max_write / 1024, ring_mib, m->conn);
 }

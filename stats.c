@@ -231,8 +231,14 @@ void stats_print(FILE *out, const struct export *exp)
 
 		fprintf(out, "stats: qid=%u thread=%u cpu=%u ring=%" PRIu64
 			" errors=%" PRIu64 " inflight=%" PRIu64 " peak=%"
-			PRIu64 "\n", i, q->thread, i, q_ring, q_errors,
+			PRIu64, i, q->thread, i, q_ring, q_errors,
 			q_inflight, stat_read(&q->peak));
+		if (exp->bufpool)
+			fprintf(out, " zero_copy_reads=%" PRIu64
+				" zero_copy_writes=%" PRIu64,
+				stat_read(&q->zero_copy_reads),
+				stat_read(&q->zero_copy_writes));
+		fputc('\n', out);
 		ring += q_ring;
 		errors += q_errors;
 	}
