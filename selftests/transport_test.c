@@ -846,6 +846,340 @@ TEST_F_TIMEOUT(no_uring, auto_falls_back_to_dev, TIMEOUT_S)
 }
 
 /*
+ * Buffer pools and zero copy (FUSE 7.46).  The daemon says with -v where
+ * each queue's pool is; the pools are read from /proc/PID/mem to prove
+ * whether a write's bytes passed through them.
+ */
+
+#define POOL_MAX	64
+/* A write's bytes: the pattern of an offset no image here reaches. */
+#define POOL_PATTERN_BASE	(1ULL << 40)
+#define POOL_WRITE_LEN	(1 << 20)
+
+struct pool_region {
+	unsigned long long addr;
+	unsigned long long len;
+};
+
+FIXTURE(pool) {
+	struct fue_export e;
+	const char *skip;
+	struct pool_region pools[POOL_MAX];
+	int nr_pools;
+};
+
+FIXTURE_SETUP(pool)
+{
+	SETUP_EXPORT(true);
+}
+
+FIXTURE_TEARDOWN(pool)
+{
+	fue_teardown(&self->e);
+}
+
+/* The "qid N: pool at ADDR, LEN B" lines of -v; how many there were. */
+static int find_pools(const char *log, struct pool_region *pools, int max)
+{
+	const char *p = log;
+	int nr = 0;
+
+	while ((p = strstr(p, ": pool at ")) && nr < max) {
+		if (sscanf(p, ": pool at %llx, %llu B", &pools[nr].addr,
+			   &pools[nr].len) == 2)
+			nr++;
+		p++;
+	}
+	return nr;
+}
+
+/*
+ * Start with opts plus -v, --stats and --writable (and --io-uring=on,
+ * which opts may override): 1 when serving, 0 (with the daemon stopped)
+ * when the kernel offers no buffer pools, -1 when the start failed.
+ */
+static int start_pooled(FIXTURE_DATA(pool) *self, const char *const *opts)
+{
+	const char *args[16] = { "--io-uring=on", "-v", "--stats",
+				 "--writable" };
+	char *log;
+	int n = 4, i;
+
+	for (i = 0; opts[i] && n < 15; i++)
+		args[n++] = opts[i];
+	args[n] = NULL;
+	if (fue_start_fresh(&self->e, IMAGE_SIZE, args))
+		return -1;
+	log = fue_slurp(self->e.errlog);
+	if (!log)
+		return -1;
+	if (!strstr(log, "HAS_IO_URING_BUFPOOL")) {
+		free(log);
+		fue_stop(&self->e);
+		return 0;
+	}
+	self->nr_pools = find_pools(log, self->pools, POOL_MAX);
+	free(log);
+	return 1;
+}
+
+
+/* Whether len bytes at needle appear anywhere in the daemon's pools. */
+static bool pools_hold(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(pool) *self, const void *needle,
+		       size_t len)
+{
+	char path[64];
+	bool found = false;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", self->e.pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		TH_LOG("%s: %s", path, strerror(errno));
+		return false;
+	}
+	for (i = 0; i < self->nr_pools && !found; i++) {
+		char *buf = malloc(self->pools[i].len);
+
+		if (!buf)
+			break;
+		if (pread(fd, buf, self->pools[i].len,
+			  (off_t)self->pools[i].addr) ==
+		    (ssize_t)self->pools[i].len)
+			found = memmem(buf, self->pools[i].len, needle,
+				       len) != NULL;
+		else
+			TH_LOG("pool %d unreadable: %s", i, strerror(errno));
+		free(buf);
+	}
+	close(fd);
+	return found;
+}
+
+/* Sum of a "NAME=N" field over the qid lines of a stats dump. */
+static unsigned long long sum_field(const char *dump, const char *name)
+{
+	unsigned long long sum = 0, v;
+	char key[64];
+	const char *p = dump;
+
+	snprintf(key, sizeof(key), " %s=", name);
+	while ((p = strstr(p, key))) {
+		p += strlen(key);
+		if (sscanf(p, "%llu", &v) == 1)
+			sum += v;
+	}
+	return sum;
+}
+
+/*
+ * Write POOL_WRITE_LEN bytes of the write pattern at offset 0 with
+ * O_DIRECT, read them back, and check them; then the stats dump.
+ */
+static char *write_and_check(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(pool) *self, char *buf)
+{
+	char *dump = NULL;
+
+	fue_fill_pattern(buf, POOL_WRITE_LEN, POOL_PATTERN_BASE);
+	EXPECT_EQ(POOL_WRITE_LEN, fue_pwrite(self->e.mnt, O_RDWR | O_DIRECT,
+					     buf, POOL_WRITE_LEN, 0));
+	memset(buf, 0, POOL_WRITE_LEN);
+	EXPECT_EQ(POOL_WRITE_LEN, fue_pread(self->e.mnt, O_RDONLY | O_DIRECT,
+					    buf, POOL_WRITE_LEN, 0));
+	EXPECT_EQ(-1, fue_check_pattern(buf, POOL_WRITE_LEN,
+					POOL_PATTERN_BASE));
+	EXPECT_EQ(0, fue_request_stats_dump(&self->e, &dump));
+	return dump;
+}
+
+TEST_F_TIMEOUT(pool, zero_copy_data_never_touches_the_pools, TIMEOUT_S)
+{
+	const char *opts[] = { "--zero-copy=on", NULL };
+	char *buf = malloc(POOL_WRITE_LEN), *dump, *log;
+	int ret;
+
+	READY();
+	ASSERT_NE(NULL, buf);
+	ret = start_pooled(self, opts);
+	ASSERT_LE(0, ret) fue_dump_errlog(&self->e);
+	if (!ret)
+		SKIP(goto out, "the kernel offers no buffer pools (FUSE 7.46)");
+	ASSERT_LT(0, self->nr_pools) fue_dump_errlog(&self->e);
+	log = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, log);
+	EXPECT_NE(NULL, strstr(log, "transport ring (buffer pools, zero copy)"))
+		TH_LOG("%s", log);
+	free(log);
+	dump = write_and_check(_metadata, self, buf);
+	ASSERT_NE(NULL, dump);
+	EXPECT_LE(1, sum_field(dump, "zero_copy_writes")) TH_LOG("%s", dump);
+	EXPECT_LE(1, sum_field(dump, "zero_copy_reads")) TH_LOG("%s", dump);
+	/* A page of the write, from its middle: in no pool. */
+	fue_fill_pattern(buf, 4096, POOL_PATTERN_BASE + POOL_WRITE_LEN / 2);
+	EXPECT_FALSE(pools_hold(_metadata, self, buf, 4096))
+		TH_LOG("a zero-copy write's bytes are in a pool");
+	free(dump);
+	expect_clean_exit(_metadata, &self->e);
+out:
+	free(buf);
+}
+
+/* The proof above can see: with copies, the bytes are in a pool. */
+TEST_F_TIMEOUT(pool, copies_pass_through_the_pools, TIMEOUT_S)
+{
+	const char *opts[] = { "--zero-copy=off", NULL };
+	char *buf = malloc(POOL_WRITE_LEN), *dump, *log;
+	int ret;
+
+	READY();
+	ASSERT_NE(NULL, buf);
+	ret = start_pooled(self, opts);
+	ASSERT_LE(0, ret) fue_dump_errlog(&self->e);
+	if (!ret)
+		SKIP(goto out, "the kernel offers no buffer pools (FUSE 7.46)");
+	ASSERT_LT(0, self->nr_pools) fue_dump_errlog(&self->e);
+	log = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, log);
+	EXPECT_NE(NULL, strstr(log, "transport ring (buffer pools),"))
+		TH_LOG("%s", log);
+	free(log);
+	dump = write_and_check(_metadata, self, buf);
+	ASSERT_NE(NULL, dump);
+	EXPECT_EQ(0, sum_field(dump, "zero_copy_writes")) TH_LOG("%s", dump);
+	EXPECT_EQ(0, sum_field(dump, "zero_copy_reads")) TH_LOG("%s", dump);
+	fue_fill_pattern(buf, 4096, POOL_PATTERN_BASE + POOL_WRITE_LEN / 2);
+	EXPECT_TRUE(pools_hold(_metadata, self, buf, 4096))
+		TH_LOG("a copied write's bytes are in no pool");
+	free(dump);
+	expect_clean_exit(_metadata, &self->e);
+out:
+	free(buf);
+}
+
+/* --pool=0: a buffer per entry, as on kernels without pools. */
+TEST_F_TIMEOUT(pool, pool_zero_gives_each_entry_a_buffer, TIMEOUT_S)
+{
+	const char *opts[] = { "--pool=0", NULL };
+	char *buf = malloc(POOL_WRITE_LEN), *dump, *log;
+	int ret;
+
+	READY();
+	ASSERT_NE(NULL, buf);
+	ret = start_pooled(self, opts);
+	ASSERT_LE(0, ret) fue_dump_errlog(&self->e);
+	if (!ret)
+		SKIP(goto out, "the kernel offers no buffer pools (FUSE 7.46)");
+	EXPECT_EQ(0, self->nr_pools);
+	log = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, log);
+	EXPECT_NE(NULL, strstr(log, "transport ring, ")) TH_LOG("%s", log);
+	EXPECT_NE(NULL, strstr(log, "depth 32,")) TH_LOG("%s", log);
+	free(log);
+	dump = write_and_check(_metadata, self, buf);
+	ASSERT_NE(NULL, dump);
+	EXPECT_LE(1, sum_field(dump, "ring")) TH_LOG("%s", dump);
+	EXPECT_EQ(NULL, strstr(dump, "zero_copy_")) TH_LOG("%s", dump);
+	free(dump);
+	expect_clean_exit(_metadata, &self->e);
+out:
+	free(buf);
+}
+
+/*
+ * A refused ADD_QUEUE or ADD_BUFPOOL never reaches REGISTER (whose
+ * refusal turns the ring off): the queue gets per-entry buffers, one line
+ * says so, and the export keeps serving over the ring.
+ */
+static void refused_falls_back(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(pool) *self, const char *aid,
+			       const char *zero_copy, const char *says,
+			       const char *transport)
+{
+	const char *opts[] = { aid, zero_copy, NULL };
+	char *buf = malloc(POOL_WRITE_LEN), *dump, *log;
+	int ret;
+
+	ASSERT_NE(NULL, buf);
+	ret = start_pooled(self, opts);
+	ASSERT_LE(0, ret) fue_dump_errlog(&self->e);
+	if (!ret) {
+		free(buf);
+		SKIP(return, "the kernel offers no buffer pools (FUSE 7.46)");
+	}
+	log = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, log);
+	EXPECT_NE(NULL, strstr(log, "test aid: ")) TH_LOG("%s", log);
+	EXPECT_NE(NULL, strstr(log, says)) TH_LOG("%s", log);
+	free(log);
+	dump = write_and_check(_metadata, self, buf);
+	ASSERT_NE(NULL, dump);
+	EXPECT_NE(NULL, strstr(dump, transport)) TH_LOG("%s", dump);
+	free(dump);
+	free(buf);
+	expect_clean_exit(_metadata, &self->e);
+}
+
+TEST_F_TIMEOUT(pool, refused_add_queue_keeps_the_ring, TIMEOUT_S)
+{
+	READY();
+	refused_falls_back(_metadata, self, "--fail-pool=queue",
+			   "--zero-copy=auto",
+			   "FUSE_IO_URING_CMD_ADD_QUEUE refused on qid",
+			   " transport=ring");
+}
+
+TEST_F_TIMEOUT(pool, refused_bufpool_keeps_the_ring, TIMEOUT_S)
+{
+	READY();
+	refused_falls_back(_metadata, self, "--fail-pool=bufpool",
+			   "--zero-copy=off",
+			   "FUSE_IO_URING_CMD_ADD_BUFPOOL refused on qid",
+			   " transport=ring");
+}
+
+/* A zero-copy queue without its pool cannot register: /dev/fuse then. */
+TEST_F_TIMEOUT(pool, refused_bufpool_on_zero_copy_serves_dev, TIMEOUT_S)
+{
+	READY();
+	refused_falls_back(_metadata, self, "--fail-pool=bufpool",
+			   "--io-uring=auto",
+			   "serving over /dev/fuse",
+			   " transport=/dev/fuse");
+}
+
+/* --zero-copy=on where it cannot be had: exit 1, one line, the reason. */
+TEST_F_TIMEOUT(pool, zero_copy_on_fails_naming_why, TIMEOUT_S)
+{
+	const char *probe[] = { "--zero-copy=auto", NULL };
+	const char *on[] = { "--io-uring=on", "--zero-copy=on", NULL };
+	const char *why;
+	char *log;
+	int ret;
+
+	READY();
+	/* With pools, null: is what cannot have it; without, any image. */
+	ret = start_pooled(self, probe);
+	ASSERT_LE(0, ret) fue_dump_errlog(&self->e);
+	if (ret) {
+		expect_clean_exit(_metadata, &self->e);
+		ret = fue_start(&self->e, "null:64M", self->e.mnt,
+				"--io-uring=on", "--zero-copy=on", NULL);
+		why = "--zero-copy=on: null: ";
+	} else {
+		ret = fue_start_fresh(&self->e, IMAGE_SIZE, on);
+		why = "--zero-copy=on: the kernel does not offer buffer pools";
+	}
+	EXPECT_EQ(1, ret);
+	log = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, log);
+	EXPECT_NE(NULL, strstr(log, why)) TH_LOG("%s", log);
+	EXPECT_EQ(0, fue_mount_info(self->e.mnt, NULL, NULL, 0));
+	free(log);
+}
+
+/*
  * Not TEST_HARNESS_MAIN: without root, /dev/fuse or the daemon nothing
  * here can run, and kselftest wants exit 4 with the reason for that.
  */
