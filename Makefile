@@ -43,13 +43,18 @@ smoke: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/smoke
 
-# enable-uring exits 4 on a kernel without the ring: its tests then skip;
-# --release unmounts the fusectl it mounted for them, quietly, so that the
-# runner's summary stays the last line.
+# The selftests built and run by kselftest's lib.mk and runner
+# (selftests/Makefile), TESTS="a_test b_test" for just those; the runner's
+# TAP then goes through scripts/ksft-summary, whose count of test cases is
+# the last line.  enable-uring exits 4 on a kernel without the ring: its
+# tests then skip; --release unmounts the fusectl it mounted for them,
+# quietly, so that the summary stays the last line.
 check: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -C selftests all
 	@scripts/enable-uring || [ $$? -eq 4 ]
-	@$(MAKE) --no-print-directory -C selftests run_tests; rc=$$?; \
+	@$(MAKE) --no-print-directory -s -C selftests run_tests 2>&1 | \
+		scripts/ksft-summary; rc=$$?; \
 		scripts/enable-uring --release > /dev/null; exit $$rc
 
 # The kernel under test, booted under QEMU over a read-only view of this
