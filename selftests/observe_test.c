@@ -748,8 +748,10 @@ TEST_F_TIMEOUT(obs, peak_shows_a_full_queue, TIMEOUT_S)
 	EXPECT_TRUE(fue_load_stop(self->load, 5000));
 	EXPECT_EQ(0, fue_load_errors(self->load));
 	ASSERT_EQ(0, fue_request_stats(&self->e, s));
-	for (i = 0; i < s->nr_queues; i++)
+	/* Braced: else the harness runs a TH_LOG() after the loop. */
+	for (i = 0; i < s->nr_queues; i++) {
 		EXPECT_GE(SMALL_DEPTH, s->q[i].peak) TH_LOG("qid %d", i);
+	}
 	for (i = 0; i < online; i++)
 		EXPECT_EQ(SMALL_DEPTH, s->q[cpus[i]].peak)
 			TH_LOG("qid %d (an online CPU's) never filled", cpus[i]);
@@ -957,8 +959,10 @@ TEST_F_TIMEOUT(obs, stalled_request_inflight_interrupt, TIMEOUT_S)
 	}
 	EXPECT_EQ(0, s->errors);
 	EXPECT_LE(1, s->legacy) TH_LOG("the INTERRUPT was not counted");
-	for (i = 0; i < s->nr_queues; i++)
+	/* Braced: else the harness runs a TH_LOG() after the loop. */
+	for (i = 0; i < s->nr_queues; i++) {
 		EXPECT_EQ(0, s->q[i].inflight) TH_LOG("qid %d", s->q[i].qid);
+	}
 	/* And the export goes on serving. */
 	ASSERT_EQ(4096, fue_pread(self->e.mnt, O_RDONLY, buf, 4096, 65536));
 	EXPECT_EQ(-1, fue_check_pattern(buf, 4096, 65536));
@@ -989,15 +993,18 @@ static void check_pin_with_offline_cpus(struct __test_metadata *_metadata,
 		for (qid = i; qid < fue_possible_cpus(); qid += n)
 			any |= cpus_has(&on, qid);
 		if (!any) {
-			EXPECT_STREQ(main_list, lists[i]);
+			EXPECT_STREQ(main_list, lists[i])
+				TH_LOG("thread %d, of offline CPUs only", i);
 			continue;
 		}
 		ASSERT_LE(0, cpus_parse_list(lists[i], &got));
-		for (qid = 0; qid < fue_possible_cpus(); qid++)
+		/* Braced: else the harness runs a TH_LOG() after the loop. */
+		for (qid = 0; qid < fue_possible_cpus(); qid++) {
 			EXPECT_EQ(qid % n == i && cpus_has(&on, qid),
 				  cpus_has(&got, qid))
 				TH_LOG("thread %d: CPUs %s, CPU %d", i,
 				       lists[i], qid);
+		}
 		cpus_free(&got);
 	}
 	cpus_free(&on);
