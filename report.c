@@ -132,8 +132,8 @@ static double ring_memory_mib(const struct export *exp)
 		buffers += cpus_qid_entries(qid, &exp->online,
 					    exp->pool_buffers);
 	bytes = (double)buffers * exp->payload_size + (double)entries * 512;
-	log_debug("ring buffers: pools of %u buffers (--pool per queue with an online CPU, 1 per other queue) x %u B, shared by %u entries (512 B header each) = %.1f MiB; zero copy %s",
-		  buffers, exp->payload_size, entries,
+	log_debug("ring buffers: %u entries (--queue-depth per queue with an online CPU, 1 per other queue) x 512 B header, sharing pools of %u buffers (--pool per queue with an online CPU, 1 per other queue) x %u B payload = %.1f MiB; zero copy %s",
+		  entries, buffers, exp->payload_size,
 		  bytes / (1024.0 * 1024.0),
 		  READ_ONCE(exp->zero_copy) ? "on" : "off");
 	return bytes / (1024.0 * 1024.0);

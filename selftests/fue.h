@@ -82,6 +82,11 @@ const char *fue_check_uring(void);
  * directory, else in its parent.
  */
 const char *fue_bin(void);
+/*
+ * Put FUE_DAEMON_OPTS's options (space-separated) at argv, at most max;
+ * returns how many.
+ */
+int fue_daemon_opts(const char **argv, int max);
 
 /* Number of possible CPUs (= kernel FUSE queues) and the online CPU list. */
 int fue_possible_cpus(void);

@@ -427,7 +427,7 @@ static int start_daemon(struct fue_export *e, const char *image,
 			const char *mnt, const char *const *opts)
 {
 	char pidopt[PATH_MAX + 16];
-	const char *argv[MAX_OPTS + 6];
+	const char *argv[2 * MAX_OPTS + 6];
 	int argc = 0, status, ret, i;
 	pid_t pid;
 
@@ -437,6 +437,7 @@ static int start_daemon(struct fue_export *e, const char *image,
 	unlink(e->pidfile);
 
 	argv[argc++] = fue_bin();
+	argc += fue_daemon_opts(argv + argc, MAX_OPTS);
 	for (i = 0; opts && opts[i]; i++) {
 		if (i == MAX_OPTS)
 			return -E2BIG;
@@ -526,14 +527,15 @@ int fue_start_fresh(struct fue_export *e, off_t image_size,
 
 int fue_run(struct fue_export *e, const char *const *args, int timeout_ms)
 {
-	const char *argv[MAX_OPTS + 2];
+	const char *argv[2 * MAX_OPTS + 2];
 	int argc = 0, status, ret;
 	bool watched;
 	pid_t pid;
 
 	argv[argc++] = fue_bin();
+	argc += fue_daemon_opts(argv + argc, MAX_OPTS);
 	for (; args && *args; args++) {
-		if (argc > MAX_OPTS)
+		if (argc > 2 * MAX_OPTS)
 			return -E2BIG;
 		argv[argc++] = *args;
 	}
@@ -696,6 +698,7 @@ int fue_spawn(struct fue_export *e, const char *const *wrapper,
 		argv[argc++] = *wrapper;
 	}
 	argv[argc++] = fue_bin();
+	argc += fue_daemon_opts(argv + argc, MAX_OPTS / 4);
 	for (; args && *args; args++) {
 		if (argc == 2 * MAX_OPTS)
 			return -E2BIG;

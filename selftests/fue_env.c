@@ -53,6 +53,33 @@ int fue_write_word(const char *path, const char *word)
 	return ret;
 }
 
+/*
+ * FUE_DAEMON_OPTS: options every daemon a test starts gets first, before
+ * the test's own (which win where they differ), so that one suite can
+ * run again another way: FUE_DAEMON_OPTS=--zero-copy=off, say.
+ */
+int fue_daemon_opts(const char **argv, int max)
+{
+	static char words[1024];
+	static const char *opts[16];
+	static int nr = -1;
+	const char *env;
+	char *save, *w;
+	int i;
+
+	if (nr < 0) {
+		nr = 0;
+		env = getenv("FUE_DAEMON_OPTS");
+		snprintf(words, sizeof(words), "%s", env ? env : "");
+		for (w = strtok_r(words, " ", &save); w && nr < 16;
+		     w = strtok_r(NULL, " ", &save))
+			opts[nr++] = w;
+	}
+	for (i = 0; i < nr && i < max; i++)
+		argv[i] = opts[i];
+	return i;
+}
+
 const char *fue_bin(void)
 {
 	static char path[PATH_MAX];
