@@ -116,8 +116,8 @@ struct qid_stats {
 struct thread_stats {
 	/* /dev/fuse slots taking requests: 1 in ring mode until a fall-back. */
 	stat_counter readers;
-	stat_counter legacy;
-	stat_counter legacy_io;
+	stat_counter dev;
+	stat_counter dev_io;
 	stat_counter errors;
 	/* Waits that a --poll spin ended with a completion. */
 	stat_counter polled;

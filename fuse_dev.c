@@ -241,9 +241,9 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
 		slot_release(slot);
 		return;
 	}
-	stat_inc(&req->thread->stats.legacy);
+	stat_inc(&req->thread->stats.dev);
 	if (ops_is_io(req->in->opcode))
-		stat_inc(&req->thread->stats.legacy_io);
+		stat_inc(&req->thread->stats.dev_io);
 	request_begin(req);
 	if (ret) {
 		dev_reply(req, ret, 0);

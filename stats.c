@@ -218,7 +218,7 @@ static void print_ops(FILE *out, const struct export *exp)
 
 void stats_print(FILE *out, const struct export *exp)
 {
-	uint64_t ring = 0, legacy = 0, legacy_io = 0, errors = 0;
+	uint64_t ring = 0, dev = 0, dev_io = 0, errors = 0;
 	unsigned int i;
 
 	for (i = 0; exp->uring && i < exp->nr_queues; i++) {
@@ -244,24 +244,24 @@ void stats_print(FILE *out, const struct export *exp)
 	}
 	for (i = 0; exp->threads && i < exp->nr_threads; i++) {
 		const struct thread_stats *s = &exp->threads[i].stats;
-		uint64_t t_legacy = stat_read(&s->legacy);
-		uint64_t t_legacy_io = stat_read(&s->legacy_io);
+		uint64_t t_dev = stat_read(&s->dev);
+		uint64_t t_dev_io = stat_read(&s->dev_io);
 		uint64_t t_errors = stat_read(&s->errors);
 
-		fprintf(out, "stats: thread=%u legacy=%" PRIu64 " legacy_io=%"
+		fprintf(out, "stats: thread=%u dev=%" PRIu64 " dev_io=%"
 			PRIu64 " errors=%" PRIu64 " readers=%" PRIu64
-			" polled=%" PRIu64 "\n", i, t_legacy, t_legacy_io,
+			" polled=%" PRIu64 "\n", i, t_dev, t_dev_io,
 			t_errors, stat_read(&s->readers),
 			stat_read(&s->polled));
-		legacy += t_legacy;
-		legacy_io += t_legacy_io;
+		dev += t_dev;
+		dev_io += t_dev_io;
 		errors += t_errors;
 	}
 	if (exp->threads)
 		print_ops(out, exp);
-	fprintf(out, "stats: total ring=%" PRIu64 " legacy=%" PRIu64
-		" legacy_io=%" PRIu64 " errors=%" PRIu64 " transport=%s\n",
-		ring, legacy, legacy_io, errors,
+	fprintf(out, "stats: total ring=%" PRIu64 " dev=%" PRIu64
+		" dev_io=%" PRIu64 " errors=%" PRIu64 " transport=%s\n",
+		ring, dev, dev_io, errors,
 		export_on_ring(exp) ? "ring" : "/dev/fuse");
 	fflush(out);
 }

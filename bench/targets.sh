@@ -196,12 +196,12 @@ start_target()
 	case $1 in
 	raw) file=$img; return 0 ;;
 	ring) start_fue "$2" --io-uring=on "$img" ;;
-	legacy) start_fue "$2" --io-uring=off "$img" ;;
+	dev) start_fue "$2" --io-uring=off "$img" ;;
 	ring-direct) start_fue "$2" --io-uring=on --direct "$img" ;;
-	legacy-direct) start_fue "$2" --io-uring=off --direct "$img" ;;
+	dev-direct) start_fue "$2" --io-uring=off --direct "$img" ;;
 	ring-pin-off) start_fue "$2" --io-uring=on --pin=off "$img" ;;
 	ring-null) start_fue "$2" --io-uring=on "null:$bytes" ;;
-	legacy-null) start_fue "$2" --io-uring=off "null:$bytes" ;;
+	dev-null) start_fue "$2" --io-uring=off "null:$bytes" ;;
 	qemu) start_qemu "$2" ;;
 	passthrough-hp)
 		file=$peer_mnt/image

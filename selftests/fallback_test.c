@@ -117,7 +117,7 @@ TEST_F_TIMEOUT(fallback, auto_serves_dev_with_all_readers, TIMEOUT_S)
 	ASSERT_EQ(0, fue_request_stats(&self->e, self->s));
 	EXPECT_STREQ("/dev/fuse", self->s->transport);
 	EXPECT_EQ(0, self->s->ring);
-	EXPECT_LE(BLOCKS, self->s->legacy_io);
+	EXPECT_LE(BLOCKS, self->s->dev_io);
 	text = fue_slurp(self->e.errlog);
 	ASSERT_NE(NULL, text);
 	/* One line says why, with the errno; every thread reads with all. */
@@ -170,7 +170,7 @@ TEST_F_TIMEOUT(fallback, no_failure_keeps_the_ring, TIMEOUT_S)
 	ASSERT_EQ(0, fue_request_stats(&self->e, self->s));
 	EXPECT_STREQ("ring", self->s->transport);
 	EXPECT_LE(BLOCKS, self->s->ring);
-	EXPECT_EQ(0, self->s->legacy_io);
+	EXPECT_EQ(0, self->s->dev_io);
 	for (i = 0; i < self->s->nr_threads; i++)
 		EXPECT_EQ(1ULL, self->s->t[i].readers);
 }

@@ -145,9 +145,9 @@ TEST_F_TIMEOUT(fio, randwrite_verify_then_cmp, TIMEOUT_S)
 	free(dump);
 	if (variant->ring) {
 		EXPECT_LE(IMAGE_SIZE / 4096, s->ring);
-		EXPECT_EQ(0, s->legacy_io);
+		EXPECT_EQ(0, s->dev_io);
 	} else {
-		EXPECT_LE(IMAGE_SIZE / 4096, s->legacy_io);
+		EXPECT_LE(IMAGE_SIZE / 4096, s->dev_io);
 	}
 
 	/* What the export serves is what the image holds. */

@@ -322,8 +322,8 @@ struct fue_qstat {
 
 struct fue_tstat {
 	int thread;
-	unsigned long long legacy;
-	unsigned long long legacy_io;
+	unsigned long long dev;
+	unsigned long long dev_io;
 	unsigned long long errors;
 	/* /dev/fuse slots taking requests */
 	unsigned long long readers;
@@ -338,8 +338,8 @@ struct fue_stats {
 	struct fue_tstat t[FUE_MAX_THREADS];
 	bool have_total;
 	unsigned long long ring;
-	unsigned long long legacy;
-	unsigned long long legacy_io;
+	unsigned long long dev;
+	unsigned long long dev_io;
 	unsigned long long errors;
 	char transport[16];
 };

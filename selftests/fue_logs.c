@@ -114,8 +114,8 @@ int fue_parse_stats(const char *text, struct fue_stats *s)
 			char *t = strstr(buf, " transport=");
 
 			ret |= field_ull(buf, "ring", &cur.ring);
-			ret |= field_ull(buf, "legacy", &cur.legacy);
-			ret |= field_ull(buf, "legacy_io", &cur.legacy_io);
+			ret |= field_ull(buf, "dev", &cur.dev);
+			ret |= field_ull(buf, "dev_io", &cur.dev_io);
 			ret |= field_ull(buf, "errors", &cur.errors);
 			if (!t || sscanf(t, " transport=%15s", cur.transport) != 1)
 				ret = -EINVAL;
@@ -147,8 +147,8 @@ int fue_parse_stats(const char *text, struct fue_stats *s)
 			if (cur.nr_threads == FUE_MAX_THREADS)
 				return -EINVAL;
 			ret |= field_int(buf, "thread", &t->thread);
-			ret |= field_ull(buf, "legacy", &t->legacy);
-			ret |= field_ull(buf, "legacy_io", &t->legacy_io);
+			ret |= field_ull(buf, "dev", &t->dev);
+			ret |= field_ull(buf, "dev_io", &t->dev_io);
 			ret |= field_ull(buf, "errors", &t->errors);
 			ret |= field_ull(buf, "readers", &t->readers);
 			ret |= field_ull(buf, "polled", &t->polled);

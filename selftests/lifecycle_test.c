@@ -219,8 +219,8 @@ TEST_F_TIMEOUT(life, lazy_umount_serves_open_files, TIMEOUT_S)
 		       self->e.status);
 	ASSERT_EQ(0, fue_request_stats(&self->e, after));
 	/* It is the daemon that serves them, not the file underneath. */
-	EXPECT_LT(before->ring + before->legacy_io,
-		  after->ring + after->legacy_io);
+	EXPECT_LT(before->ring + before->dev_io,
+		  after->ring + after->dev_io);
 	EXPECT_EQ(0, fue_load_errors(self->load));
 	EXPECT_EQ(0, fue_load_bad(self->load));
 

@@ -562,7 +562,7 @@ static void check_dump(struct __test_metadata *_metadata,
 		       struct fue_opstat *write)
 {
 	struct fue_stats *s = malloc(sizeof(*s));
-	unsigned long long ring = 0, legacy = 0, errors = 0;
+	unsigned long long ring = 0, dev = 0, errors = 0;
 	int qid, i, seen, online, cpus[MAX_CPUS];
 
 	ASSERT_NE(NULL, s);
@@ -589,18 +589,18 @@ static void check_dump(struct __test_metadata *_metadata,
 		errors += s->q[i].errors;
 	}
 	for (i = 0; i < s->nr_threads; i++) {
-		legacy += s->t[i].legacy;
+		dev += s->t[i].dev;
 		errors += s->t[i].errors;
 	}
 	if (quiet) {
 		EXPECT_EQ(ring, s->ring);
-		EXPECT_EQ(legacy, s->legacy);
+		EXPECT_EQ(dev, s->dev);
 	} else {
 		EXPECT_LE(ring, s->ring);
-		EXPECT_LE(legacy, s->legacy);
-		if (ring != s->ring || legacy != s->legacy)
-			TH_LOG("total ring=%llu legacy=%llu, lines add up to ring=%llu legacy=%llu",
-			       s->ring, s->legacy, ring, legacy);
+		EXPECT_LE(dev, s->dev);
+		if (ring != s->ring || dev != s->dev)
+			TH_LOG("total ring=%llu dev=%llu, lines add up to ring=%llu dev=%llu",
+			       s->ring, s->dev, ring, dev);
 	}
 	EXPECT_EQ(0, errors);
 	EXPECT_EQ(0, s->errors);
@@ -958,7 +958,7 @@ TEST_F_TIMEOUT(obs, stalled_request_inflight_interrupt, TIMEOUT_S)
 		usleep(50000);
 	}
 	EXPECT_EQ(0, s->errors);
-	EXPECT_LE(1, s->legacy) TH_LOG("the INTERRUPT was not counted");
+	EXPECT_LE(1, s->dev) TH_LOG("the INTERRUPT was not counted");
 	/* Braced: else the harness runs a TH_LOG() after the loop. */
 	for (i = 0; i < s->nr_queues; i++) {
 		EXPECT_EQ(0, s->q[i].inflight) TH_LOG("qid %d", s->q[i].qid);

@@ -233,12 +233,12 @@ TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
 	if (variant->ring) {
 		EXPECT_STREQ("ring", s->transport);
 		EXPECT_LT(0, s->ring);
-		EXPECT_EQ(0, s->legacy_io);
+		EXPECT_EQ(0, s->dev_io);
 		check_all_qids(_metadata, s);
 	} else {
 		EXPECT_STREQ("/dev/fuse", s->transport);
 		EXPECT_EQ(0, s->ring);
-		EXPECT_LE(64, s->legacy_io);
+		EXPECT_LE(64, s->dev_io);
 		EXPECT_EQ(0, s->nr_queues);
 	}
 	/* And a last dump at exit. */
@@ -359,9 +359,9 @@ TEST_F_TIMEOUT(xport, more_threads_than_cpus, TIMEOUT_S)
 			       s->t[i].readers);
 	if (variant->ring) {
 		check_all_qids(_metadata, s);
-		EXPECT_EQ(0, s->legacy_io);
+		EXPECT_EQ(0, s->dev_io);
 	} else {
-		EXPECT_LE(200, s->legacy_io);
+		EXPECT_LE(200, s->dev_io);
 	}
 	free(s);
 	expect_clean_exit(_metadata, &self->e);
@@ -468,7 +468,7 @@ static void per_cpu_traffic(struct __test_metadata *_metadata,
 			  qid_ring(&self->after, cpus[i]))
 			TH_LOG("no ring traffic on qid %d from cpu %d",
 			       cpus[i], cpus[i]);
-		EXPECT_EQ(self->before.legacy_io, self->after.legacy_io);
+		EXPECT_EQ(self->before.dev_io, self->after.dev_io);
 	}
 }
 
@@ -617,7 +617,7 @@ TEST_F_TIMEOUT(two, abort_one_ring_export_other_serves, TIMEOUT_S)
 	EXPECT_STREQ("ring", after->transport);
 	EXPECT_LT(before->ring, after->ring)
 		TH_LOG("no ring traffic on the survivor after the abort");
-	EXPECT_EQ(before->legacy_io, after->legacy_io);
+	EXPECT_EQ(before->dev_io, after->dev_io);
 	EXPECT_EQ(0, after->errors);
 	EXPECT_TRUE(fue_conn_exists(self->survivor.conn));
 	EXPECT_EQ(0, fue_cmp_files(self->survivor.image, self->survivor.mnt,
@@ -840,7 +840,7 @@ TEST_F_TIMEOUT(no_uring, auto_falls_back_to_dev, TIMEOUT_S)
 	ASSERT_EQ(0, fue_request_stats(&self->e, s));
 	EXPECT_STREQ("/dev/fuse", s->transport);
 	EXPECT_EQ(0, s->ring);
-	EXPECT_LE(16, s->legacy_io);
+	EXPECT_LE(16, s->dev_io);
 	expect_clean_exit(_metadata, &self->e);
 	free(s);
 }
