@@ -39,7 +39,10 @@ FUE_TRANSPORT_VARIANTS(cmp);
 
 FIXTURE_SETUP(cmp)
 {
-	SETUP_EXPORT(variant->ring);
+	self->skip = fue_setup_skip(variant->ring);
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
 	ASSERT_EQ(0, posix_memalign((void **)&self->buf, 4096, IO_SIZE));
 }
 
@@ -68,8 +71,12 @@ static ssize_t read_at(struct fue_export *e, void *buf, off_t off)
 /* A failed read reaches the reader; the next one is served. */
 TEST_F_TIMEOUT(cmp, read_error_reaches_the_reader, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-completion=read:64K:EIO");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE,
+					"--fail-completion=read:64K:EIO",
+					NULL));
 	EXPECT_EQ(-EIO, read_at(&self->e, self->buf, IO_OFF))
 		TH_LOG("a read whose image I/O failed did not fail");
 	EXPECT_TRUE(fired(&self->e,
@@ -82,8 +89,12 @@ TEST_F_TIMEOUT(cmp, read_error_reaches_the_reader, TIMEOUT_S)
 /* A short read of the image carries on from where it stopped. */
 TEST_F_TIMEOUT(cmp, short_read_carries_on, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-completion=read:64K:4096");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE,
+					"--fail-completion=read:64K:4096",
+					NULL));
 	EXPECT_EQ(IO_SIZE, read_at(&self->e, self->buf, IO_OFF))
 		TH_LOG("a short image read was not carried on");
 	EXPECT_EQ(-1, fue_check_pattern(self->buf, IO_SIZE, IO_OFF));
@@ -98,9 +109,12 @@ TEST_F_TIMEOUT(cmp, short_read_carries_on, TIMEOUT_S)
  */
 TEST_F_TIMEOUT(cmp, read_at_a_moved_eof_returns_what_it_got, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-completion=read:64K:4096",
-		       "--fail-completion=read:68K:0");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE,
+					"--fail-completion=read:64K:4096",
+					"--fail-completion=read:68K:0", NULL));
 	EXPECT_EQ(4096, read_at(&self->e, self->buf, IO_OFF));
 	EXPECT_EQ(-1, fue_check_pattern(self->buf, 4096, IO_OFF));
 	EXPECT_TRUE(fired(&self->e,
@@ -111,8 +125,11 @@ TEST_F_TIMEOUT(cmp, read_at_a_moved_eof_returns_what_it_got, TIMEOUT_S)
 /* 0 at once: an empty read, not an error. */
 TEST_F_TIMEOUT(cmp, read_at_a_moved_eof_at_once_is_empty, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-completion=read:64K:0");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE,
+					"--fail-completion=read:64K:0", NULL));
 	EXPECT_EQ(0, read_at(&self->e, self->buf, IO_OFF));
 	EXPECT_TRUE(fired(&self->e,
 			  "read of 65536 at 65536 completed with 65536, reported as 0"));
@@ -122,8 +139,12 @@ TEST_F_TIMEOUT(cmp, read_at_a_moved_eof_at_once_is_empty, TIMEOUT_S)
 /* A short write of the image carries on: all of it lands. */
 TEST_F_TIMEOUT(cmp, short_write_carries_on, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-completion=write:64K:4096");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE,
+					"--fail-completion=write:64K:4096",
+					NULL));
 	fue_fill_pattern(self->buf, IO_SIZE, IO_OFF + SHIFT);
 	EXPECT_EQ(IO_SIZE, fue_pwrite(self->e.mnt, O_RDWR | O_DIRECT,
 				      self->buf, IO_SIZE, IO_OFF))
@@ -140,9 +161,12 @@ TEST_F_TIMEOUT(cmp, short_write_carries_on, TIMEOUT_S)
 /* A write that gets 0 after a short one reports the part written. */
 TEST_F_TIMEOUT(cmp, write_at_a_moved_eof_reports_what_it_wrote, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-completion=write:64K:4096",
-		       "--fail-completion=write:68K:0");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE,
+					"--fail-completion=write:64K:4096",
+					"--fail-completion=write:68K:0", NULL));
 	fue_fill_pattern(self->buf, IO_SIZE, IO_OFF + SHIFT);
 	EXPECT_EQ(4096, fue_pwrite(self->e.mnt, O_RDWR | O_DIRECT,
 				   self->buf, IO_SIZE, IO_OFF));
@@ -154,8 +178,11 @@ TEST_F_TIMEOUT(cmp, write_at_a_moved_eof_reports_what_it_wrote, TIMEOUT_S)
 /* A write that gets 0 at once wrote nothing: an error, not a success. */
 TEST_F_TIMEOUT(cmp, write_at_a_moved_eof_at_once_fails, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-completion=write:64K:0");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE,
+					"--fail-completion=write:64K:0", NULL));
 	fue_fill_pattern(self->buf, IO_SIZE, IO_OFF + SHIFT);
 	EXPECT_EQ(-EIO, fue_pwrite(self->e.mnt, O_RDWR | O_DIRECT,
 				   self->buf, IO_SIZE, IO_OFF));
@@ -172,9 +199,12 @@ TEST_F_TIMEOUT(cmp, write_at_a_moved_eof_at_once_fails, TIMEOUT_S)
  */
 TEST_F_TIMEOUT(cmp, failed_write_still_owes_a_sync, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-completion=write:0:ENOSPC",
-		       "--fail-completion=sync:1:EIO");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE,
+					"--fail-completion=write:0:ENOSPC",
+					"--fail-completion=sync:1:EIO", NULL));
 	ASSERT_EQ(0, fue_client_start(&self->client, self->e.mnt));
 	EXPECT_EQ(ENOSPC, fue_client_call(&self->client, FUE_CLIENT_WRITE,
 					  0, SHIFT));

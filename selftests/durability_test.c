@@ -147,7 +147,10 @@ FUE_TRANSPORT_VARIANTS(dur);
 FIXTURE_SETUP(dur)
 {
 	self->fifo_fd = -1;
-	SETUP_EXPORT(variant->ring);
+	self->skip = fue_setup_skip(variant->ring);
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
 	self->c = fue_shared_alloc(sizeof(*self->c));
 	ASSERT_NE(NULL, self->c);
 	snprintf(self->c->path, sizeof(self->c->path), "%s", self->e.mnt);
@@ -199,8 +202,10 @@ TEST_F_TIMEOUT(dur, failed_sync_reaches_fsync_close_and_exit, TIMEOUT_S)
 {
 	char *text;
 
-	READY();
-	START_WRITABLE("--fail-io=sync");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, "--fail-io=sync", NULL));
 	ASSERT_EQ(0, script(self->c, SCRIPT_WRITE_FSYNC_TWICE_CLOSE));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->write_err[0]);
@@ -223,8 +228,11 @@ TEST_F_TIMEOUT(dur, failed_sync_reaches_fsync_close_and_exit, TIMEOUT_S)
  */
 TEST_F_TIMEOUT(dur, second_writer_hears_of_failed_sync, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-io=sync:EIO");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, "--fail-io=sync:EIO",
+					NULL));
 	ASSERT_EQ(0, script(self->c, SCRIPT_TWO_WRITERS));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->write_err[0]);
@@ -241,8 +249,10 @@ TEST_F_TIMEOUT(dur, second_writer_hears_of_failed_sync, TIMEOUT_S)
  */
 TEST_F_TIMEOUT(dur, nothing_written_nothing_synced, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-io=sync");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, "--fail-io=sync", NULL));
 	ASSERT_EQ(0, script(self->c, SCRIPT_READ_ONLY));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->write_err[0]);
@@ -254,8 +264,10 @@ TEST_F_TIMEOUT(dur, nothing_written_nothing_synced, TIMEOUT_S)
 /* A punched hole changes the image as a write does: a sync is owed. */
 TEST_F_TIMEOUT(dur, fallocate_owes_a_sync, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-io=sync");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, "--fail-io=sync", NULL));
 	ASSERT_EQ(0, script(self->c, SCRIPT_FALLOCATE_FSYNC));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->falloc_err);
@@ -269,8 +281,10 @@ TEST_F_TIMEOUT(dur, synced_writes_are_in_the_image, TIMEOUT_S)
 {
 	char *buf;
 
-	READY();
-	START_WRITABLE("--trace");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, "--trace", NULL));
 	ASSERT_EQ(0, script(self->c, SCRIPT_FSYNC_AND_FDATASYNC));
 	ASSERT_EQ(0, self->c->open_err);
 	EXPECT_EQ(0, self->c->write_err[0]);
@@ -305,7 +319,9 @@ static void sync_covers_only_writes_done_when_it_began(
 	struct __test_metadata *_metadata, FIXTURE_DATA(dur) *self,
 	const FIXTURE_VARIANT(dur) *variant, enum fue_client_call call)
 {
-	START_WRITABLE(self->hold_opt, "--fail-completion=sync:2:EIO");
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, self->hold_opt,
+					"--fail-completion=sync:2:EIO", NULL));
 	ASSERT_EQ(0, fue_client_start(&self->a, self->e.mnt));
 	ASSERT_EQ(0, fue_client_start(&self->b, self->e.mnt));
 	ASSERT_EQ(0, fue_client_call(&self->a, FUE_CLIENT_WRITE, 0, 777));
@@ -332,7 +348,8 @@ static void sync_covers_only_writes_done_when_it_began(
 TEST_F_TIMEOUT(dur, fsync_covered_only_by_a_sync_begun_after_its_write,
 	       TIMEOUT_S)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	sync_covers_only_writes_done_when_it_began(_metadata, self, variant,
 						   FUE_CLIENT_FSYNC);
 }
@@ -340,7 +357,8 @@ TEST_F_TIMEOUT(dur, fsync_covered_only_by_a_sync_begun_after_its_write,
 TEST_F_TIMEOUT(dur, flush_covered_only_by_a_sync_begun_after_its_write,
 	       TIMEOUT_S)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	sync_covers_only_writes_done_when_it_began(_metadata, self, variant,
 						   FUE_CLIENT_CLOSE);
 }
@@ -354,8 +372,11 @@ TEST_F_TIMEOUT(dur, flush_covered_only_by_a_sync_begun_after_its_write,
  */
 TEST_F_TIMEOUT(dur, sync_beside_a_failed_one_fails, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE(self->hold_opt, "--fail-completion=sync:2:EIO");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, self->hold_opt,
+					"--fail-completion=sync:2:EIO", NULL));
 	ASSERT_EQ(0, fue_client_start(&self->a, self->e.mnt));
 	ASSERT_EQ(0, fue_client_start(&self->b, self->e.mnt));
 	ASSERT_EQ(0, fue_client_call(&self->a, FUE_CLIENT_WRITE, 0, 777));
@@ -386,9 +407,12 @@ TEST_F_TIMEOUT(dur, sync_beside_a_failed_one_fails, TIMEOUT_S)
  */
 TEST_F_TIMEOUT(dur, fsync_reaches_the_image_as_fsync, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE("--fail-completion=sync:1:0",
-		       "--fail-completion=sync:2:0");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE,
+					"--fail-completion=sync:1:0",
+					"--fail-completion=sync:2:0", NULL));
 	ASSERT_EQ(0, script(self->c, SCRIPT_FSYNC_AND_FDATASYNC));
 	EXPECT_EQ(0, self->c->fsync_err[0]);
 	EXPECT_EQ(0, self->c->fsync_err[1]);
@@ -406,8 +430,10 @@ TEST_F_TIMEOUT(dur, fsync_flags_are_told_apart, TIMEOUT_S)
 {
 	char *text, *datasync, *full;
 
-	READY();
-	START_WRITABLE("--trace");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, "--trace", NULL));
 	ASSERT_EQ(0, script(self->c, SCRIPT_FSYNC_AND_FDATASYNC));
 	EXPECT_EQ(0, self->c->fsync_err[0]);
 	EXPECT_EQ(0, self->c->fsync_err[1]);

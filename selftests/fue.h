@@ -76,6 +76,11 @@ const char *fue_which(const char *prog, char *buf, size_t len);
  */
 const char *fue_check_env(void);
 const char *fue_check_uring(void);
+/*
+ * Why a fixture's tests cannot run here (fue_check_env(), and with
+ * need_ring fue_check_uring()), or NULL.
+ */
+const char *fue_setup_skip(bool need_ring);
 
 /*
  * The daemon binary: $FUE_BIN, else fuse-uring-export in the test's own
@@ -239,6 +244,12 @@ int fue_startv(struct fue_export *e, const char *image, const char *mnt,
  */
 int fue_start_fresh(struct fue_export *e, off_t image_size,
 		    const char *const *opts);
+/*
+ * fue_start_fresh() of a writable export over transport (an --io-uring=
+ * option) with the further options given, NULL-terminated.
+ */
+int fue_start_writable(struct fue_export *e, const char *transport,
+		       off_t image_size, ...) __attribute__((sentinel));
 
 /*
  * Run the daemon in the foreground with args (NULL-terminated, everything

@@ -525,6 +525,21 @@ int fue_start_fresh(struct fue_export *e, off_t image_size,
 	return fue_startv(e, e->image, e->mnt, opts);
 }
 
+int fue_start_writable(struct fue_export *e, const char *transport,
+		       off_t image_size, ...)
+{
+	const char *opts[MAX_OPTS + 3] = { transport, "--writable" };
+	int n = 2;
+	va_list ap;
+
+	va_start(ap, image_size);
+	while (n < MAX_OPTS + 2 && (opts[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	opts[n] = NULL;
+	return fue_start_fresh(e, image_size, opts);
+}
+
 int fue_run(struct fue_export *e, const char *const *args, int timeout_ms)
 {
 	const char *argv[2 * MAX_OPTS + 2];

@@ -165,6 +165,15 @@ const char *fue_check_env(void)
 	return NULL;
 }
 
+const char *fue_setup_skip(bool need_ring)
+{
+	const char *why = fue_check_env();
+
+	if (!why && need_ring)
+		why = fue_check_uring();
+	return why;
+}
+
 const char *fue_check_uring(void)
 {
 	char val[16];

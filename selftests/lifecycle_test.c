@@ -61,7 +61,10 @@ FUE_TRANSPORT_VARIANTS(life);
 
 FIXTURE_SETUP(life)
 {
-	SETUP_EXPORT(variant->ring);
+	self->skip = fue_setup_skip(variant->ring);
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
 }
 
 FIXTURE_TEARDOWN(life)
@@ -151,8 +154,10 @@ TEST_F_TIMEOUT(life, sigterm_twice_under_load, TIMEOUT_S)
 	long long t0;
 	pid_t pid;
 
-	READY();
-	START_WRITABLE();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, NULL));
 	conn = self->e.conn;
 	pid = self->e.pid;
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, 0,
@@ -196,10 +201,12 @@ TEST_F_TIMEOUT(life, lazy_umount_serves_open_files, TIMEOUT_S)
 	unsigned int conn;
 	long ops;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_NE(NULL, before);
 	ASSERT_NE(NULL, after);
-	START_WRITABLE();
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, NULL));
 	conn = self->e.conn;
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, 0,
 				    FUE_LOAD_WRITERS | FUE_LOAD_VERIFY);
@@ -294,15 +301,19 @@ static void grace_after_signal(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(life, sigterm_grace_serves_open_files, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, NULL));
 	grace_after_signal(_metadata, self, SIGTERM);
 }
 
 TEST_F_TIMEOUT(life, sighup_grace_serves_open_files, TIMEOUT_S)
 {
-	READY();
-	START_WRITABLE();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, NULL));
 	grace_after_signal(_metadata, self, SIGHUP);
 }
 
@@ -325,10 +336,12 @@ TEST_F_TIMEOUT(life, sigkill_fails_clients_keeps_synced, TIMEOUT_S)
 	char *buf;
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	buf = malloc(BS);
 	ASSERT_NE(NULL, buf);
-	START_WRITABLE();
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, NULL));
 	/*
 	 * Writers put a pattern unlike the image's into each block of their
 	 * share once, each followed by fsync; readers read at random.
@@ -605,10 +618,12 @@ TEST_F_TIMEOUT(life, read_errors_under_load, TIMEOUT_S)
 {
 	char opt[64];
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	snprintf(opt, sizeof(opt), "--fail-io=read:%d+%d", FAULT_OFF,
 		 FAULT_LEN);
-	START_WRITABLE("--stats", opt);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, "--stats", opt, NULL));
 	fault_under_load(_metadata, self, true, EIO);
 	fue_stop(&self->e);
 	EXPECT_TRUE(exited_with(&self->e, 0));
@@ -618,10 +633,12 @@ TEST_F_TIMEOUT(life, write_enospc_under_load, TIMEOUT_S)
 {
 	char opt[64];
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	snprintf(opt, sizeof(opt), "--fail-io=write:%d+%d:ENOSPC", FAULT_OFF,
 		 FAULT_LEN);
-	START_WRITABLE("--stats", opt);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, "--stats", opt, NULL));
 	fault_under_load(_metadata, self, false, ENOSPC);
 	fue_stop(&self->e);
 	EXPECT_TRUE(exited_with(&self->e, 0));
@@ -676,13 +693,15 @@ static void pidfile_fails(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(life, pidfile_missing_dir_daemonize, TIMEOUT_S)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	pidfile_fails(_metadata, self, variant, true);
 }
 
 TEST_F_TIMEOUT(life, pidfile_missing_dir_foreground, TIMEOUT_S)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	pidfile_fails(_metadata, self, variant, false);
 }
 
@@ -703,7 +722,8 @@ TEST_F_TIMEOUT(life, fd_exhaustion_at_every_step, TIMEOUT_S)
 	char *err;
 	int ret;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	if (!fue_which("prlimit", prlimit, sizeof(prlimit)))
 		SKIP(return, "prlimit is missing (util-linux)");
 	ASSERT_EQ(0, fue_make_image(self->e.image, IMAGE_SIZE));
@@ -775,9 +795,11 @@ TEST_F_TIMEOUT(life, queue_thread_fails_under_load, TIMEOUT_S)
 	long long t0;
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	snprintf(fail_opt, sizeof(fail_opt), "--fail-thread=%d", FAIL_AFTER);
-	START_WRITABLE(fail_opt);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, fail_opt, NULL));
 	conn = self->e.conn;
 	t0 = fue_now_ms();
 	self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, BS, 0,

@@ -482,7 +482,8 @@ TEST_F(nonroot, owner_only_without_allow_other)
 	unsigned int conn;
 	char fstype[64];
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, set_user_allow_other(self, false));
 	ASSERT_EQ(0, start_nobody(self, "--allow-other=auto"));
 	ASSERT_EQ(1, fue_mount_info(self->e.mnt, &conn, fstype,
@@ -509,7 +510,8 @@ TEST_F(nonroot, daemon_built_under_a_private_directory)
 {
 	char private[PATH_MAX], built[PATH_MAX + 32];
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	snprintf(private, sizeof(private), "%s/home", self->e.dir);
 	snprintf(built, sizeof(built), "%s/fuse-uring-export", private);
 	ASSERT_EQ(0, mkdir(private, 0700));
@@ -528,7 +530,8 @@ TEST_F(nonroot, other_users_with_allow_other)
 	struct fue_export *e = &self->e;
 	char *buf = malloc(IMAGE_SIZE);
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, set_user_allow_other(self, true));
 	ASSERT_EQ(0, start_nobody(self, "--allow-other=auto"));
@@ -552,7 +555,8 @@ TEST_F(nonroot, other_users_with_allow_other)
 /* --allow-other=on without user_allow_other: fusermount3 refuses, cleanly. */
 TEST_F(nonroot, allow_other_on_refused)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, set_user_allow_other(self, false));
 	/* A start-up failure: exit 1, as README says. */
 	EXPECT_EQ(1, start_nobody(self, "--allow-other=on"));
@@ -570,7 +574,8 @@ TEST_F(nonroot, io_uring_disabled_refuses_at_start)
 	char was[16], *text;
 	int ret;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	if (fue_read_word(IO_URING_DISABLED, was, sizeof(was)))
 		SKIP(return, "no %s on this kernel", IO_URING_DISABLED);
 	if (strcmp(was, "0"))
@@ -714,13 +719,15 @@ static void nobody_aborts(struct __test_metadata *_metadata,
 
 TEST_F(nonroot, sigterm_twice_aborts_held_file)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	nobody_aborts(_metadata, self, true);
 }
 
 TEST_F(nonroot, grace_ends_with_abort_of_held_file)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	nobody_aborts(_metadata, self, false);
 }
 

@@ -83,7 +83,10 @@ FIXTURE_SETUP(sem)
 	int ret;
 
 	self->loop_fd = -1;
-	SETUP_EXPORT(variant->ring);
+	self->skip = fue_setup_skip(variant->ring);
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
 	/* No ASSERT from here: teardown runs only after a setup that passed. */
 	ret = fue_store_setup(&self->store, variant->store, self->e.dir);
 	if (ret == -ENOENT) {
@@ -92,7 +95,10 @@ FIXTURE_SETUP(sem)
 			 fue_store_name(variant->store));
 		self->skip = self->skip_buf;
 	} else if (ret) {
+		/* The body asserts it, where a failure cannot skip teardown. */
 		self->store_err = ret;
+		TH_LOG("cannot make the %s store: %s",
+		       fue_store_name(variant->store), strerror(-ret));
 	}
 	snprintf(self->e.image, sizeof(self->e.image), "%s/image",
 		 self->store.dir);
@@ -109,26 +115,12 @@ FIXTURE_TEARDOWN(sem)
 	fue_teardown(&self->e);
 }
 
-/* READY(), and the variant's store was made. */
-#define STORE_READY() do { \
-	READY(); \
-	ASSERT_EQ(0, self->store_err) \
-		TH_LOG("cannot make the %s store: %s", \
-		       fue_store_name(variant->store), \
-		       strerror(-self->store_err)); \
-} while (0)
-
 static bool is_blockdev(const FIXTURE_VARIANT(sem) *variant)
 {
 	return fue_store_is_blockdev(variant->store);
 }
 
 /* What a block device cannot be: of any size, growable, a mountpoint. */
-#define NOT_ON_BLOCKDEV(why) do { \
-	if (is_blockdev(variant)) \
-		SKIP(return, "a block device %s", why); \
-} while (0)
-
 /*
  * Whether files in dir take O_DIRECT: ramfs never does, tmpfs only since
  * Linux 6.6.  Without it the daemon refuses --direct and says so.
@@ -198,8 +190,11 @@ TEST_F_TIMEOUT(sem, stat_read_only, TIMEOUT_S)
 {
 	struct stat st, img;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("has whole sectors only");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "has whole sectors only");
 	SETUP_IMAGE(1 * MiB + 123);
 	START();
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
@@ -217,7 +212,9 @@ TEST_F_TIMEOUT(sem, stat_writable, TIMEOUT_S)
 {
 	struct stat st;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
@@ -231,8 +228,11 @@ TEST_F_TIMEOUT(sem, stat_blocks_sparse, TIMEOUT_S)
 {
 	struct stat st, img;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("has no allocation to report");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "has no allocation to report");
 	MAKE_IMAGE(8 * MiB, 1 * MiB, 64 * KiB);
 	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	START();
@@ -250,7 +250,9 @@ TEST_F_TIMEOUT(sem, mtime_moves_after_write, TIMEOUT_S)
 	char buf[4096];
 	struct stat before, after;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	ASSERT_EQ(0, stat(self->e.mnt, &before));
@@ -269,8 +271,11 @@ TEST_F_TIMEOUT(sem, read_whole_image, TIMEOUT_S)
 	const off_t size = 3 * MiB + 777;
 	char *buf = malloc(size + 4096);
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("has whole sectors only");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "has whole sectors only");
 	ASSERT_NE(NULL, buf);
 	SETUP_IMAGE(size);
 	START();
@@ -285,8 +290,11 @@ TEST_F_TIMEOUT(sem, read_crossing_eof, TIMEOUT_S)
 	const off_t size = 8192 + 100;
 	char buf[4096];
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("has whole sectors only");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "has whole sectors only");
 	SETUP_IMAGE(size);
 	START();
 	ASSERT_EQ(100, fue_pread(self->e.mnt, O_RDONLY, buf, sizeof(buf),
@@ -304,7 +312,9 @@ TEST_F_TIMEOUT(sem, read_only_rejects_writes, TIMEOUT_S)
 	uint64_t sum_before, sum_after;
 	char buf[512] = { 1 };
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	START();
@@ -327,7 +337,9 @@ TEST_F_TIMEOUT(sem, write_lands_in_image, TIMEOUT_S)
 	uint64_t head_before, tail_before, head_after, tail_after;
 	char *buf = malloc(len), *back = malloc(len);
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, back);
 	SETUP_IMAGE(size);
@@ -361,7 +373,9 @@ TEST_F_TIMEOUT(sem, write_crossing_eof_is_cut, TIMEOUT_S)
 	struct stat st;
 	ssize_t n;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(size);
 	START("--writable");
 	fue_fill_pattern(buf, sizeof(buf), 5 * MiB);
@@ -385,7 +399,9 @@ TEST_F_TIMEOUT(sem, write_at_eof_writes_nothing, TIMEOUT_S)
 	unsigned int i;
 	ssize_t n;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(size);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	START("--writable");
@@ -409,7 +425,9 @@ TEST_F_TIMEOUT(sem, truncate_keeps_size, TIMEOUT_S)
 	struct stat st;
 	int fd, ret;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(size);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	START("--writable");
@@ -448,8 +466,11 @@ TEST_F_TIMEOUT(sem, growable_write_extends, TIMEOUT_S)
 	char *gap = malloc(off - size);
 	struct stat st;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("cannot grow");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "cannot grow");
 	ASSERT_NE(NULL, gap);
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
@@ -477,8 +498,11 @@ TEST_F_TIMEOUT(sem, growable_truncate, TIMEOUT_S)
 	char buf[256 * 1024];
 	struct stat st;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("cannot grow");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "cannot grow");
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
 	ASSERT_EQ(0, truncate(self->e.mnt, 32 * KiB));
@@ -499,7 +523,9 @@ TEST_F_TIMEOUT(sem, chmod_chown_without_allow_other, TIMEOUT_S)
 {
 	struct stat st;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(4096);
 	START("--writable", "--allow-other=off");
 	/* Others cannot reach the file, so granting them bits is refused. */
@@ -519,7 +545,9 @@ TEST_F_TIMEOUT(sem, chmod_chown_with_allow_other, TIMEOUT_S)
 {
 	struct stat st;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(4096);
 	START("--writable", "--allow-other=on");
 	EXPECT_EQ(0, chmod(self->e.mnt, 0640));
@@ -538,8 +566,11 @@ TEST_F_TIMEOUT(sem, fallocate_grows_growable, TIMEOUT_S)
 	struct stat st;
 	int fd;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("cannot grow");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "cannot grow");
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
 	fd = open(self->e.mnt, O_RDWR);
@@ -556,7 +587,9 @@ TEST_F_TIMEOUT(sem, punch_hole_needs_keep_size, TIMEOUT_S)
 	uint64_t sum_before, sum_after;
 	int fd, ret;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
 	START("--writable");
@@ -599,7 +632,9 @@ static void check_zeroed(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(sem, punch_hole_reads_zero, TIMEOUT_S)
 {
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	check_zeroed(_metadata, &self->e,
@@ -608,7 +643,9 @@ TEST_F_TIMEOUT(sem, punch_hole_reads_zero, TIMEOUT_S)
 
 TEST_F_TIMEOUT(sem, zero_range_reads_zero, TIMEOUT_S)
 {
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	check_zeroed(_metadata, &self->e, FALLOC_FL_ZERO_RANGE);
@@ -620,8 +657,11 @@ TEST_F_TIMEOUT(sem, zero_range_extends_growable, TIMEOUT_S)
 	char buf[16384];
 	int fd;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("cannot grow");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "cannot grow");
 	SETUP_IMAGE(size);
 	START("--writable", "--growable");
 	fd = open(self->e.mnt, O_RDWR);
@@ -673,7 +713,9 @@ static void check_zeroed_unaligned(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(sem, punch_hole_unaligned, TIMEOUT_S)
 {
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	check_zeroed_unaligned(_metadata, &self->e,
@@ -682,7 +724,9 @@ TEST_F_TIMEOUT(sem, punch_hole_unaligned, TIMEOUT_S)
 
 TEST_F_TIMEOUT(sem, zero_range_unaligned, TIMEOUT_S)
 {
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	check_zeroed_unaligned(_metadata, &self->e, FALLOC_FL_ZERO_RANGE);
@@ -700,7 +744,9 @@ TEST_F_TIMEOUT(sem, zero_and_punch_large, TIMEOUT_S)
 	char *buf = malloc(size);
 	int fd;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	ASSERT_NE(NULL, buf);
 	SETUP_IMAGE(size);
 	START("--writable");
@@ -773,7 +819,9 @@ TEST_F_TIMEOUT(sem, zeroing_keeps_thread_serving, TIMEOUT_S)
 	int waited;
 	pid_t pid;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	if (variant->store != FUE_STORE_RAMFS)
 		SKIP(return, "%s punches holes itself",
 		     fue_store_name(variant->store));
@@ -859,7 +907,9 @@ TEST_F_TIMEOUT(sem, emulation_noted_once, TIMEOUT_S)
 	char *log;
 	int fd, i;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(1 * MiB);
 	START("--writable", "-v");
 	fd = open(self->e.mnt, O_RDWR);
@@ -897,7 +947,9 @@ TEST_F_TIMEOUT(sem, fsync_and_fdatasync, TIMEOUT_S)
 	char buf[4096];
 	int fd;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	START("--writable");
 	fd = open(self->e.mnt, O_RDWR);
@@ -934,7 +986,9 @@ TEST_F_TIMEOUT(sem, seek_data_hole, TIMEOUT_S)
 	unsigned int i;
 	int fd, img;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	MAKE_IMAGE(size, 1 * MiB, 64 * KiB);
 	/* A second extent, so there is data after a hole after data. */
 	img = open(self->e.image, O_RDWR);
@@ -997,7 +1051,9 @@ TEST_F_TIMEOUT(sem, statfs_values, TIMEOUT_S)
 	off_t image_size;
 	char limit[64];
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(size);
 	/* A device holds whole sectors of it. */
 	image_size = fue_file_size(self->e.image);
@@ -1056,7 +1112,9 @@ TEST_F_TIMEOUT(sem, every_open_is_direct_io, TIMEOUT_S)
 	struct fue_opstat before, after;
 	int rd, wr, img;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(64 * KiB);
 	START("--writable", "--stats");
 	rd = open(self->e.mnt, O_RDONLY);
@@ -1102,8 +1160,11 @@ TEST_F_TIMEOUT(sem, empty_image, TIMEOUT_S)
 	struct stat st;
 	ssize_t n;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("has whole sectors only");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "has whole sectors only");
 	SETUP_IMAGE(0);
 	START("--writable");
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
@@ -1119,8 +1180,11 @@ TEST_F_TIMEOUT(sem, odd_size_image, TIMEOUT_S)
 	char buf[8192];
 	struct stat st;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("has whole sectors only");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "has whole sectors only");
 	SETUP_IMAGE(4097);
 	START();
 	ASSERT_EQ(0, stat(self->e.mnt, &st));
@@ -1141,8 +1205,11 @@ TEST_F_TIMEOUT(sem, mountpoint_is_image, TIMEOUT_S)
 	struct stat st;
 	int status;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("is no file to mount on");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "is no file to mount on");
 	ASSERT_NE(NULL, buf);
 	MAKE_IMAGE(size, 0, size);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, 0, -1, &sum_before));
@@ -1170,7 +1237,9 @@ TEST_F_TIMEOUT(sem, null_image, TIMEOUT_S)
 	struct stat st;
 	unsigned int i;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	ASSERT_EQ(0, fue_make_mountpoint(self->e.mnt));
 	ASSERT_EQ(0, fue_start(&self->e, "null:1G", self->e.mnt,
 			       variant->transport, "--writable", NULL));
@@ -1201,7 +1270,9 @@ TEST_F_TIMEOUT(sem, direct_unaligned_io, TIMEOUT_S)
 	const off_t size = 1 * MiB;
 	char buf[8192], back[8192];
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	NEEDS_O_DIRECT();
 	SETUP_IMAGE(size);
 	START("--writable", "--direct");
@@ -1227,7 +1298,9 @@ TEST_F_TIMEOUT(sem, large_write_and_read, TIMEOUT_S)
 	const off_t size = 8 * MiB, off = 1 * MiB + 512, len = 4 * MiB;
 	char *buf = malloc(len), *back = malloc(len);
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, back);
 	SETUP_IMAGE(size);
@@ -1251,7 +1324,9 @@ TEST_F_TIMEOUT(sem, smallest_max_io, TIMEOUT_S)
 	const off_t size = 1 * MiB, len = 256 * KiB;
 	char *buf = malloc(len), *back = malloc(len);
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, back);
 	SETUP_IMAGE(size);
@@ -1272,8 +1347,11 @@ TEST_F_TIMEOUT(sem, block_device_image, TIMEOUT_S)
 	char buf[8192], back[8192];
 	struct stat st;
 
-	STORE_READY();
-	NOT_ON_BLOCKDEV("store runs every test on a device");
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "store runs every test on a device");
 	SETUP_IMAGE(size);
 	self->loop_fd = fue_loop_attach(self->e.image, self->loop_dev,
 					sizeof(self->loop_dev));
@@ -1311,9 +1389,12 @@ TEST_F_TIMEOUT(sem, block_device_direct_4k_blocks, TIMEOUT_S)
 	const off_t size = 4 * MiB;
 	char buf[8192], back[8192];
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	NEEDS_O_DIRECT();
-	NOT_ON_BLOCKDEV("store runs every test on a device");
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "store runs every test on a device");
 	SETUP_IMAGE(size);
 	self->loop_fd = fue_loop_attach(self->e.image, self->loop_dev,
 					sizeof(self->loop_dev));
@@ -1351,9 +1432,12 @@ TEST_F_TIMEOUT(sem, direct_odd_size_tail, TIMEOUT_S)
 {
 	char buf[8192], back[8];
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	NEEDS_O_DIRECT();
-	NOT_ON_BLOCKDEV("has whole sectors only");
+	if (is_blockdev(variant))
+		SKIP(return, "a block device " "has whole sectors only");
 	SETUP_IMAGE(4097);
 	START("--writable", "--direct");
 	/* The last block of the image is partial: alignment must not leak. */
@@ -1458,7 +1542,9 @@ TEST_F_TIMEOUT(sem, concurrent_random_io, TIMEOUT_S)
 	off_t first_bad;
 	int i;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, model);
 	ASSERT_NE(NULL, image);
@@ -1491,7 +1577,9 @@ TEST_F_TIMEOUT(sem, backing_errors_reach_client, TIMEOUT_S)
 	uint64_t sum_before, sum_after;
 	char buf[4096];
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	ASSERT_NE(NULL, s);
 	SETUP_IMAGE(256 * KiB);
 	ASSERT_EQ(0, fue_file_checksum(self->e.image, bad, 4096, &sum_before));
@@ -1517,7 +1605,9 @@ TEST_F_TIMEOUT(sem, allow_other_auto_as_root, TIMEOUT_S)
 {
 	struct stat st;
 
-	STORE_READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, self->store_err);
 	SETUP_IMAGE(4096);
 	/* auto means on when permitted, and root is always permitted. */
 	START("--writable", "--allow-other=auto");

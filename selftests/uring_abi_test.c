@@ -888,7 +888,8 @@ TEST_F_TIMEOUT(abi, register_before_init_reply, CASE_S)
 	struct iovec iov[2];
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, mount_conn(self));
 	ASSERT_EQ(0, read_init(self));
 	EXPECT_TRUE(self->offered & FUSE_OVER_IO_URING)
@@ -943,7 +944,8 @@ static void after_refused_register(struct __test_metadata *_metadata,
  */
 TEST_F_TIMEOUT(abi, register_without_grant, CASE_S)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(0);
 	if (kern.grantless == HELD) {
 		TH_LOG("%s: REGISTER accepted, the ring serves", grant_found());
@@ -973,7 +975,8 @@ TEST_F_TIMEOUT(abi, register_unmounted_dev, CASE_S)
 	struct io_uring_sqe *sqe;
 	int fd, i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, ring_init(self));
 	i = ent_new(self, 0, payload_need());
 	ASSERT_LE(0, i);
@@ -1001,7 +1004,8 @@ TEST_F_TIMEOUT(abi, register_with_param_off, CASE_S)
 	struct iovec iov[2];
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ASSERT_EQ(0, mount_conn(self));
 	ASSERT_EQ(0, read_init(self));
@@ -1025,7 +1029,8 @@ TEST_F_TIMEOUT(abi, register_with_param_off, CASE_S)
  */
 TEST_F_TIMEOUT(abi, param_off_after_init, CASE_S)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ring_becomes_usable(_metadata, self);
@@ -1042,7 +1047,8 @@ TEST_F_TIMEOUT(abi, register_bad_qid, CASE_S)
 	unsigned int k;
 	int i, qid;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < ARRAY_SIZE(bad); k++) {
 		if (k)
@@ -1070,7 +1076,8 @@ TEST_F_TIMEOUT(abi, register_iovec_count, CASE_S)
 	unsigned int k;
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < ARRAY_SIZE(counts); k++) {
 		if (k)
@@ -1092,7 +1099,8 @@ TEST_F_TIMEOUT(abi, register_short_header, CASE_S)
 	struct iovec iov[2];
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -1118,7 +1126,8 @@ TEST_F_TIMEOUT(abi, register_short_payload, CASE_S)
 	unsigned int k;
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	bad[0] = self->payload_size - 1;
 	/* Sized from max_write alone, forgetting max_pages. */
@@ -1150,7 +1159,8 @@ TEST_F_TIMEOUT(abi, no_sqe128, CASE_S)
 	struct iovec iov[2];
 	int i, op;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	i = ent_new(self, 0, self->payload_size);
 	ASSERT_LE(0, i);
@@ -1188,7 +1198,8 @@ TEST_F_TIMEOUT(abi, unknown_command, CASE_S)
 	struct io_uring_sqe *sqe;
 	unsigned int k;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < ARRAY_SIZE(ops); k++) {
 		sqe = cmd_sqe(&self->ring, self->dev, ops[k], TAG_CMD, true);
@@ -1241,7 +1252,8 @@ TEST_F_TIMEOUT(abi, queue_commands, CASE_S)
 {
 	int op, q;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	if (!kern.queue_cmds) {
 		TH_LOG("FUSE 7.%u without FUSE_HAS_IO_URING_BUFPOOL: cmd_op 3 and 4 are unknown",
@@ -1618,7 +1630,8 @@ TEST_F_TIMEOUT(abi, add_queue_bad_qid, CASE_S)
 	int qid[] = { self->nr_queues, 0xffff };
 	unsigned int k;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < ARRAY_SIZE(qid); k++) {
@@ -1644,7 +1657,8 @@ TEST_F_TIMEOUT(abi, add_queue_unknown_flag, CASE_S)
 	};
 	unsigned int k;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < ARRAY_SIZE(bad); k++)
@@ -1697,7 +1711,8 @@ TEST_F_TIMEOUT(abi, add_queue_zero_copy_needs_cap, CASE_S)
 {
 	struct unprivileged_add *u;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	u = fue_shared_alloc(sizeof(*u));
@@ -1724,7 +1739,8 @@ TEST_F_TIMEOUT(abi, add_queue_twice, CASE_S)
 {
 	int last = self->nr_queues - 1;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, queue_cmd(self, FUSE_IO_URING_CMD_ADD_QUEUE, 0, 0, NULL,
@@ -1766,7 +1782,8 @@ TEST_F_TIMEOUT(abi, add_bufpool_bad_fields, CASE_S)
 	size_t len;
 	void *pool;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	len = self->payload_size;
@@ -1805,7 +1822,8 @@ TEST_F_TIMEOUT(abi, add_bufpool_too_short, CASE_S)
 	unsigned int k;
 	void *pool;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	len[0] = 0;
@@ -1841,7 +1859,8 @@ TEST_F_TIMEOUT(abi, add_bufpool_after_register, CASE_S)
 	size_t len;
 	void *pool;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	len = self->payload_size;
@@ -1876,7 +1895,8 @@ TEST_F_TIMEOUT(abi, register_payload_on_pool_queue, CASE_S)
 	unsigned int k;
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < 3; k++) {
@@ -1908,7 +1928,8 @@ TEST_F_TIMEOUT(abi, register_zero_copy_without_pool, CASE_S)
 	unsigned int k;
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < 2; k++) {
@@ -1937,7 +1958,8 @@ TEST_F_TIMEOUT(abi, register_bad_slot_index, CASE_S)
 	unsigned int k;
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < 2; k++) {
@@ -1980,7 +2002,8 @@ TEST_F_TIMEOUT(abi, pool_queue_serves, CASE_S)
 	struct ent *e;
 	int res;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, pools_add(self, 0, 2, false));
@@ -2069,7 +2092,8 @@ TEST_F_TIMEOUT(abi, zero_copy_serves, CASE_S)
 	struct io_served st;
 	int c, k;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, io_uring_register_buffers_sparse(&self->ring, MAX_ENTS));
@@ -2157,7 +2181,8 @@ TEST_F_TIMEOUT(abi, commit_unknown_id, CASE_S)
 	uint64_t commit_id;
 	int c, i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
@@ -2180,7 +2205,8 @@ TEST_F_TIMEOUT(abi, commit_answered_id, CASE_S)
 	uint64_t commit_id;
 	int c, i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	c = request_in_entry(_metadata, self, -1, &i, &commit_id);
@@ -2203,7 +2229,8 @@ TEST_F_TIMEOUT(abi, commit_wrong_qid, CASE_S)
 	uint64_t commit_id;
 	int c, i, qid, other;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	if (self->nr_queues < 2)
 		SKIP(return, "one possible CPU: no other queue to commit on");
 	START(FUSE_OVER_IO_URING);
@@ -2260,7 +2287,8 @@ TEST_F_TIMEOUT(abi, reply_error_out_of_range, CASE_S)
 	unsigned int k;
 	int64_t r;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	for (k = 0; k < ARRAY_SIZE(bad); k++) {
@@ -2293,7 +2321,8 @@ TEST_F_TIMEOUT(abi, reply_payload_size, CASE_S)
 	struct reply_fault f = { .set_payload_sz = true };
 	int64_t r;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	f.payload_sz = (uint32_t)self->payload_size + 1;
@@ -2330,7 +2359,8 @@ TEST_F_TIMEOUT(abi, reply_unique_mismatch, CASE_S)
 	struct reply_fault f = { .unique_delta = 2 };
 	int64_t r;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	r = faulty_reply(_metadata, self, &f);
@@ -2379,7 +2409,8 @@ TEST_F_TIMEOUT(abi, dev_reply_faults, CASE_S)
 	uint64_t unique;
 	int c;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(0);
 	c = client_start(self, -1);
 	ASSERT_LE(0, c);
@@ -2484,7 +2515,8 @@ TEST_F_TIMEOUT(abi, umount_idle_entries, CASE_S)
 	int depth = 2;
 	ssize_t n;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, depth));
 	serves_over_ring(_metadata, self);
@@ -2580,14 +2612,16 @@ static void abort_in_flight(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(abi, abort_in_flight, CASE_S)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	abort_in_flight(_metadata, self, false);
 }
 
 TEST_F_TIMEOUT(abi, abort_in_flight_abort_error, CASE_S)
 {
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING | FUSE_ABORT_ERROR);
 	abort_in_flight(_metadata, self, true);
 }
@@ -2607,7 +2641,8 @@ TEST_F_TIMEOUT(abi, server_gone, CASE_S)
 	int c1, c2, i;
 	long ms;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 2));
 	c1 = request_in_entry(_metadata, self, -1, &i, &commit_id);
@@ -2686,7 +2721,8 @@ TEST_F_TIMEOUT(abi, ready_needs_every_queue, CASE_S)
 	char state = '?';
 	ssize_t n;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	if (self->nr_queues < 2)
 		SKIP(return, "needs two possible CPUs");
 	START(FUSE_OVER_IO_URING);
@@ -2726,7 +2762,8 @@ TEST_F_TIMEOUT(abi, request_on_callers_cpu_queue, CASE_S)
 {
 	int k, c, i, cpu;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	for (k = 0; k < self->nr_online; k++) {
@@ -2767,7 +2804,8 @@ TEST_F_TIMEOUT(abi, register_refused_after_ready, CASE_S)
 	int c, i, k, res;
 	uint64_t tag;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	serves_over_ring(_metadata, self);
@@ -2818,7 +2856,8 @@ TEST_F_TIMEOUT(abi, abort_error_then_umount, CASE_S)
 	int cmd;
 	ssize_t n;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING | FUSE_ABORT_ERROR);
 	ASSERT_EQ(0, register_all(self, 1));
 	serves_over_ring(_metadata, self);
@@ -2865,7 +2904,8 @@ TEST_F_TIMEOUT(abi, ring_closed_dev_open, CASE_S)
 	char state = '?';
 	int c, tries;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, register_all(self, 1));
 	serves_over_ring(_metadata, self);
@@ -2928,7 +2968,8 @@ TEST_F_TIMEOUT(abi, pool_at_address_zero, CASE_S)
 	char state = '?';
 	struct ent *e;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	for (k = 0; k < 2; k++) {
@@ -3013,7 +3054,8 @@ TEST_F_TIMEOUT(abi, null_payload_reply, CASE_S)
 	int c, i, q;
 	struct ent *e;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	START(FUSE_OVER_IO_URING);
 	for (q = 0; q < self->nr_queues; q++) {
 		i = ent_new(self, q, self->payload_size);
@@ -3061,7 +3103,8 @@ TEST_F_TIMEOUT(abi, slot_index_unchecked, CASE_S)
 	struct io_served st;
 	int c;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, io_uring_register_buffers_sparse(&self->ring, 4));
@@ -3107,7 +3150,8 @@ TEST_F_TIMEOUT(abi, zero_copy_commit_other_ring, CASE_S)
 	struct io_uring other;
 	int c, res;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	NEED_QUEUE_CMDS();
 	START(FUSE_OVER_IO_URING);
 	ASSERT_EQ(0, io_uring_queue_init(8, &other, IORING_SETUP_SQE128));
