@@ -373,8 +373,8 @@ static int alloc_queues(struct queue_thread *t)
 		uq->pool = map_anonymous(uq->pool_len);
 		if (!uq->pool)
 			return -ENOMEM;
-		log_debug("qid %u: pool at %p, %zu B", qid, (void *)uq->pool,
-			  uq->pool_len);
+		log_debug("pool of qid %u at %p, %zu B", qid,
+			  (void *)uq->pool, uq->pool_len);
 	}
 	return 0;
 }

@@ -200,6 +200,10 @@ start_target()
 	ring-direct) start_fue "$2" --io-uring=on --direct "$img" ;;
 	dev-direct) start_fue "$2" --io-uring=off --direct "$img" ;;
 	ring-pin-off) start_fue "$2" --io-uring=on --pin=off "$img" ;;
+	ring-direct-copies)
+		start_fue "$2" --io-uring=on --direct --zero-copy=off "$img" ;;
+	ring-direct-per-entry)
+		start_fue "$2" --io-uring=on --direct --pool=0 "$img" ;;
 	ring-null) start_fue "$2" --io-uring=on "null:$bytes" ;;
 	dev-null) start_fue "$2" --io-uring=off "null:$bytes" ;;
 	qemu) start_qemu "$2" ;;

@@ -203,7 +203,10 @@ FUE_TRANSPORT_VARIANTS(xport);
 
 FIXTURE_SETUP(xport)
 {
-	SETUP_EXPORT(variant->ring);
+	self->skip = fue_setup_skip(variant->ring);
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
 }
 
 FIXTURE_TEARDOWN(xport)
@@ -221,7 +224,8 @@ TEST_F_TIMEOUT(xport, stats_show_transport, TIMEOUT_S)
 	struct client *c;
 	char *text;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_NE(NULL, s);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 1, 0, 64, false);
@@ -258,7 +262,8 @@ TEST_F_TIMEOUT(xport, external_umount_exits_zero, TIMEOUT_S)
 	struct client *c;
 	int status;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
 	CHECK_CLIENT(c, 32);
@@ -278,7 +283,8 @@ TEST_F_TIMEOUT(xport, sigint_unmounts_and_exits_zero, TIMEOUT_S)
 	struct client *c;
 	int status;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
 	CHECK_CLIENT(c, 32);
@@ -299,7 +305,8 @@ TEST_F_TIMEOUT(xport, fusectl_abort_exits_one, TIMEOUT_S)
 	char want[64], *text;
 	int status;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	c = run_client(self->e.mnt, -1, 2, 0, 32, false);
 	CHECK_CLIENT(c, 32);
@@ -338,7 +345,8 @@ TEST_F_TIMEOUT(xport, more_threads_than_cpus, TIMEOUT_S)
 	struct fue_stats *s = malloc(sizeof(*s));
 	struct fue_load *l;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_NE(NULL, s);
 	ASSERT_LT(0, possible);
 	want = 2 * possible + 1;
@@ -373,7 +381,8 @@ TEST_F_TIMEOUT(xport, abort_under_load, TIMEOUT_S)
 	struct fue_load *l;
 	int status;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	l = self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, LOAD_BS, 0,
 					LOAD_FLAGS);
@@ -400,7 +409,8 @@ TEST_F_TIMEOUT(xport, sigterm_under_load, TIMEOUT_S)
 	struct fue_load *l;
 	int status;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	l = self->load = fue_load_start(self->e.mnt, 0, IMAGE_SIZE, LOAD_BS, 0,
 					LOAD_FLAGS);
@@ -431,7 +441,10 @@ FIXTURE(ring) {
 
 FIXTURE_SETUP(ring)
 {
-	SETUP_EXPORT(true);
+	self->skip = fue_setup_skip(true);
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
 }
 
 FIXTURE_TEARDOWN(ring)
@@ -476,7 +489,8 @@ TEST_F_TIMEOUT(ring, each_cpu_uses_its_queue, TIMEOUT_S)
 {
 	const char *opts[] = { "--io-uring=on", "--stats", NULL };
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	per_cpu_traffic(_metadata, self);
 	expect_clean_exit(_metadata, &self->e);
@@ -487,7 +501,8 @@ TEST_F_TIMEOUT(ring, one_thread_serves_all_queues, TIMEOUT_S)
 	const char *opts[] = { "--io-uring=on", "--stats", "--queues=1", NULL };
 	int i;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	ASSERT_EQ(0, fue_request_stats(&self->e, &self->before));
 	check_all_qids(_metadata, &self->before);
@@ -513,7 +528,8 @@ TEST_F_TIMEOUT(ring, queues_below_at_and_above_the_cpus, TIMEOUT_S)
 	char qopt[32];
 	const char *opts[] = { "--io-uring=on", "--stats", qopt, NULL };
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_LT(0, possible);
 	if (possible > 1)
 		want[n++] = possible - 1;
@@ -557,7 +573,10 @@ FIXTURE(two) {
 
 FIXTURE_SETUP(two)
 {
-	SETUP_EXPORT(true);
+	self->skip = fue_setup_skip(true);
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
 	ASSERT_EQ(0, fue_init(&self->survivor));
 }
 
@@ -577,7 +596,8 @@ TEST_F_TIMEOUT(two, abort_one_ring_export_other_serves, TIMEOUT_S)
 	long ops;
 	off_t diff = -1;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_NE(NULL, before);
 	ASSERT_NE(NULL, after);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
@@ -661,7 +681,10 @@ FIXTURE_SETUP(big)
 	unsigned int i;
 
 	self->limit_was[0] = '\0';
-	SETUP_EXPORT(variant->ring);
+	self->skip = fue_setup_skip(variant->ring);
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
 	for (i = 0; i < ARRAY_SIZE(max_pages_limit_files); i++)
 		if (!fue_read_word(max_pages_limit_files[i], self->limit_was,
 				   sizeof(self->limit_was))) {
@@ -693,7 +716,8 @@ TEST_F_TIMEOUT(big, request_of_16m_reaches_the_daemon_whole, TIMEOUT_S)
 			       "--queue-depth=2", self->trace, NULL };
 	char want[64], *text;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	snprintf(self->trace, sizeof(self->trace), "--trace=%s/trace",
 		 self->e.dir);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, 2 * BIG_IO, opts));
@@ -727,7 +751,8 @@ TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
 	};
 	struct client *c;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
 	/* 8 threads on one CPU: 8 requests for one ring entry. */
 	c = run_client(self->e.mnt, 0, 8, 0, 8 * 32, false);
@@ -801,7 +826,8 @@ TEST_F_TIMEOUT(no_uring, io_uring_on_fails, TIMEOUT_S)
 	char *text;
 	int ret;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ret = fue_start_fresh(&self->e, IMAGE_SIZE, opts);
 	/* README: it unmounts and exits 1, naming the fix. */
@@ -824,7 +850,8 @@ TEST_F_TIMEOUT(no_uring, auto_falls_back_to_dev, TIMEOUT_S)
 	int why, reason;
 	char *text;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_NE(NULL, s);
 	ASSERT_EQ(0, fue_write_word(URING_PARAM, "N"));
 	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
@@ -870,7 +897,10 @@ FIXTURE(pool) {
 
 FIXTURE_SETUP(pool)
 {
-	SETUP_EXPORT(true);
+	self->skip = fue_setup_skip(true);
+	if (self->skip)
+		return;
+	ASSERT_EQ(0, fue_init(&self->e));
 }
 
 FIXTURE_TEARDOWN(pool)
@@ -878,15 +908,15 @@ FIXTURE_TEARDOWN(pool)
 	fue_teardown(&self->e);
 }
 
-/* The "qid N: pool at ADDR, LEN B" lines of -v; how many there were. */
+/* The "pool of qid N at ADDR, LEN B" lines of -v; how many there were. */
 static int find_pools(const char *log, struct pool_region *pools, int max)
 {
 	const char *p = log;
 	int nr = 0;
 
-	while ((p = strstr(p, ": pool at ")) && nr < max) {
-		if (sscanf(p, ": pool at %llx, %llu B", &pools[nr].addr,
-			   &pools[nr].len) == 2)
+	while ((p = strstr(p, PREFIX "pool of qid ")) && nr < max) {
+		if (sscanf(p, PREFIX "pool of qid %*u at %llx, %llu B",
+			   &pools[nr].addr, &pools[nr].len) == 2)
 			nr++;
 		p++;
 	}
@@ -994,35 +1024,53 @@ static char *write_and_check(struct __test_metadata *_metadata,
 	return dump;
 }
 
+/*
+ * Through a started export with pools: the serving line, the write read
+ * back, the zero-copy counters, and whether the write's bytes (a page
+ * from its middle) are in a pool: never with zero copy, always without.
+ */
+static void check_pools(struct __test_metadata *_metadata,
+			FIXTURE_DATA(pool) *self, char *buf, bool zero_copy)
+{
+	char *dump, *log;
+
+	ASSERT_LT(0, self->nr_pools) fue_dump_errlog(&self->e);
+	log = fue_slurp(self->e.errlog);
+	ASSERT_NE(NULL, log);
+	EXPECT_NE(NULL, strstr(log, zero_copy ?
+			       "transport ring (buffer pools, zero copy)," :
+			       "transport ring (buffer pools),"))
+		TH_LOG("%s", log);
+	free(log);
+	dump = write_and_check(_metadata, self, buf);
+	ASSERT_NE(NULL, dump);
+	EXPECT_EQ(zero_copy, sum_field(dump, "zero_copy_writes") >= 1)
+		TH_LOG("%s", dump);
+	EXPECT_EQ(zero_copy, sum_field(dump, "zero_copy_reads") >= 1)
+		TH_LOG("%s", dump);
+	free(dump);
+	fue_fill_pattern(buf, 4096, POOL_PATTERN_BASE + POOL_WRITE_LEN / 2);
+	EXPECT_EQ(!zero_copy, pools_hold(_metadata, self, buf, 4096))
+		TH_LOG("the write's bytes %s in a pool",
+		       zero_copy ? "are" : "are not");
+	expect_clean_exit(_metadata, &self->e);
+}
+
+/* auto: as root zero copy must be on, which the serving line says. */
 TEST_F_TIMEOUT(pool, zero_copy_data_never_touches_the_pools, TIMEOUT_S)
 {
-	/* auto: as root it must be on, which the serving line says. */
 	const char *opts[] = { "--zero-copy=auto", NULL };
-	char *buf = malloc(POOL_WRITE_LEN), *dump, *log;
+	char *buf = malloc(POOL_WRITE_LEN);
 	int ret;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_NE(NULL, buf);
 	ret = start_pooled(self, opts);
 	ASSERT_LE(0, ret) fue_dump_errlog(&self->e);
 	if (!ret)
 		SKIP(goto out, "the kernel offers no buffer pools (FUSE 7.46)");
-	ASSERT_LT(0, self->nr_pools) fue_dump_errlog(&self->e);
-	log = fue_slurp(self->e.errlog);
-	ASSERT_NE(NULL, log);
-	EXPECT_NE(NULL, strstr(log, "transport ring (buffer pools, zero copy)"))
-		TH_LOG("%s", log);
-	free(log);
-	dump = write_and_check(_metadata, self, buf);
-	ASSERT_NE(NULL, dump);
-	EXPECT_LE(1, sum_field(dump, "zero_copy_writes")) TH_LOG("%s", dump);
-	EXPECT_LE(1, sum_field(dump, "zero_copy_reads")) TH_LOG("%s", dump);
-	/* A page of the write, from its middle: in no pool. */
-	fue_fill_pattern(buf, 4096, POOL_PATTERN_BASE + POOL_WRITE_LEN / 2);
-	EXPECT_FALSE(pools_hold(_metadata, self, buf, 4096))
-		TH_LOG("a zero-copy write's bytes are in a pool");
-	free(dump);
-	expect_clean_exit(_metadata, &self->e);
+	check_pools(_metadata, self, buf, true);
 out:
 	free(buf);
 }
@@ -1031,30 +1079,17 @@ out:
 TEST_F_TIMEOUT(pool, copies_pass_through_the_pools, TIMEOUT_S)
 {
 	const char *opts[] = { "--zero-copy=off", NULL };
-	char *buf = malloc(POOL_WRITE_LEN), *dump, *log;
+	char *buf = malloc(POOL_WRITE_LEN);
 	int ret;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_NE(NULL, buf);
 	ret = start_pooled(self, opts);
 	ASSERT_LE(0, ret) fue_dump_errlog(&self->e);
 	if (!ret)
 		SKIP(goto out, "the kernel offers no buffer pools (FUSE 7.46)");
-	ASSERT_LT(0, self->nr_pools) fue_dump_errlog(&self->e);
-	log = fue_slurp(self->e.errlog);
-	ASSERT_NE(NULL, log);
-	EXPECT_NE(NULL, strstr(log, "transport ring (buffer pools),"))
-		TH_LOG("%s", log);
-	free(log);
-	dump = write_and_check(_metadata, self, buf);
-	ASSERT_NE(NULL, dump);
-	EXPECT_EQ(0, sum_field(dump, "zero_copy_writes")) TH_LOG("%s", dump);
-	EXPECT_EQ(0, sum_field(dump, "zero_copy_reads")) TH_LOG("%s", dump);
-	fue_fill_pattern(buf, 4096, POOL_PATTERN_BASE + POOL_WRITE_LEN / 2);
-	EXPECT_TRUE(pools_hold(_metadata, self, buf, 4096))
-		TH_LOG("a copied write's bytes are in no pool");
-	free(dump);
-	expect_clean_exit(_metadata, &self->e);
+	check_pools(_metadata, self, buf, false);
 out:
 	free(buf);
 }
@@ -1066,7 +1101,8 @@ TEST_F_TIMEOUT(pool, pool_zero_gives_each_entry_a_buffer, TIMEOUT_S)
 	char *buf = malloc(POOL_WRITE_LEN), *dump, *log;
 	int ret;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	ASSERT_NE(NULL, buf);
 	ret = start_pooled(self, opts);
 	ASSERT_LE(0, ret) fue_dump_errlog(&self->e);
@@ -1094,11 +1130,10 @@ out:
  * says so, and the export keeps serving over the ring.
  */
 static void refused_falls_back(struct __test_metadata *_metadata,
-			       FIXTURE_DATA(pool) *self, const char *aid,
-			       const char *zero_copy, const char *says,
+			       FIXTURE_DATA(pool) *self,
+			       const char *const *opts, const char *says,
 			       const char *transport)
 {
-	const char *opts[] = { aid, zero_copy, NULL };
 	char *buf = malloc(POOL_WRITE_LEN), *dump, *log;
 	int ret;
 
@@ -1124,18 +1159,22 @@ static void refused_falls_back(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(pool, refused_add_queue_keeps_the_ring, TIMEOUT_S)
 {
-	READY();
-	refused_falls_back(_metadata, self, "--fail-pool=queue",
-			   "--zero-copy=auto",
+	const char *opts[] = { "--fail-pool=queue", "--zero-copy=auto", NULL };
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	refused_falls_back(_metadata, self, opts,
 			   "FUSE_IO_URING_CMD_ADD_QUEUE refused on qid",
 			   " transport=ring");
 }
 
 TEST_F_TIMEOUT(pool, refused_bufpool_keeps_the_ring, TIMEOUT_S)
 {
-	READY();
-	refused_falls_back(_metadata, self, "--fail-pool=bufpool",
-			   "--zero-copy=off",
+	const char *opts[] = { "--fail-pool=bufpool", "--zero-copy=off", NULL };
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	refused_falls_back(_metadata, self, opts,
 			   "FUSE_IO_URING_CMD_ADD_BUFPOOL refused on qid",
 			   " transport=ring");
 }
@@ -1143,10 +1182,12 @@ TEST_F_TIMEOUT(pool, refused_bufpool_keeps_the_ring, TIMEOUT_S)
 /* A zero-copy queue without its pool cannot register: /dev/fuse then. */
 TEST_F_TIMEOUT(pool, refused_bufpool_on_zero_copy_serves_dev, TIMEOUT_S)
 {
-	READY();
-	refused_falls_back(_metadata, self, "--fail-pool=bufpool",
-			   "--io-uring=auto",
-			   "serving over /dev/fuse",
+	const char *opts[] = { "--fail-pool=bufpool", "--io-uring=auto",
+			       "--zero-copy=auto", NULL };
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	refused_falls_back(_metadata, self, opts, "serving over /dev/fuse",
 			   " transport=/dev/fuse");
 }
 
@@ -1159,7 +1200,8 @@ TEST_F_TIMEOUT(pool, zero_copy_on_fails_naming_why, TIMEOUT_S)
 	char *log;
 	int ret;
 
-	READY();
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
 	/* With pools, null: is what cannot have it; without, any image. */
 	ret = start_pooled(self, probe);
 	ASSERT_LE(0, ret) fue_dump_errlog(&self->e);
