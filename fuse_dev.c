@@ -289,6 +289,8 @@ int fuse_dev_alloc(struct queue_thread *t, unsigned int nr_slots,
 			fuse_dev_free(t);
 			return -ENOMEM;
 		}
+		/* A 4 KiB request must not make 2 MiB resident. */
+		madvise(map, r->map_len, MADV_NOHUGEPAGE);
 		r->nr_slots = i + 1;
 		slot->reader = r;
 		slot->read_buf = map;

@@ -320,6 +320,10 @@ int fuse_uring_plan(struct export *exp)
 		log_error("--zero-copy=on: %s", why);
 		return -EINVAL;
 	}
+	/*
+	 * What was chosen or what the kernel lacks is -v's to say; a
+	 * refusal at set-up (no CAP_SYS_ADMIN) is said always, below.
+	 */
 	if (exp->uring)
 		log_debug("zero copy off: %s", why);
 	return 0;
@@ -331,13 +335,21 @@ int fuse_uring_plan(struct export *exp)
 _Static_assert(sizeof(struct fuse_uring_req_header) <= POOL_HEADER_BYTES,
 	       "a ring header must fit its packed slot");
 
+/*
+ * Untouched pages cost nothing until a request fills them, as long as
+ * they are small: with transparent huge pages "always", a 4 KiB request
+ * in each buffer made every 2 MiB of a pool resident (64 MiB under 4k
+ * writes in the 7.3 guest, against 6 MiB without).
+ */
 static void *map_anonymous(size_t len)
 {
-	/* Untouched pages cost nothing until a request fills them. */
 	void *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
-	return map == MAP_FAILED ? NULL : map;
+	if (map == MAP_FAILED)
+		return NULL;
+	madvise(map, len, MADV_NOHUGEPAGE);
+	return map;
 }
 
 /* Buffers of the pool of @qid: the default's worth where it has a CPU. */

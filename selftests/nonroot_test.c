@@ -436,19 +436,37 @@ static int start_nobody(struct _test_data_nonroot *self, const char *opt)
 
 /*
  * The transport the export serves over: the ring whenever the kernel
- * offers it, root or not, and the requests so far came over it.
+ * offers it, root or not, and the requests so far came over it.  Where
+ * the kernel offers buffer pools (the qid lines count zero copy), the
+ * kernel refused nobody's zero-copy queues and the daemon said why, once.
  */
 static void expect_transport(struct __test_metadata *_metadata,
 			     struct _test_data_nonroot *self)
 {
 	struct fue_stats *s = malloc(sizeof(*s));
+	const char *refused = "zero copy off: the kernel refused a zero-copy queue; it needs CAP_SYS_ADMIN";
+	char *dump = NULL, *log, *p;
+	int said = 0;
 
 	ASSERT_NE(NULL, s);
-	ASSERT_EQ(0, fue_request_stats(&self->e, s));
+	ASSERT_EQ(0, fue_request_stats_dump(&self->e, &dump));
+	ASSERT_EQ(0, fue_parse_stats(dump, s));
 	EXPECT_STREQ(self->ring ? "ring" : "/dev/fuse", s->transport);
 	if (self->ring)
 		EXPECT_LT(0ULL, s->ring)
 			TH_LOG("no request came over the ring");
+	if (self->ring && strstr(dump, " zero_copy_reads=")) {
+		for (p = strstr(dump, " zero_copy_"); p;
+		     p = strstr(p + 1, " zero_copy_"))
+			EXPECT_EQ(0, atoi(strchr(p, '=') + 1)) TH_LOG("%s", dump);
+		log = fue_slurp(self->e.errlog);
+		ASSERT_NE(NULL, log);
+		for (p = strstr(log, refused); p; p = strstr(p + 1, refused))
+			said++;
+		EXPECT_EQ(1, said) TH_LOG("%s", log);
+		free(log);
+	}
+	free(dump);
 	free(s);
 }
 
