@@ -1279,6 +1279,10 @@ TEST_F_TIMEOUT(abi, queue_commands, CASE_S)
 
 /* 7.46: ADD_QUEUE, ADD_BUFPOOL, zero copy */
 
+/*
+ * scripts/vm-tests accepts this skip, by its words, on a ring kernel that
+ * it sees offer no buffer pools, and nowhere else.
+ */
 #define NEED_QUEUE_CMDS() do { \
 	if (!kern.queue_cmds) \
 		SKIP(return, "FUSE 7.%u: no ADD_QUEUE, ADD_BUFPOOL or zero copy (7.46, Linux 7.3)", \
