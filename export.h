@@ -145,6 +145,15 @@ void stats_record(struct thread_stats *st, uint32_t opcode, uint64_t lat_us,
 void stats_print(FILE *out, const struct export *exp);
 
 /*
+ * Where a request is counted, once as it starts (decoded) and once as it
+ * is answered or dropped: its queue's or its thread's counters, and when
+ * requests are observed its trace lines and latency.
+ */
+struct fuse_request;
+void request_begin(struct fuse_request *req);
+void request_end(struct fuse_request *req, int error, uint32_t len);
+
+/*
  * The export: its options, its image, the request, and what main and the
  * queue threads share.
  */
@@ -698,19 +707,6 @@ void trace_observe_begin(struct fuse_request *req);
 void trace_observe_end(struct fuse_request *req, int error, uint32_t len);
 void trace_observe_image_begin(struct fuse_request *req);
 void trace_observe_image_end(struct fuse_request *req);
-
-static inline void request_begin(struct fuse_request *req)
-{
-	if (__builtin_expect(trace_requests_on, 0))
-		trace_observe_begin(req);
-}
-
-static inline void request_end(struct fuse_request *req, int error,
-			       uint32_t len)
-{
-	if (__builtin_expect(trace_requests_on, 0))
-		trace_observe_end(req, error, len);
-}
 
 /*
  * Around a request's image I/O, so that its latency splits into the

@@ -199,10 +199,8 @@ static void dev_reply(struct fuse_request *req, int error, uint32_t len)
 	ssize_t ret;
 
 	error = fuse_reply_error(error);
-	if (error) {
+	if (error)
 		len = 0;
-		stat_inc(&t->stats.errors);
-	}
 	request_end(req, error, len);
 	slot->out.len = sizeof(slot->out) + len;
 	slot->out.error = error;
@@ -241,9 +239,6 @@ static void serve_read(struct dev_slot *slot, uint32_t len)
 		slot_release(slot);
 		return;
 	}
-	stat_inc(&req->thread->stats.dev);
-	if (ops_is_io(req->in->opcode))
-		stat_inc(&req->thread->stats.dev_io);
 	request_begin(req);
 	if (ret) {
 		dev_reply(req, ret, 0);

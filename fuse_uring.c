@@ -125,18 +125,12 @@ static void uring_reply(struct fuse_request *req, int error, uint32_t len)
 	struct uring_entry *ent = container_of(req, struct uring_entry, req);
 	struct fuse_out_header *out = (struct fuse_out_header *)
 				      ent->header->in_out;
-	struct qid_stats *st = &req->thread->exp->qid_stats[ent->qid];
 	uint64_t unique = req->in->unique;
 
 	error = fuse_reply_error(error);
-	if (error) {
+	if (error)
 		len = 0;
-		stat_inc(&st->errors);
-	}
 	request_end(req, error, len);
-	stat_inc(&st->ring);
-	/* Released like a take, so a reader's peak is never below it. */
-	smp_store_release(&st->inflight, READ_ONCE(st->inflight) - 1);
 	out->len = sizeof(*out) + len;
 	out->error = error;
 	out->unique = unique;
@@ -151,16 +145,6 @@ static void uring_reply(struct fuse_request *req, int error, uint32_t len)
 static void uring_drop(struct fuse_request *req)
 {
 	uring_reply(req, -ENOSYS, 0);
-}
-
-static void note_taken(struct qid_stats *st)
-{
-	uint64_t now = READ_ONCE(st->inflight) + 1;
-
-	if (now > READ_ONCE(st->peak))
-		WRITE_ONCE(st->peak, now);
-	/* After the peak: a reader must never see the peak below it. */
-	smp_store_release(&st->inflight, now);
 }
 
 /*
@@ -186,17 +170,11 @@ static void note_zero_copy(struct uring_entry *ent,
 			   const struct fue_uring_ent_in_out *io)
 {
 	struct fuse_request *req = &ent->req;
-	struct qid_stats *st = &req->thread->exp->qid_stats[ent->qid];
-	uint32_t opcode = req->in->opcode;
 
 	req->io.fixed = ent->queue->zero_copy &&
 			(io->flags & FUSE_URING_ENT_ZERO_COPY) &&
-			ops_is_io(opcode);
+			ops_is_io(req->in->opcode);
 	req->io.buf_index = ent->slot;
-	if (!req->io.fixed)
-		return;
-	stat_inc(opcode == FUSE_READ ? &st->zero_copy_reads :
-				       &st->zero_copy_writes);
 }
 
 static void serve_entry(struct uring_entry *ent)
@@ -209,7 +187,6 @@ static void serve_entry(struct uring_entry *ent)
 	int ret;
 
 	ent->commit_id = io->commit_id;
-	note_taken(&req->thread->exp->qid_stats[ent->qid]);
 	ret = decode_ring_request(req, ent->header, payload, payload_size);
 	if (!ret && !payload)
 		ret = -EIO;

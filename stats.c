@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Per-queue and per-thread counters, one machine-readable line each, so
- * that a kernel developer sees at a glance which transport carried what.
+ * that a kernel developer sees at a glance which transport carried what;
+ * and the two points where every request is counted and observed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,6 +40,49 @@ void stats_free_ops(struct thread_stats *st)
 {
 	free(st->ops);
 	st->ops = NULL;
+}
+
+void request_begin(struct fuse_request *req)
+{
+	struct queue_thread *t = req->thread;
+
+	if (req->qid >= 0) {
+		struct qid_stats *q = &t->exp->qid_stats[req->qid];
+		uint64_t now = READ_ONCE(q->inflight) + 1;
+
+		if (now > READ_ONCE(q->peak))
+			WRITE_ONCE(q->peak, now);
+		/* After the peak: a reader must never see the peak below it. */
+		smp_store_release(&q->inflight, now);
+		if (req->io.fixed)
+			stat_inc(req->in->opcode == FUSE_READ ?
+				 &q->zero_copy_reads : &q->zero_copy_writes);
+	} else {
+		stat_inc(&t->stats.dev);
+		if (ops_is_io(req->in->opcode))
+			stat_inc(&t->stats.dev_io);
+	}
+	if (__builtin_expect(trace_requests_on, 0))
+		trace_observe_begin(req);
+}
+
+void request_end(struct fuse_request *req, int error, uint32_t len)
+{
+	struct queue_thread *t = req->thread;
+
+	if (__builtin_expect(trace_requests_on, 0))
+		trace_observe_end(req, error, len);
+	if (req->qid >= 0) {
+		struct qid_stats *q = &t->exp->qid_stats[req->qid];
+
+		if (error)
+			stat_inc(&q->errors);
+		stat_inc(&q->ring);
+		/* Released like a take, so a reader's peak is never below it. */
+		smp_store_release(&q->inflight, READ_ONCE(q->inflight) - 1);
+	} else if (error) {
+		stat_inc(&t->stats.errors);
+	}
 }
 
 static unsigned int latency_bucket(uint64_t us)
