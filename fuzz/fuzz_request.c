@@ -123,6 +123,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	exp.max_read = MAX_IO;
 	exp.nr_threads = 1;
 	exp.threads = &thread;
+	/* Ring requests come from queue 0 and are counted there. */
+	exp.nr_queues = 1;
+	exp.qid_stats = stats_calloc_lines(1, sizeof(*exp.qid_stats));
+	if (!exp.qid_stats)
+		abort();
 	thread.exp = &exp;
 	/* Run the --stats and --trace bookkeeping too, minus the printing. */
 	trace_requests_on = true;
@@ -200,6 +205,7 @@ static void run_ring(const unsigned char *data, size_t size)
 	struct fuse_request req = {
 		.transport = &fuzz_transport,
 		.thread = &thread,
+		.qid = 0,
 	};
 	struct fuse_uring_req_header *h = calloc(1, sizeof(*h));
 	size_t head = size < sizeof(*h) ? size : sizeof(*h);
@@ -219,6 +225,8 @@ static void run_ring(const unsigned char *data, size_t size)
 		ops_dispatch(&req);
 	run_ring_until_replied();
 	assert(replies == 1);
+	/* Every request counted as taken is counted as answered. */
+	assert(!exp.qid_stats[0].inflight);
 	free(payload);
 	free(h);
 }
