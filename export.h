@@ -110,6 +110,8 @@ struct qid_stats {
 	/* READs and WRITEs whose data the kernel handed over zero copy. */
 	stat_counter zero_copy_reads;
 	stat_counter zero_copy_writes;
+	/* Replies whose copy to the client was left to an io-wq worker. */
+	stat_counter offloaded;
 	unsigned int thread;
 } __aligned(CACHE_LINE);
 

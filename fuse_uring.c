@@ -109,7 +109,18 @@ static void submit_register(struct uring_entry *ent)
 		cmd->ent_zero_copy_buf_index = ent->slot;
 }
 
-static void submit_commit(struct uring_entry *ent)
+/*
+ * The kernel copies a reply's payload into the client's pages in the task
+ * that issues the COMMIT_AND_FETCH.  For a large READ that copy is most of
+ * the request's cost, and this thread shares the client's CPU (the kernel
+ * queues a request by the CPU it was issued on): done inline, it keeps
+ * the thread from its next request.  Issued async, an io-wq worker makes
+ * it, on any online CPU (unpin_workers()).  Below this size a worker's
+ * wake-up costs more than the copy it would take over.
+ */
+#define OFFLOAD_REPLY_BYTES (128 * 1024)
+
+static void submit_commit(struct uring_entry *ent, bool offload)
 {
 	struct io_uring_sqe *sqe;
 	struct fue_uring_cmd_req *cmd;
@@ -118,6 +129,10 @@ static void submit_commit(struct uring_entry *ent)
 	sqe = uring_cmd_sqe(ent, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
 	cmd = (struct fue_uring_cmd_req *)sqe->cmd;
 	cmd->commit_id = ent->commit_id;
+	if (offload) {
+		sqe->flags |= IOSQE_ASYNC;
+		stat_inc(&ent->req.thread->exp->qid_stats[ent->qid].offloaded);
+	}
 }
 
 static void uring_reply(struct fuse_request *req, int error, uint32_t len)
@@ -135,7 +150,8 @@ static void uring_reply(struct fuse_request *req, int error, uint32_t len)
 	out->error = error;
 	out->unique = unique;
 	ent->header->ring_ent_in_out.payload_sz = len;
-	submit_commit(ent);
+	/* Zero-copy data is in the client's pages already. */
+	submit_commit(ent, len >= OFFLOAD_REPLY_BYTES && !req->io.fixed);
 }
 
 /*

@@ -275,8 +275,9 @@ void stats_print(FILE *out, const struct export *exp)
 
 		fprintf(out, "stats: qid=%u thread=%u cpu=%u ring=%" PRIu64
 			" errors=%" PRIu64 " inflight=%" PRIu64 " peak=%"
-			PRIu64, i, q->thread, i, q_ring, q_errors,
-			q_inflight, stat_read(&q->peak));
+			PRIu64 " offloaded=%" PRIu64, i, q->thread, i, q_ring,
+			q_errors, q_inflight, stat_read(&q->peak),
+			stat_read(&q->offloaded));
 		if (exp->bufpool)
 			fprintf(out, " zero_copy_reads=%" PRIu64
 				" zero_copy_writes=%" PRIu64,

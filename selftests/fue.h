@@ -329,6 +329,7 @@ struct fue_qstat {
 	unsigned long long errors;
 	unsigned long long inflight;	/* taken, not yet answered */
 	unsigned long long peak;	/* the most inflight has been */
+	unsigned long long offloaded;	/* replies copied by io-wq */
 };
 
 struct fue_tstat {

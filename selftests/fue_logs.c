@@ -138,6 +138,7 @@ int fue_parse_stats(const char *text, struct fue_stats *s)
 			ret |= field_ull(buf, "errors", &q->errors);
 			ret |= field_ull(buf, "inflight", &q->inflight);
 			ret |= field_ull(buf, "peak", &q->peak);
+			ret |= field_ull(buf, "offloaded", &q->offloaded);
 			if (ret)
 				return -EINVAL;
 			cur.nr_queues++;
