@@ -767,6 +767,54 @@ TEST_F_TIMEOUT(ring, queue_depth_one_many_requests, TIMEOUT_S)
 	expect_clean_exit(_metadata, &self->e);
 }
 
+static unsigned long long offloaded(const struct fue_stats *s)
+{
+	unsigned long long sum = 0;
+	int i;
+
+	for (i = 0; i < s->nr_queues; i++)
+		sum += s->q[i].offloaded;
+	return sum;
+}
+
+/*
+ * A 1 MiB READ's reply is copied to the client by an io-wq worker rather
+ * than by the queue thread on the client's CPU; a 4 KiB one stays inline,
+ * where a worker's wake-up would cost more than the copy.  Zero copy is
+ * off: its data is never in a reply.
+ */
+TEST_F_TIMEOUT(ring, large_read_replies_are_offloaded, TIMEOUT_S)
+{
+	const char *opts[] = {
+		"--io-uring=on", "--stats", "--zero-copy=off", NULL
+	};
+	size_t big = 1 << 20;
+	char *buf;
+	off_t off;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, fue_start_fresh(&self->e, IMAGE_SIZE, opts));
+	buf = malloc(big);
+	ASSERT_NE(NULL, buf);
+	for (off = 0; off < 64 * 4096; off += 4096) {
+		ASSERT_EQ(4096, fue_pread(self->e.mnt, O_RDONLY | O_DIRECT,
+					  buf, 4096, off));
+		ASSERT_EQ(-1, fue_check_pattern(buf, 4096, off));
+	}
+	ASSERT_EQ(0, fue_request_stats(&self->e, &self->before));
+	EXPECT_LE(64, self->before.ring);
+	EXPECT_EQ(0, offloaded(&self->before));
+	ASSERT_EQ((ssize_t)big, fue_pread(self->e.mnt, O_RDONLY | O_DIRECT,
+					  buf, big, big));
+	EXPECT_EQ(-1, fue_check_pattern(buf, big, big));
+	ASSERT_EQ(0, fue_request_stats(&self->e, &self->after));
+	EXPECT_LE(1, offloaded(&self->after));
+	EXPECT_EQ(0, self->after.errors);
+	free(buf);
+	expect_clean_exit(_metadata, &self->e);
+}
+
 #define PREFIX		"fuse-uring-export: "
 
 /*
