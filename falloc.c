@@ -189,7 +189,8 @@ static void zeroes_written(struct fuse_request *req, int res)
 static void submit_zeroes(struct fuse_request *req)
 {
 	struct image *img = request_image(req);
-	struct io_uring_sqe *sqe = queue_sqe(req->thread, &req->io_op);
+	struct io_uring_sqe *sqe = queue_image_sqe(req->thread, &req->io_op,
+						   true);
 	uint64_t start, end, left;
 	uint32_t len;
 
@@ -263,7 +264,7 @@ static void falloc_enter(struct fuse_request *req, enum falloc_step step)
 		fall_back(req);
 		return;
 	}
-	sqe = queue_sqe(req->thread, &req->io_op);
+	sqe = queue_image_sqe(req->thread, &req->io_op, true);
 	io_uring_prep_fallocate(sqe, img->fd, step_mode(step), (off_t)start,
 				(off_t)(end - start));
 }

@@ -311,16 +311,16 @@ static void file_io_done(struct ring_op *op, int res)
 static void file_request_init(struct fuse_request *req)
 {
 	req->io_op.done = file_io_done;
-	req->io_op.image = true;
 }
 
 static void file_submit(struct fuse_request *req)
 {
 	struct image *img = request_image(req);
 	struct image_io *io = &req->io;
-	struct io_uring_sqe *sqe = queue_sqe(req->thread, &req->io_op);
 	uint64_t offset = io->offset + io->done;
 	uint32_t left = io->len - io->done;
+	struct io_uring_sqe *sqe = queue_image_sqe(req->thread, &req->io_op,
+						   left <= POLL_MAX_IMAGE_BYTES);
 	char *read_to = (char *)req->reply + io->done;
 	const char *write_from = (const char *)req->data + io->done;
 	int fd;

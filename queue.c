@@ -245,10 +245,11 @@ static int queue_drain(struct queue_thread *t)
 /*
  * A queue thread that sleeps for its image costs the request two wake-ups
  * instead of one, and on a VM each wake-up from idle is expensive: at low
- * depth that was a third of a 4 KiB read's time.  So with a few image
- * I/Os in flight the thread submits, then spins for up to --poll
- * microseconds for a completion before it sleeps.  With more in flight
- * completions come often enough that spinning measured only as CPU.
+ * depth that was a third of a 4 KiB read's time.  So with a few short
+ * image I/Os in flight (ring_op.image) the thread submits, then spins
+ * for up to --poll microseconds for a completion before it sleeps.  With
+ * more in flight completions come often enough that spinning measured
+ * only as CPU.
  * True when the spin found a completion: everything is submitted then.
  */
 #define POLL_MAX_IMAGE 4
