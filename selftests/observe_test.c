@@ -1219,6 +1219,54 @@ TEST_F_TIMEOUT(obs, poll_0_never_spins, TIMEOUT_S)
 	expect_clean_exit(_metadata, &self->e);
 }
 
+/*
+ * An image read larger than POLL_MAX_IMAGE_BYTES seldom completes within
+ * a spin, so a lone reader of 1 MiB reads is never spun for, even where
+ * the image (tmpfs) would answer at once.
+ */
+#define LARGE_READ (1 << 20)
+
+TEST_F_TIMEOUT(obs, poll_skips_large_reads, TIMEOUT_S)
+{
+	unsigned long long polled = 0;
+	struct fue_opstat op;
+	struct fue_stats *s;
+	char *dump = NULL;
+	void *buf = NULL;
+	int fd, i, bad = 0;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_LT(POLL_MAX_IMAGE_BYTES, LARGE_READ);
+	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
+					IMAGE_SIZE, "--stats", NULL));
+	ASSERT_EQ(0, posix_memalign(&buf, 4096, LARGE_READ));
+	fd = open(self->e.mnt, O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < 2 * IMAGE_SIZE / LARGE_READ; i++) {
+		off_t off = (off_t)(i % (IMAGE_SIZE / LARGE_READ)) * LARGE_READ;
+
+		ASSERT_EQ(LARGE_READ, pread(fd, buf, LARGE_READ, off));
+		bad += fue_check_pattern(buf, LARGE_READ, off) >= 0;
+	}
+	close(fd);
+	free(buf);
+	EXPECT_EQ(0, bad);
+	s = malloc(sizeof(*s));
+	ASSERT_NE(NULL, s);
+	ASSERT_EQ(0, fue_request_stats_dump(&self->e, &dump));
+	ASSERT_EQ(0, fue_parse_stats(dump, s));
+	ASSERT_EQ(0, fue_parse_op_stat(dump, "READ", &op));
+	for (i = 0; i < s->nr_threads; i++)
+		polled += s->t[i].polled;
+	free(dump);
+	free(s);
+	EXPECT_LE(2ULL * IMAGE_SIZE / LARGE_READ, op.image_count);
+	EXPECT_EQ(0ULL, polled)
+		TH_LOG("%llu waits for 1 MiB reads were spun", polled);
+	expect_clean_exit(_metadata, &self->e);
+}
+
 /* Every option in --help is in the man page, and back. */
 
 /* Long option names (without "--") in text, as NUL-separated words. */
