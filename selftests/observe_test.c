@@ -1157,25 +1157,30 @@ struct lone_reads {
 	unsigned long long image_reads;
 };
 
+/* @reads reads of @len bytes, one at a time, wrapping at the image end. */
 static void read_alone(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(obs) *self, struct lone_reads *r)
+		       FIXTURE_DATA(obs) *self, int oflags, size_t len,
+		       int reads, struct lone_reads *r)
 {
 	struct fue_stats *s = malloc(sizeof(*s));
 	struct fue_opstat op;
-	char buf[4096], *dump = NULL;
+	char *dump = NULL;
+	void *buf = NULL;
 	int fd, i, bad = 0;
 
 	memset(r, 0, sizeof(*r));
 	ASSERT_NE(NULL, s);
-	fd = open(self->e.mnt, O_RDONLY);
+	ASSERT_EQ(0, posix_memalign(&buf, 4096, len));
+	fd = open(self->e.mnt, O_RDONLY | oflags);
 	ASSERT_LE(0, fd);
-	for (i = 0; i < LONE_READS; i++) {
-		off_t off = (off_t)i * sizeof(buf);
+	for (i = 0; i < reads; i++) {
+		off_t off = (off_t)(i % (IMAGE_SIZE / len)) * len;
 
-		ASSERT_EQ((ssize_t)sizeof(buf), pread(fd, buf, sizeof(buf), off));
-		bad += fue_check_pattern(buf, sizeof(buf), off) >= 0;
+		ASSERT_EQ((ssize_t)len, pread(fd, buf, len, off));
+		bad += fue_check_pattern(buf, len, off) >= 0;
 	}
 	close(fd);
+	free(buf);
 	EXPECT_EQ(0, bad);
 	ASSERT_EQ(0, fue_request_stats_dump(&self->e, &dump));
 	ASSERT_EQ(0, fue_parse_stats(dump, s));
@@ -1185,8 +1190,8 @@ static void read_alone(struct __test_metadata *_metadata,
 	r->image_reads = op.image_count;
 	free(dump);
 	free(s);
-	TH_LOG("%d reads, %llu to the image, %llu waits ended by a spin",
-	       LONE_READS, r->image_reads, r->polled);
+	TH_LOG("%d reads of %zu bytes, %llu to the image, %llu waits ended by a spin",
+	       reads, len, r->image_reads, r->polled);
 }
 
 TEST_F_TIMEOUT(obs, poll_spins_for_a_lone_reader, TIMEOUT_S)
@@ -1197,7 +1202,7 @@ TEST_F_TIMEOUT(obs, poll_spins_for_a_lone_reader, TIMEOUT_S)
 		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
 					IMAGE_SIZE, "--stats", NULL));
-	read_alone(_metadata, self, &r);
+	read_alone(_metadata, self, 0, 4096, LONE_READS, &r);
 	EXPECT_LE(1ULL, r.image_reads);
 	EXPECT_LE(r.image_reads * 3 / 4, r.polled)
 		TH_LOG("a lone reader's waits were not ended by the spin");
@@ -1213,7 +1218,7 @@ TEST_F_TIMEOUT(obs, poll_0_never_spins, TIMEOUT_S)
 	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
 					IMAGE_SIZE, "--stats", "--poll=0",
 					NULL));
-	read_alone(_metadata, self, &r);
+	read_alone(_metadata, self, 0, 4096, LONE_READS, &r);
 	EXPECT_LE(1ULL, r.image_reads);
 	EXPECT_EQ(0ULL, r.polled);
 	expect_clean_exit(_metadata, &self->e);
@@ -1228,42 +1233,18 @@ TEST_F_TIMEOUT(obs, poll_0_never_spins, TIMEOUT_S)
 
 TEST_F_TIMEOUT(obs, poll_skips_large_reads, TIMEOUT_S)
 {
-	unsigned long long polled = 0;
-	struct fue_opstat op;
-	struct fue_stats *s;
-	char *dump = NULL;
-	void *buf = NULL;
-	int fd, i, bad = 0;
+	int reads = 2 * IMAGE_SIZE / LARGE_READ;
+	struct lone_reads r;
 
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
 	ASSERT_LT(POLL_MAX_IMAGE_BYTES, LARGE_READ);
 	ASSERT_EQ(0, fue_start_writable(&self->e, variant->transport,
 					IMAGE_SIZE, "--stats", NULL));
-	ASSERT_EQ(0, posix_memalign(&buf, 4096, LARGE_READ));
-	fd = open(self->e.mnt, O_RDONLY | O_DIRECT);
-	ASSERT_LE(0, fd);
-	for (i = 0; i < 2 * IMAGE_SIZE / LARGE_READ; i++) {
-		off_t off = (off_t)(i % (IMAGE_SIZE / LARGE_READ)) * LARGE_READ;
-
-		ASSERT_EQ(LARGE_READ, pread(fd, buf, LARGE_READ, off));
-		bad += fue_check_pattern(buf, LARGE_READ, off) >= 0;
-	}
-	close(fd);
-	free(buf);
-	EXPECT_EQ(0, bad);
-	s = malloc(sizeof(*s));
-	ASSERT_NE(NULL, s);
-	ASSERT_EQ(0, fue_request_stats_dump(&self->e, &dump));
-	ASSERT_EQ(0, fue_parse_stats(dump, s));
-	ASSERT_EQ(0, fue_parse_op_stat(dump, "READ", &op));
-	for (i = 0; i < s->nr_threads; i++)
-		polled += s->t[i].polled;
-	free(dump);
-	free(s);
-	EXPECT_LE(2ULL * IMAGE_SIZE / LARGE_READ, op.image_count);
-	EXPECT_EQ(0ULL, polled)
-		TH_LOG("%llu waits for 1 MiB reads were spun", polled);
+	read_alone(_metadata, self, O_DIRECT, LARGE_READ, reads, &r);
+	EXPECT_LE((unsigned long long)reads, r.image_reads);
+	EXPECT_EQ(0ULL, r.polled)
+		TH_LOG("%llu waits for 1 MiB reads were spun", r.polled);
 	expect_clean_exit(_metadata, &self->e);
 }
 
