@@ -103,6 +103,15 @@ int fue_write_word(const char *path, const char *word);
 
 /* fue_mounts.c: the mount table and fusectl. */
 
+/*
+ * A kselftest run on a bare system may have no fusectl mounted: mount it
+ * if absent, for as long as needed, then give it back to leave the
+ * machine as found.  0 or -errno; *lent says whether to give it back.
+ * The fusectl calls below borrow it for the call.
+ */
+int fue_fusectl_borrow(bool *lent);
+void fue_fusectl_give_back(bool lent);
+
 /* Abort a FUSE connection via fusectl; 0 or -errno. */
 int fue_abort_conn(unsigned int conn);
 
@@ -123,19 +132,16 @@ int fue_unmount_all(const char *path, bool abort_first);
  */
 bool fue_mount_under(const char *dir, char *found, size_t len);
 
-/* True if fusectl is mounted on /sys/fs/fuse/connections. */
-bool fue_fusectl_mounted(void);
-
 /*
  * Requests of connection conn not yet answered (fusectl's "waiting"),
  * -ENOENT when fusectl does not list it, -ENODEV (said on stderr) when
- * fusectl is not mounted.
+ * fusectl cannot be mounted.
  */
 int fue_conn_waiting(unsigned int conn);
 
 /*
  * True while fusectl still lists connection conn, and (said on stderr)
- * when fusectl is not mounted: a wait for a connection's end then fails.
+ * when fusectl cannot be mounted: a wait for a connection's end then fails.
  */
 bool fue_conn_exists(unsigned int conn);
 

@@ -98,22 +98,38 @@ static void find_fusectl(const char *mp, unsigned int maj, unsigned int min,
 		*(bool *)arg = true;
 }
 
+int fue_fusectl_borrow(bool *lent)
+{
+	bool mounted = false;
+
+	*lent = false;
+	for_each_mount(find_fusectl, &mounted);
+	if (mounted)
+		return 0;
+	if (mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL))
+		return -errno;
+	*lent = true;
+	return 0;
+}
+
+void fue_fusectl_give_back(bool lent)
+{
+	if (lent)
+		umount2(FUSECTL_DIR, MNT_DETACH);
+}
+
 int fue_abort_conn(unsigned int conn)
 {
 	char path[128];
-	bool mounted = false;
-
+	bool lent;
 	int ret;
 
-	for_each_mount(find_fusectl, &mounted);
-	if (!mounted &&
-	    mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) && errno != EBUSY)
-		return -errno;
+	ret = fue_fusectl_borrow(&lent);
+	if (ret)
+		return ret;
 	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/abort", conn);
 	ret = fue_write_word(path, "1");
-	/* The abort is done once written: a mount made for it goes again. */
-	if (!mounted)
-		umount2(FUSECTL_DIR, MNT_DETACH);
+	fue_fusectl_give_back(lent);
 	return ret;
 }
 
@@ -180,37 +196,32 @@ bool fue_mount_under(const char *dir, char *found, size_t len)
 	return q.found[0];
 }
 
-bool fue_fusectl_mounted(void)
-{
-	bool mounted = false;
-
-	for_each_mount(find_fusectl, &mounted);
-	return mounted;
-}
-
 /* Once per process: the waits that ask poll. */
-static void say_no_fusectl(const char *what, unsigned int conn)
+static void say_no_fusectl(const char *what, unsigned int conn, int err)
 {
 	static bool said;
 
 	if (said)
 		return;
 	said = true;
-	fue_log("fusectl is not mounted on " FUSECTL_DIR ": cannot %s of connection %u",
-		what, conn);
+	fue_log("cannot mount fusectl on " FUSECTL_DIR " (%s): cannot %s of connection %u",
+		strerror(-err), what, conn);
 }
 
 int fue_conn_waiting(unsigned int conn)
 {
 	char path[128], *text;
+	bool lent;
 	int n;
 
-	if (!fue_fusectl_mounted()) {
-		say_no_fusectl("count the requests", conn);
+	n = fue_fusectl_borrow(&lent);
+	if (n) {
+		say_no_fusectl("count the requests", conn, n);
 		return -ENODEV;
 	}
 	snprintf(path, sizeof(path), FUSECTL_DIR "/%u/waiting", conn);
 	text = fue_slurp(path);
+	fue_fusectl_give_back(lent);
 	if (!text)
 		return -ENOENT;
 	n = atoi(text);
@@ -221,12 +232,17 @@ int fue_conn_waiting(unsigned int conn)
 bool fue_conn_exists(unsigned int conn)
 {
 	char path[128];
+	bool lent, there;
+	int err;
 
 	/* Say it is there: a wait for its end must not pass for nothing. */
-	if (!fue_fusectl_mounted()) {
-		say_no_fusectl("tell the end", conn);
+	err = fue_fusectl_borrow(&lent);
+	if (err) {
+		say_no_fusectl("tell the end", conn, err);
 		return true;
 	}
 	snprintf(path, sizeof(path), FUSECTL_DIR "/%u", conn);
-	return access(path, F_OK) == 0;
+	there = access(path, F_OK) == 0;
+	fue_fusectl_give_back(lent);
+	return there;
 }

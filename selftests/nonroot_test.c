@@ -194,6 +194,8 @@ FIXTURE(nonroot) {
 	bool ring;
 	/* kernel.io_uring_disabled as found, while a test has changed it. */
 	char uring_disabled_was[16];
+	/* fusectl mounted by the test, for the daemon's own abort. */
+	bool fusectl_lent;
 };
 
 #define IO_URING_DISABLED "/proc/sys/kernel/io_uring_disabled"
@@ -355,6 +357,7 @@ FIXTURE_TEARDOWN(nonroot)
 	fue_stop(&self->e);
 	if (self->e.dir[0])
 		fue_unmount_all(self->e.mnt, true);
+	fue_fusectl_give_back(self->fusectl_lent);
 	restore_machine(&self->m);
 	free(self->m.conf);
 	text = self->e.dir[0] ? fue_slurp(self->e.errlog) : NULL;
@@ -650,15 +653,6 @@ static pid_t hold_open(struct _test_data_nonroot *self, struct holder *h)
 	}
 }
 
-static bool fusectl_mounted(void)
-{
-	char *text = fue_slurp("/proc/self/mounts");
-	bool found = text && strstr(text, " /sys/fs/fuse/connections fusectl ");
-
-	free(text);
-	return found;
-}
-
 /*
  * The kernel gives a connection's fusectl abort file to the user who
  * mounted it (mode 0200, in a 0500 directory of theirs), so a daemon run
@@ -677,9 +671,7 @@ static void nobody_aborts(struct __test_metadata *_metadata,
 	pid_t holder;
 
 	ASSERT_NE(NULL, h);
-	if (!fusectl_mounted())
-		ASSERT_EQ(0, mount("fusectl", "/sys/fs/fuse/connections",
-				   "fusectl", 0, NULL));
+	ASSERT_EQ(0, fue_fusectl_borrow(&self->fusectl_lent));
 	ASSERT_EQ(0, set_user_allow_other(self, false));
 	ASSERT_EQ(0, start_nobody(self, "--allow-other=auto"));
 	ASSERT_TRUE(self->e.has_conn);
