@@ -91,6 +91,20 @@ const char *decode_opcode_name(uint32_t opcode)
 }
 
 /*
+ * A READ is the one request whose reply leaves the zeroes of the last
+ * null: READ in the reply buffer, as long as none of the request itself
+ * @landed there (a ring entry's payload is both).  Any other reply may
+ * put bytes in it.
+ */
+static void forget_reply_zeroes(struct fuse_request *req,
+				const struct fuse_in_header *in,
+				uint32_t landed)
+{
+	if (in->opcode != FUSE_READ || landed)
+		req->reply_zeroes = 0;
+}
+
+/*
  * /dev/fuse: the header, the opcode's fixed argument, then variable data,
  * @len bytes in all.  Returns 0, -EINVAL for a request to refuse, or
  * DECODE_NO_HEADER when @len cannot even hold a header.
@@ -105,6 +119,8 @@ int decode_dev_request(struct fuse_request *req, const void *buf,
 	if (len < sizeof(*in))
 		return DECODE_NO_HEADER;
 	req->in = in;
+	/* The request was read into a buffer of its own. */
+	forget_reply_zeroes(req, in, 0);
 	req->arg = body;
 	req->arg_len = 0;
 	req->data = body;
@@ -132,6 +148,7 @@ int decode_ring_request(struct fuse_request *req,
 	uint32_t arg_len = decode_arg_size(in->opcode);
 	uint64_t header_and_data = sizeof(*in) + (uint64_t)payload_sz;
 
+	forget_reply_zeroes(req, in, payload_sz);
 	req->in = in;
 	req->arg = h->op_in;
 	req->arg_len = arg_len;

@@ -393,6 +393,11 @@ struct fuse_request {
 	/* Where reply data goes: page-aligned, @reply_cap bytes. */
 	void *reply;
 	uint32_t reply_cap;
+	/*
+	 * Leading bytes of @reply that a null: READ zeroed and nothing has
+	 * written since: the next READ need not zero them again.
+	 */
+	uint32_t reply_zeroes;
 	struct image_io io;
 	struct request_observation obs;
 };

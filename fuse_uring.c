@@ -204,6 +204,9 @@ static void serve_entry(struct uring_entry *ent)
 
 	ent->commit_id = io->commit_id;
 	ret = decode_ring_request(req, ent->header, payload, payload_size);
+	/* A pool buffer is shared: another entry may have left bytes in it. */
+	if (ent->queue->pool)
+		req->reply_zeroes = 0;
 	if (!ret && !payload)
 		ret = -EIO;
 	if (!ret)

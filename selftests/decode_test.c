@@ -91,6 +91,54 @@ TEST(ring_statfs_without_argument)
 	EXPECT_EQ(0, req.data_len);
 }
 
+/*
+ * The zeroes a null: READ left in a ring entry's payload are kept for the
+ * next READ only while nothing else landed there: a request's payload,
+ * or another opcode's reply.
+ */
+TEST(ring_reply_zeroes_survive_only_a_bare_read)
+{
+	uint32_t arg = sizeof(struct fuse_read_in);
+	struct fuse_uring_req_header h = ring_header(FUSE_READ, HDR + arg, 0);
+	struct fuse_request req;
+	char payload[8192];
+
+	memset(&req, 0, sizeof(req));
+	req.reply_zeroes = sizeof(payload);
+	EXPECT_EQ(0, decode_ring_request(&req, &h, payload, sizeof(payload)));
+	EXPECT_EQ(sizeof(payload), req.reply_zeroes);
+
+	/* The kernel sends no READ with data, but its bytes would land. */
+	h = ring_header(FUSE_READ, HDR + arg + 16, 16);
+	EXPECT_EQ(0, decode_ring_request(&req, &h, payload, sizeof(payload)));
+	EXPECT_EQ(0, req.reply_zeroes);
+
+	req.reply_zeroes = sizeof(payload);
+	h = ring_header(FUSE_GETATTR, HDR + sizeof(struct fuse_getattr_in), 0);
+	EXPECT_EQ(0, decode_ring_request(&req, &h, payload, sizeof(payload)));
+	EXPECT_EQ(0, req.reply_zeroes);
+}
+
+/* Over /dev/fuse the request has a buffer of its own: only replies count. */
+TEST(dev_reply_zeroes_survive_only_a_read)
+{
+	char buf[HDR + sizeof(struct fuse_write_in) + 8];
+	struct fuse_in_header *in = (struct fuse_in_header *)buf;
+	struct fuse_request req;
+
+	memset(buf, 0, sizeof(buf));
+	memset(&req, 0, sizeof(req));
+	in->opcode = FUSE_READ;
+	in->len = HDR + sizeof(struct fuse_read_in);
+	req.reply_zeroes = 4096;
+	EXPECT_EQ(0, decode_dev_request(&req, buf, in->len));
+	EXPECT_EQ(4096, req.reply_zeroes);
+	in->opcode = FUSE_WRITE;
+	in->len = sizeof(buf);
+	EXPECT_EQ(0, decode_dev_request(&req, buf, in->len));
+	EXPECT_EQ(0, req.reply_zeroes);
+}
+
 TEST(dev_lengths)
 {
 	char buf[HDR + sizeof(struct fuse_read_in) + 8];

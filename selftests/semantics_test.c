@@ -1235,6 +1235,7 @@ TEST_F_TIMEOUT(sem, null_image, TIMEOUT_S)
 	const off_t offs[] = { 0, 512 * MiB + 4096, 1 * GiB - 4096 };
 	char buf[4096];
 	struct stat st;
+	struct statfs sfs;
 	unsigned int i;
 
 	if (self->skip)
@@ -1250,6 +1251,16 @@ TEST_F_TIMEOUT(sem, null_image, TIMEOUT_S)
 	 * export promises direct I/O, so a refusal fails.
 	 */
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		memset(buf, 0xff, sizeof(buf));
+		ASSERT_EQ((ssize_t)sizeof(buf), fue_pread(self->e.mnt, O_RDONLY | O_DIRECT,
+						 buf, sizeof(buf), offs[i]));
+		EXPECT_EQ(-1, fue_check_zero(buf, sizeof(buf)));
+		/*
+		 * The daemon does not zero a buffer twice: neither another
+		 * reply nor a WRITE's data may show through the next READ.
+		 */
+		ASSERT_EQ(0, statfs(self->e.mnt, &sfs));
+		EXPECT_NE(0, sfs.f_bsize);
 		memset(buf, 0xff, sizeof(buf));
 		ASSERT_EQ((ssize_t)sizeof(buf), fue_pread(self->e.mnt, O_RDONLY | O_DIRECT,
 						 buf, sizeof(buf), offs[i]));
